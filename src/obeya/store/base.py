@@ -1,0 +1,188 @@
+"""The store: what every engine offers, and the parts (migrations, record upserts) they share."""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+import pyarrow as pa
+
+from obeya.model.records import Record
+from obeya.model.schema import TABLES, TableSpec
+from obeya.store.ddl import render
+from obeya.store.errors import SchemaVersionError
+from obeya.store.migrations import LATEST_VERSION, MIGRATIONS
+
+VERSION_TABLE = "obeya_schema_versions"
+
+
+class Store(ABC):
+    """A connection to Obeya's store on one engine.
+
+    SQL passed to `execute` and `query` uses ``?`` placeholders on every engine. Writes go through
+    `upsert` (one Arrow batch of one table) or `upsert_records`; several writes become one atomic unit
+    inside ``with store.transaction():``.
+    """
+
+    dialect: ClassVar[str]
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._local = threading.local()
+
+    # --- what each engine provides ---------------------------------------------------------------
+
+    @abstractmethod
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """Run a statement that returns no rows."""
+
+    @abstractmethod
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run a query and return its rows."""
+
+    @abstractmethod
+    def query_arrow(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
+        """Run a query and return its result as an Arrow table."""
+
+    @abstractmethod
+    def _begin(self) -> None: ...
+
+    @abstractmethod
+    def _commit(self) -> None: ...
+
+    @abstractmethod
+    def _rollback(self) -> None: ...
+
+    @abstractmethod
+    def _replace_rows(self, spec: TableSpec, batch: pa.Table) -> None:
+        """Insert the batch's rows, replacing stored rows with the same id (inside a transaction)."""
+
+    @abstractmethod
+    def table_names(self) -> set[str]:
+        """The tables in the store's schema."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the connection."""
+
+    # --- transactions -----------------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One atomic unit of work; nested uses join the outermost transaction."""
+        depth = getattr(self._local, "depth", 0)
+        if depth:
+            self._local.depth = depth + 1
+            try:
+                yield
+            finally:
+                self._local.depth = depth
+            return
+        self._begin()
+        self._local.depth = 1
+        try:
+            yield
+        except BaseException:
+            self._rollback()
+            raise
+        else:
+            self._commit()
+        finally:
+            self._local.depth = 0
+
+    # --- schema -----------------------------------------------------------------------------------
+
+    def schema_version(self) -> int:
+        """The version of the store's schema; 0 for an empty store."""
+        if VERSION_TABLE not in self.table_names():
+            return 0
+        rows = self.query(f"SELECT max(version) FROM {VERSION_TABLE}")
+        return int(rows[0][0] or 0)
+
+    def migrate(self, target: int | None = None) -> list[int]:
+        """Bring the schema to `target` (default: the latest), in place; return the versions applied."""
+        target = LATEST_VERSION if target is None else target
+        current = self.schema_version()
+        if current > LATEST_VERSION:
+            raise SchemaVersionError(
+                f"the store at {self.url} has schema version {current}, newer than this Obeya knows "
+                f"({LATEST_VERSION}); upgrade Obeya"
+            )
+        applied = []
+        for migration in MIGRATIONS:
+            if current < migration.version <= target:
+                with self.transaction():
+                    if migration.version == 1:
+                        self.execute(
+                            f"CREATE TABLE {VERSION_TABLE} "
+                            "(version BIGINT NOT NULL, description TEXT NOT NULL, applied_at TIMESTAMP NOT NULL)"
+                        )
+                    for step in migration.steps:
+                        for statement in render(step, self.dialect):
+                            self.execute(statement)
+                    self.execute(
+                        f"INSERT INTO {VERSION_TABLE} VALUES (?, ?, ?)",
+                        (migration.version, migration.description, datetime.now(UTC).replace(tzinfo=None)),
+                    )
+                applied.append(migration.version)
+        return applied
+
+    def require_current_schema(self) -> None:
+        """Raise unless the schema is at the version this Obeya was built for."""
+        version = self.schema_version()
+        if version != LATEST_VERSION:
+            raise SchemaVersionError(
+                f"the store at {self.url} has schema version {version}, this Obeya needs "
+                f"{LATEST_VERSION}: run `obeya db upgrade`"
+            )
+
+    # --- writes -----------------------------------------------------------------------------------
+
+    def upsert(self, kind: str, batch: pa.Table) -> int:
+        """Write a batch of one table's rows; a row whose id is stored already replaces it.
+
+        When the batch holds the same id more than once, its last row wins. Returns the batch's rows.
+        """
+        spec = TABLES[kind]
+        batch = batch.select(spec.column_names).cast(spec.arrow_schema)
+        if batch.num_rows == 0:
+            return 0
+        with self.transaction():
+            self._replace_rows(spec, batch)
+        return int(batch.num_rows)
+
+    def upsert_records(self, records: Iterable[Record]) -> Counter[str]:
+        """Write records of any kinds in one transaction; return how many of each kind were written."""
+        by_kind: dict[str, list[Record]] = {}
+        for record in records:
+            by_kind.setdefault(record.kind, []).append(record)
+        written: Counter[str] = Counter()
+        with self.transaction():
+            for kind, spec in TABLES.items():
+                if kind in by_kind:
+                    written[kind] = self.upsert(kind, spec.to_arrow(by_kind[kind]))
+        return written
+
+    # --- reads ------------------------------------------------------------------------------------
+
+    def count(self, kind: str) -> int:
+        """How many rows the table of `kind` holds."""
+        return int(self.query(f'SELECT count(*) FROM "{TABLES[kind].name}"')[0][0])
+
+    def fetch_records(self, kind: str, where: str = "", params: Sequence[Any] = ()) -> list[Record]:
+        """The stored records of `kind` (optionally filtered by a SQL condition), ordered by id."""
+        spec = TABLES[kind]
+        columns = ", ".join(f'"{c}"' for c in spec.column_names)
+        sql = f'SELECT {columns} FROM "{spec.name}" {"WHERE " + where if where else ""} ORDER BY id'
+        return [spec.from_row(dict(zip(spec.column_names, row, strict=True))) for row in self.query(sql, params)]
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

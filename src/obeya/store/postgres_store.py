@@ -1,0 +1,120 @@
+"""The server store: PostgreSQL, through psycopg 3."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from obeya.model.schema import TableSpec
+from obeya.store.base import Store
+
+_BATCH = "_obeya_batch"
+_COPY_CHUNK_ROWS = 50_000
+
+
+def _placeholders(sql: str) -> str:
+    """Obeya's ``?`` placeholders as psycopg's ``%s``."""
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+class PostgresStore(Store):
+    """A store in a PostgreSQL database, in the schema given (the server's search path otherwise).
+
+    Each thread has its own connection. Bulk writes are COPYed (as CSV written by Arrow) into a
+    temporary table, then merged with ``INSERT ... ON CONFLICT (id) DO UPDATE``.
+    """
+
+    dialect = "postgresql"
+
+    def __init__(self, url: str, conninfo: str, schema: str | None = None) -> None:
+        super().__init__(url)
+        self.conninfo = conninfo
+        self.schema = schema
+        self._connections: list[psycopg.Connection[Any]] = []
+        self._connections_lock = threading.Lock()
+        self._conn()  # fail now, with the server's words, if the database cannot be reached
+
+    def _conn(self) -> psycopg.Connection[Any]:
+        conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = psycopg.connect(self.conninfo, autocommit=True)
+            if self.schema:
+                conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+                conn.execute(f'SET search_path TO "{self.schema}"')
+            self._local.conn = conn
+            with self._connections_lock:
+                self._connections.append(conn)
+        return conn
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self._conn().execute(_placeholders(sql) if params else sql, list(params) or None)  # type: ignore[arg-type]
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        cur = self._conn().execute(_placeholders(sql) if params else sql, list(params) or None)  # type: ignore[arg-type]
+        return list(cur.fetchall())
+
+    def query_arrow(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
+        cur = self._conn().execute(_placeholders(sql) if params else sql, list(params) or None)  # type: ignore[arg-type]
+        names = [d.name for d in cur.description or []]
+        rows = cur.fetchall()
+        return pa.table({name: [row[i] for row in rows] for i, name in enumerate(names)})
+
+    def _begin(self) -> None:
+        self._conn().execute("BEGIN")
+
+    def _commit(self) -> None:
+        self._conn().execute("COMMIT")
+
+    def _rollback(self) -> None:
+        self._conn().execute("ROLLBACK")
+
+    def _replace_rows(self, spec: TableSpec, batch: pa.Table) -> None:
+        conn = self._conn()
+        names = spec.column_names
+        columns = ", ".join(f'"{c}"' for c in names)
+        unique = pc.count_distinct(batch["id"]).as_py() == batch.num_rows
+        conn.execute(f'CREATE TEMP TABLE {_BATCH} (LIKE "{spec.name}")')
+        try:
+            conn.execute(f"ALTER TABLE {_BATCH} ADD COLUMN _ord BIGINT")
+            batch = batch.append_column("_ord", pa.array(range(batch.num_rows), pa.int64()))
+            options = pacsv.WriteOptions(include_header=False)
+            with conn.cursor().copy(f"COPY {_BATCH} ({columns}, _ord) FROM STDIN (FORMAT csv)") as copy:
+                for offset in range(0, batch.num_rows, _COPY_CHUNK_ROWS):
+                    sink = pa.BufferOutputStream()
+                    pacsv.write_csv(batch.slice(offset, _COPY_CHUNK_ROWS), sink, options)
+                    copy.write(sink.getvalue().to_pybytes())
+            rows = (
+                f"SELECT {columns} FROM {_BATCH}"
+                if unique
+                else f"SELECT DISTINCT ON (id) {columns} FROM {_BATCH} ORDER BY id, _ord DESC"
+            )
+            updates = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in names if c != "id")
+            conn.execute(
+                f'INSERT INTO "{spec.name}" ({columns}) {rows} ON CONFLICT (id) DO UPDATE SET {updates}'
+            )
+        finally:
+            conn.execute(f"DROP TABLE IF EXISTS {_BATCH}")
+
+    def table_names(self) -> set[str]:
+        rows = self.query(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+        )
+        return {r[0] for r in rows}
+
+    def drop_schema(self) -> None:
+        """Drop the store's own schema and everything in it (tests and `obeya db reset` use this)."""
+        if not self.schema:
+            raise ValueError("this store has no schema of its own to drop")
+        self.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
+
+    def close(self) -> None:
+        with self._connections_lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
