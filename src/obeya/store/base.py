@@ -119,8 +119,8 @@ class Store(ABC):
                 with self.transaction():
                     if migration.version == 1:
                         self.execute(
-                            f"CREATE TABLE {VERSION_TABLE} "
-                            "(version BIGINT NOT NULL, description TEXT NOT NULL, applied_at TIMESTAMP NOT NULL)"
+                            f"CREATE TABLE {VERSION_TABLE} (version BIGINT NOT NULL, "
+                            "description TEXT NOT NULL, applied_at TIMESTAMP NOT NULL)"
                         )
                     for step in migration.steps:
                         for statement in render(step, self.dialect):
@@ -179,7 +179,9 @@ class Store(ABC):
         spec = TABLES[kind]
         columns = ", ".join(f'"{c}"' for c in spec.column_names)
         sql = f'SELECT {columns} FROM "{spec.name}" {"WHERE " + where if where else ""} ORDER BY id'
-        return [spec.from_row(dict(zip(spec.column_names, row, strict=True))) for row in self.query(sql, params)]
+        return [
+            spec.from_row(dict(zip(spec.column_names, row, strict=True))) for row in self.query(sql, params)
+        ]
 
     def __enter__(self) -> Store:
         return self

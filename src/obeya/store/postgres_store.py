@@ -53,14 +53,14 @@ class PostgresStore(Store):
         return conn
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
-        self._conn().execute(_placeholders(sql) if params else sql, list(params) or None)  # type: ignore[arg-type]
+        self._conn().execute(_placeholders(sql) if params else sql, list(params) or None)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        cur = self._conn().execute(_placeholders(sql) if params else sql, list(params) or None)  # type: ignore[arg-type]
+        cur = self._conn().execute(_placeholders(sql) if params else sql, list(params) or None)
         return list(cur.fetchall())
 
     def query_arrow(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
-        cur = self._conn().execute(_placeholders(sql) if params else sql, list(params) or None)  # type: ignore[arg-type]
+        cur = self._conn().execute(_placeholders(sql) if params else sql, list(params) or None)
         names = [d.name for d in cur.description or []]
         rows = cur.fetchall()
         return pa.table({name: [row[i] for row in rows] for i, name in enumerate(names)})

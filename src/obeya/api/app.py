@@ -1,0 +1,100 @@
+"""The FastAPI application: REST API under /api/v1, OpenAPI at /docs, a landing page at /."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel
+
+from obeya import __version__
+from obeya.engine.portfolio import value_stream_summaries
+from obeya.store import LATEST_VERSION, Store
+
+_TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
+
+
+class Health(BaseModel):
+    """Whether the service and its store are usable."""
+
+    status: str
+    version: str
+    database: str
+    schema_version: int
+    latest_schema_version: int
+
+
+class ValueStreamOut(BaseModel):
+    """A value stream with the counts of the work items in its scope."""
+
+    id: str
+    name: str
+    stream_type: str
+    work_items: int
+    in_progress: int
+    done: int
+    stages: list[str]
+
+
+def _store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+StoreDep = Annotated[Store, Depends(_store)]
+
+
+def create_app(store: Store) -> FastAPI:
+    """The application, serving from `store` (opened and migrated by the caller, closed on shutdown)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        store.close()
+
+    app = FastAPI(
+        title="Obeya",
+        version=__version__,
+        description="Value stream management: flow, DORA and the value stream map from your toolchain.",
+        lifespan=lifespan,
+    )
+
+    app.state.store = store
+
+    @app.get("/api/v1/health", tags=["service"])
+    def health(s: StoreDep) -> Health:
+        """Liveness and the store's schema version."""
+        version = s.schema_version()
+        return Health(
+            status="ok" if version == LATEST_VERSION else "schema-outdated",
+            version=__version__,
+            database=s.dialect,
+            schema_version=version,
+            latest_schema_version=LATEST_VERSION,
+        )
+
+    @app.get("/api/v1/value-streams", tags=["portfolio"])
+    def list_value_streams(s: StoreDep) -> list[ValueStreamOut]:
+        """Every value stream with its stages and the counts of its work items."""
+        return [ValueStreamOut(**vars(v)) for v in value_stream_summaries(s)]
+
+    @app.get("/api/v1/value-streams/{stream_id}", tags=["portfolio"])
+    def get_value_stream(stream_id: str, s: StoreDep) -> ValueStreamOut:
+        """One value stream by id (e.g. ``demo:payments``)."""
+        for summary in value_stream_summaries(s):
+            if summary.id == stream_id:
+                return ValueStreamOut(**vars(summary))
+        raise HTTPException(status_code=404, detail=f"no value stream with id {stream_id!r}")
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def landing(request: Request, s: StoreDep) -> HTMLResponse:
+        return _TEMPLATES.TemplateResponse(
+            request, "landing.html", {"streams": value_stream_summaries(s), "version": __version__}
+        )
+
+    return app

@@ -1,0 +1,31 @@
+"""The `obeya` command line."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from obeya.cli.db import db_app
+from obeya.cli.serve import serve, streams
+from obeya.store import StoreError
+
+app = typer.Typer(
+    name="obeya",
+    help="Obeya: connect your DevOps toolchain, measure flow and DORA, see your value stream.",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+    add_completion=False,
+)
+app.command("serve")(serve)
+app.command("streams")(streams)
+app.add_typer(db_app, name="db")
+
+
+def main() -> None:
+    """Entry point of the `obeya` console script."""
+    try:
+        app()
+    except StoreError as error:
+        print(f"obeya: {error}", file=sys.stderr)
+        sys.exit(2)

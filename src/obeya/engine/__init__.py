@@ -1,0 +1,1 @@
+"""The engine: every figure Obeya shows, computed in SQL on the store."""

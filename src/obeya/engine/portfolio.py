@@ -1,0 +1,52 @@
+"""The portfolio: the value streams and how much work each holds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from obeya.store import Store
+
+
+@dataclass(frozen=True)
+class ValueStreamSummary:
+    """A value stream with the counts of the work items in its scope."""
+
+    id: str
+    name: str
+    stream_type: str
+    work_items: int
+    in_progress: int
+    done: int
+    stages: list[str]
+
+
+# A work item belongs to a value stream when its project (or board) is in the stream's scope.
+_SUMMARY_SQL = """
+WITH stream_items AS (
+    SELECT DISTINCT s.value_stream_id, w.id, w.flow_state
+    FROM scopes s JOIN work_items w ON w.project = s.object_key
+    WHERE s.object_type IN ('project', 'board')
+)
+SELECT v.id, v.name, v.stream_type,
+       count(i.id) AS work_items,
+       count(CASE WHEN i.flow_state IN ('waiting', 'active') THEN 1 END) AS in_progress,
+       count(CASE WHEN i.flow_state = 'done' THEN 1 END) AS done
+FROM value_streams v LEFT JOIN stream_items i ON i.value_stream_id = v.id
+GROUP BY v.id, v.name, v.stream_type
+ORDER BY v.stream_type, v.name
+"""
+
+
+def value_stream_summaries(store: Store) -> list[ValueStreamSummary]:
+    """Every value stream, core before supporting, with its work item counts and ordered stages."""
+    stages: dict[str, list[str]] = {}
+    for stream_id, name in store.query(
+        "SELECT value_stream_id, name FROM stages ORDER BY value_stream_id, position"
+    ):
+        stages.setdefault(stream_id, []).append(name)
+    return [
+        ValueStreamSummary(
+            row[0], row[1], row[2], int(row[3]), int(row[4]), int(row[5]), stages.get(row[0], [])
+        )
+        for row in store.query(_SUMMARY_SQL)
+    ]
