@@ -8,6 +8,7 @@ import typer
 
 from obeya.cli.db import db_app
 from obeya.cli.serve import serve, streams
+from obeya.config import ConfigError
 from obeya.store import StoreError
 
 app = typer.Typer(
@@ -26,6 +27,6 @@ def main() -> None:
     """Entry point of the `obeya` console script."""
     try:
         app()
-    except StoreError as error:
+    except (StoreError, ConfigError) as error:
         print(f"obeya: {error}", file=sys.stderr)
         sys.exit(2)

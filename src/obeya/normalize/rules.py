@@ -1,0 +1,165 @@
+"""The mapping rules that turn each tool's words into the common model's vocabulary.
+
+Explicit mappings (from `obeya.yaml`) win; otherwise the name heuristics below apply, and a status that
+only a heuristic could place is reported as unmapped (docs/metrics.md: "Unknown statuses map by name
+heuristics, and are reported as unmapped").
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from obeya.model.vocabulary import EnvironmentClass, FlowItemType, FlowState, StageCategory
+
+
+@dataclass(frozen=True)
+class StatusMapping:
+    """Where a tool status puts a work item: its flow state and value stream stage."""
+
+    flow_state: FlowState
+    stage: str | None
+
+
+@dataclass(frozen=True)
+class UnmappedStatus:
+    """A status no explicit rule named, placed by a heuristic (reported so a user can map it)."""
+
+    status: str
+    guessed: StatusMapping
+
+
+@dataclass(frozen=True)
+class EnvironmentRule:
+    """Environments whose name matches `pattern` (a regular expression, case-insensitive) are `klass`."""
+
+    pattern: str
+    klass: EnvironmentClass
+
+    def matches(self, environment: str) -> bool:
+        """Whether the environment's name matches the rule."""
+        return re.search(self.pattern, environment, re.IGNORECASE) is not None
+
+
+_I, _N, _V, _D, _O = (
+    StageCategory.IDEATION.value,
+    StageCategory.INTEGRATION.value,
+    StageCategory.VERIFICATION.value,
+    StageCategory.DELIVERY.value,
+    StageCategory.OBSERVATION.value,
+)
+
+# Name heuristics, tried in order: the first pattern found in the normalized status name decides.
+_STATUS_HEURISTICS: tuple[tuple[str, FlowState, str | None], ...] = (
+    (r"cancel|won.?t ?(do|fix)|reject|declin|obsolete|duplicate|invalid|abandon", FlowState.CANCELED, None),
+    (r"\bdone\b|closed|resolved|complete|finished|accepted|shipped", FlowState.DONE, _O),
+    (r"monitor|in production|released|live|verify in prod", FlowState.ACTIVE, _O),
+    (r"ready for (release|deploy|prod)|awaiting (release|deploy)|to deploy", FlowState.WAITING, _D),
+    (r"deploy|releasing|rolling out", FlowState.ACTIVE, _D),
+    (r"ready for (test|qa)|awaiting (test|qa)|to test|waiting for (test|qa)", FlowState.WAITING, _V),
+    (r"ready for review|awaiting review|waiting for review|review requested", FlowState.WAITING, _V),
+    (r"test|qa|review|verif|validat|approv|uat", FlowState.ACTIVE, _V),
+    (r"block|on hold|wait|paused|impeded|parked", FlowState.WAITING, _N),
+    (r"ready for dev|selected|to ?do|ready|committed|planned|open|reopen", FlowState.WAITING, _N),
+    (r"in progress|in development|doing|develop|coding|implement|started|active|work", FlowState.ACTIVE, _N),
+    (r"analys|refine|design|discovery|ideation", FlowState.ACTIVE, _I),
+    (r"backlog|new|triage|funnel|idea|proposed|draft", FlowState.NEW, _I),
+)
+
+DEFAULT_ITEM_TYPES: Mapping[str, FlowItemType] = {
+    "bug": FlowItemType.DEFECT,
+    "defect": FlowItemType.DEFECT,
+    "incident": FlowItemType.DEFECT,
+    "problem": FlowItemType.DEFECT,
+    "story": FlowItemType.FEATURE,
+    "user story": FlowItemType.FEATURE,
+    "feature": FlowItemType.FEATURE,
+    "epic": FlowItemType.FEATURE,
+    "improvement": FlowItemType.FEATURE,
+    "new feature": FlowItemType.FEATURE,
+    "requirement": FlowItemType.FEATURE,
+    "product backlog item": FlowItemType.FEATURE,
+    "vulnerability": FlowItemType.RISK,
+    "security": FlowItemType.RISK,
+    "compliance": FlowItemType.RISK,
+    "risk": FlowItemType.RISK,
+    "tech debt": FlowItemType.DEBT,
+    "technical debt": FlowItemType.DEBT,
+    "refactor": FlowItemType.DEBT,
+    "chore": FlowItemType.DEBT,
+    "maintenance": FlowItemType.DEBT,
+}
+
+# Labels outrank the tool type: a Story labelled "security" is risk work.
+DEFAULT_LABEL_TYPES: Mapping[str, FlowItemType] = {
+    "security": FlowItemType.RISK,
+    "vulnerability": FlowItemType.RISK,
+    "compliance": FlowItemType.RISK,
+    "risk": FlowItemType.RISK,
+    "tech-debt": FlowItemType.DEBT,
+    "tech debt": FlowItemType.DEBT,
+    "techdebt": FlowItemType.DEBT,
+    "refactor": FlowItemType.DEBT,
+    "chore": FlowItemType.DEBT,
+    "bug": FlowItemType.DEFECT,
+    "defect": FlowItemType.DEFECT,
+}
+
+DEFAULT_ENVIRONMENT_RULES: tuple[EnvironmentRule, ...] = (
+    EnvironmentRule(r"pre-?prod|staging|stage|stg|uat", EnvironmentClass.STAGING),
+    EnvironmentRule(r"\b(prod|production|live|prd)\b|^prod|production", EnvironmentClass.PRODUCTION),
+    EnvironmentRule(r"test|qa|sit|integration", EnvironmentClass.TESTING),
+    EnvironmentRule(r"dev|sandbox|local|preview|review", EnvironmentClass.DEVELOPMENT),
+)
+
+
+def _normalized(name: str) -> str:
+    return " ".join(name.strip().lower().replace("_", " ").replace("-", " ").split())
+
+
+@dataclass
+class MappingRules:
+    """The rules one organisation uses; explicit entries first, then the defaults and heuristics."""
+
+    statuses: Mapping[str, StatusMapping] = field(default_factory=dict)
+    item_types: Mapping[str, FlowItemType] = field(default_factory=dict)
+    label_types: Mapping[str, FlowItemType] = field(default_factory=dict)
+    environments: tuple[EnvironmentRule, ...] = ()
+    unmapped: dict[str, UnmappedStatus] = field(default_factory=dict, init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._statuses = {_normalized(k): v for k, v in self.statuses.items()}
+        self._item_types = {_normalized(k): v for k, v in {**DEFAULT_ITEM_TYPES, **self.item_types}.items()}
+        self._label_types = {
+            _normalized(k): v for k, v in {**DEFAULT_LABEL_TYPES, **self.label_types}.items()
+        }
+
+    def status(self, status: str) -> StatusMapping:
+        """The flow state and stage of a tool status; heuristic guesses are recorded in `unmapped`."""
+        key = _normalized(status)
+        explicit = self._statuses.get(key)
+        if explicit is not None:
+            return explicit
+        guessed = StatusMapping(FlowState.WAITING, None)
+        for pattern, state, stage in _STATUS_HEURISTICS:
+            if re.search(pattern, key):
+                guessed = StatusMapping(state, stage)
+                break
+        self.unmapped.setdefault(key, UnmappedStatus(status, guessed))
+        return guessed
+
+    def flow_item_type(self, tool_type: str, labels: Iterable[str] = ()) -> FlowItemType:
+        """The flow item type of an item: a label rule first, then its tool type, else `feature`."""
+        for label in labels:
+            by_label = self._label_types.get(_normalized(label))
+            if by_label is not None:
+                return by_label
+        return self._item_types.get(_normalized(tool_type), FlowItemType.FEATURE)
+
+    def environment_class(self, environment: str) -> EnvironmentClass:
+        """The class of an environment by its name: the first matching rule (configured ones first)."""
+        for rule in (*self.environments, *DEFAULT_ENVIRONMENT_RULES):
+            if rule.matches(environment):
+                return rule.klass
+        return EnvironmentClass.OTHER

@@ -1,0 +1,105 @@
+"""`obeya.yaml`: defaults without a file, overrides that reach the rules, and errors naming line and key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from obeya.config import ConfigError, load_config
+from obeya.model import EnvironmentClass, FlowItemType, FlowState
+from obeya.settings import database_url
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "obeya.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_no_file_means_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("OBEYA_CONFIG", raising=False)
+    config = load_config()
+    assert config.database_url is None
+    assert config.rules.mapping_rules().status("In Progress").flow_state is FlowState.ACTIVE
+
+
+def test_named_file_must_exist(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such file"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_overrides_reach_the_mapping_rules(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        """
+rules:
+  statuses:
+    "Dev Complete": {flow_state: waiting, stage: verification}
+  item_types:
+    Spike: debt
+  labels:
+    customer-escalation: defect
+  environments:
+    - {pattern: "^eu-live-", class: production}
+""",
+    )
+    rules = load_config(path).rules.mapping_rules()
+    assert rules.status("dev complete").flow_state is FlowState.WAITING
+    assert rules.status("Dev Complete").stage == "verification"
+    assert "dev complete" not in rules.unmapped
+    assert rules.flow_item_type("Spike") is FlowItemType.DEBT
+    assert rules.flow_item_type("Story", ["customer-escalation"]) is FlowItemType.DEFECT
+    assert rules.environment_class("eu-live-1") is EnvironmentClass.PRODUCTION
+
+
+def test_every_problem_is_reported_with_line_and_key(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        """database_url: duckdb:///./x.duckdb
+rules:
+  statuses:
+    "In Review":
+      flow_state: actve
+  item_types:
+    Spike: research
+  environments:
+    - pattern: "(unclosed"
+      class: production
+  work_strat: active
+""",
+    )
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert error.value.problems == [
+        f"{path}:5: rules.statuses.\"In Review\".flow_state: Input should be 'new', 'waiting', 'active', "
+        "'done' or 'canceled'",
+        f"{path}:7: rules.item_types.Spike: Input should be 'feature', 'defect', 'risk' or 'debt'",
+        f"{path}:9: rules.environments[0].pattern: Value error, not a valid regular expression: "
+        "missing ), unterminated subpattern at position 0",
+        f"{path}:11: rules.work_strat: unknown key (check its spelling and docs/configuration.md)",
+    ]
+
+
+def test_broken_yaml_names_the_line(tmp_path: Path) -> None:
+    path = _write(tmp_path, "rules:\n  statuses: [unclosed\n")
+    with pytest.raises(ConfigError, match=rf"{path}:3: not valid YAML"):
+        load_config(path)
+
+
+def test_a_list_is_not_a_config(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="must be a mapping of settings"):
+        load_config(_write(tmp_path, "- a\n- b\n"))
+
+
+def test_database_url_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("OBEYA_DATABASE_URL", raising=False)
+    monkeypatch.delenv("OBEYA_CONFIG", raising=False)
+    assert database_url() == "duckdb:///./obeya.duckdb"
+    _write(tmp_path, "database_url: duckdb:///./from-config.duckdb\n")
+    assert database_url() == "duckdb:///./from-config.duckdb"
+    monkeypatch.setenv("OBEYA_DATABASE_URL", "duckdb:///./from-env.duckdb")
+    assert database_url() == "duckdb:///./from-env.duckdb"
+    assert database_url("duckdb:///./from-flag.duckdb") == "duckdb:///./from-flag.duckdb"

@@ -1,0 +1,80 @@
+"""Default mapping rules: stock workflows land in the right flow state and stage."""
+
+from __future__ import annotations
+
+import pytest
+
+from obeya.model import EnvironmentClass, FlowItemType, FlowState
+from obeya.normalize import MappingRules, StatusMapping
+
+
+@pytest.mark.parametrize(
+    ("status", "state", "stage"),
+    [
+        ("Backlog", FlowState.NEW, "ideation"),
+        ("To Do", FlowState.WAITING, "integration"),
+        ("Selected for Development", FlowState.WAITING, "integration"),
+        ("Ready for Dev", FlowState.WAITING, "integration"),
+        ("In Progress", FlowState.ACTIVE, "integration"),
+        ("Blocked", FlowState.WAITING, "integration"),
+        ("In Review", FlowState.ACTIVE, "verification"),
+        ("Waiting for Review", FlowState.WAITING, "verification"),
+        ("Ready for Test", FlowState.WAITING, "verification"),
+        ("Testing", FlowState.ACTIVE, "verification"),
+        ("Ready for Release", FlowState.WAITING, "delivery"),
+        ("Deploying", FlowState.ACTIVE, "delivery"),
+        ("Monitoring", FlowState.ACTIVE, "observation"),
+        ("Done", FlowState.DONE, "observation"),
+        ("Resolved", FlowState.DONE, "observation"),
+        ("Won't Do", FlowState.CANCELED, None),
+        ("Canceled", FlowState.CANCELED, None),
+    ],
+)
+def test_stock_statuses(status: str, state: FlowState, stage: str | None) -> None:
+    assert MappingRules().status(status) == StatusMapping(state, stage)
+
+
+def test_heuristic_guesses_are_reported_as_unmapped() -> None:
+    rules = MappingRules(statuses={"In Progress": StatusMapping(FlowState.ACTIVE, "integration")})
+    rules.status("in_progress")
+    rules.status("Peer Review")
+    assert sorted(rules.unmapped) == ["peer review"]
+    assert rules.unmapped["peer review"].guessed == StatusMapping(FlowState.ACTIVE, "verification")
+
+
+def test_unknown_status_falls_back_to_waiting() -> None:
+    assert MappingRules().status("Xyzzy").flow_state is FlowState.WAITING
+
+
+@pytest.mark.parametrize(
+    ("tool_type", "labels", "expected"),
+    [
+        ("Bug", [], FlowItemType.DEFECT),
+        ("Story", [], FlowItemType.FEATURE),
+        ("Epic", [], FlowItemType.FEATURE),
+        ("Story", ["Security"], FlowItemType.RISK),
+        ("Task", ["tech-debt"], FlowItemType.DEBT),
+        ("Task", [], FlowItemType.FEATURE),
+        ("Vulnerability", [], FlowItemType.RISK),
+    ],
+)
+def test_flow_item_types(tool_type: str, labels: list[str], expected: FlowItemType) -> None:
+    assert MappingRules().flow_item_type(tool_type, labels) is expected
+
+
+@pytest.mark.parametrize(
+    ("environment", "expected"),
+    [
+        ("production", EnvironmentClass.PRODUCTION),
+        ("prod-eu-west-1", EnvironmentClass.PRODUCTION),
+        ("Live", EnvironmentClass.PRODUCTION),
+        ("staging", EnvironmentClass.STAGING),
+        ("pre-prod", EnvironmentClass.STAGING),
+        ("qa", EnvironmentClass.TESTING),
+        ("dev", EnvironmentClass.DEVELOPMENT),
+        ("review/feature-x", EnvironmentClass.DEVELOPMENT),
+        ("github-pages", EnvironmentClass.OTHER),
+    ],
+)
+def test_environment_classes(environment: str, expected: EnvironmentClass) -> None:
+    assert MappingRules().environment_class(environment) is expected
