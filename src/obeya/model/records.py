@@ -437,6 +437,24 @@ class RawEvent(Record):
     payload: str
 
 
+class SyncCursor(Record):
+    """Where a connection's sync of one resource got to, so the next run fetches only what changed.
+
+    `source` is ``"obeya"`` and `external_id` is ``"{connection}/{resource}"``; `cursor` is opaque to the
+    store (an ``updated_at`` high-water mark, a page token, ...).
+    """
+
+    kind: ClassVar[str] = "sync_cursor"
+    table: ClassVar[str] = "sync_cursors"
+
+    connection: NonEmpty
+    resource: NonEmpty
+    cursor: str | None = None
+    status: Literal["running", "complete", "failed"]
+    synced_at: datetime
+    message: str | None = None
+
+
 RECORD_TYPES: tuple[type[Record], ...] = (
     ValueStream,
     Stage,
@@ -462,6 +480,7 @@ RECORD_TYPES: tuple[type[Record], ...] = (
     Incident,
     TraceLink,
     RawEvent,
+    SyncCursor,
 )
 """Every record type, in an order where a record's references come before it."""
 

@@ -303,5 +303,21 @@ _V2 = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_V1, _V2)
+_V3 = Migration(
+    3,
+    "sync cursors: where each connection's incremental sync of each resource got to",
+    (
+        _table(
+            "sync_cursors",
+            "connection text not null",
+            "resource text not null",
+            "cursor text",
+            "status text not null",
+            "synced_at timestamp not null",
+            "message text",
+        ),
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3)
 LATEST_VERSION = MIGRATIONS[-1].version
