@@ -223,6 +223,7 @@ class Commit(Record):
     committed_at: datetime | None = None
     additions: Annotated[int | None, Field(ge=0)] = None
     deletions: Annotated[int | None, Field(ge=0)] = None
+    paths: list[str] | None = None  # files it touched, when known: tells services apart in a monorepo
 
 
 class CommitParent(Record):

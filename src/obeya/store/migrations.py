@@ -319,5 +319,11 @@ _V3 = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3)
+_V4 = Migration(
+    4,
+    "files touched by each commit, to tell services apart in a monorepo",
+    (AddColumn("commits", "paths json"),),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4)
 LATEST_VERSION = MIGRATIONS[-1].version
