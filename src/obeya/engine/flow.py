@@ -1,0 +1,411 @@
+"""Flow metrics (docs/metrics.md, "Flow metrics"), each one SQL query on the store.
+
+All take a `Window` and a `Slice`; "now" for items still in progress is the window's end.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Literal
+
+from obeya.engine.results import DurationSummary, Ratio, SeriesPoint
+from obeya.engine.sql import percentile, seconds_between
+from obeya.engine.timeline import WorkStart, timeline
+from obeya.engine.window import Slice, Window
+from obeya.store import Store
+
+Grouping = Literal["week", "month"]
+
+
+def duration_columns(expression: str, condition: str | None = None) -> str:
+    """``count, p50, p70, p85, p95, mean`` of `expression` (rows matching `condition`), for DurationSummary."""
+    where = f" FILTER (WHERE {condition})" if condition else ""
+    return ", ".join(
+        [
+            f"count({expression}){where}",
+            *(percentile(p, expression, condition) for p in (0.5, 0.7, 0.85, 0.95)),
+            f"avg({expression}){where}",
+        ]
+    )
+
+
+def _completed(window: Window, scope: Slice, work_start: WorkStart) -> tuple[str, list[Any]]:
+    """CTEs ending in ``completed``: items whose work completed in the window, with their spans."""
+    t = timeline(scope, window.end, work_start)
+    sql = f"""WITH {t.ctes},
+completed AS (
+    SELECT c.*, {seconds_between("c.started_at", "c.completed_at")} AS flow_time,
+           {seconds_between("c.created_at", "c.completed_at")} AS lead_time
+    FROM item_times c
+    WHERE c.completed_at >= ? AND c.completed_at < ?
+)"""
+    return sql, [*t.params, window.start, window.end]
+
+
+def _periods(window: Window, by: Grouping) -> str:
+    return f"date_trunc('{by}', completed_at)"
+
+
+@dataclass(frozen=True)
+class FlowVelocity:
+    """Items completed in the window, per week, and as a series."""
+
+    completed: int
+    per_week: float | None
+    series: list[SeriesPoint]
+
+
+def flow_velocity(
+    store: Store,
+    window: Window,
+    scope: Slice = Slice(),
+    by: Grouping | None = None,
+    work_start: WorkStart = "active",
+) -> FlowVelocity:
+    """Flow velocity: items reaching ``done`` (work complete) in the window, per week by default.
+
+    docs/metrics.md, "Flow velocity". A reopened item counts when it is done again, once.
+    """
+    sql, params = _completed(window, scope, work_start)
+    count = int(store.query(f"{sql} SELECT count(*) FROM completed", params)[0][0])
+    series = []
+    if by:
+        rows = store.query(
+            f"{sql} SELECT {_periods(window, by)} AS p, count(*) FROM completed GROUP BY p ORDER BY p", params
+        )
+        series = [SeriesPoint(r[0], float(r[1])) for r in rows]
+    return FlowVelocity(count, count / window.weeks if count else None, series)
+
+
+@dataclass(frozen=True)
+class FlowTimes:
+    """Flow time (work start → complete) and lead time (created → complete) of completed items."""
+
+    flow_time: DurationSummary
+    lead_time: DurationSummary
+    not_started: int  # completed items that never entered the work-start state: no flow time
+    series: list[SeriesPoint]  # median flow time per period
+
+
+def flow_time(
+    store: Store,
+    window: Window,
+    scope: Slice = Slice(),
+    by: Grouping | None = None,
+    work_start: WorkStart = "active",
+) -> FlowTimes:
+    """Flow time (cycle time) and lead time of the items completed in the window.
+
+    docs/metrics.md, "Flow time". Negative spans are data errors: excluded and counted in `excluded`.
+    """
+    sql, params = _completed(window, scope, work_start)
+    row = store.query(
+        f"""{sql}
+SELECT {duration_columns("flow_time", "flow_time >= 0")},
+       count(*) FILTER (WHERE flow_time < 0),
+       {duration_columns("lead_time", "lead_time >= 0")},
+       count(*) FILTER (WHERE lead_time < 0),
+       count(*) FILTER (WHERE started_at IS NULL)
+FROM completed""",
+        params,
+    )[0]
+    series = []
+    if by:
+        rows = store.query(
+            f"{sql} SELECT {_periods(window, by)} AS p, {percentile(0.5, 'flow_time')} FROM completed "
+            "WHERE flow_time >= 0 GROUP BY p ORDER BY p",
+            params,
+        )
+        series = [SeriesPoint(r[0], None if r[1] is None else float(r[1])) for r in rows]
+    return FlowTimes(
+        DurationSummary.from_row(row[0:6], excluded=int(row[6])),
+        DurationSummary.from_row(row[7:13], excluded=int(row[13])),
+        int(row[14]),
+        series,
+    )
+
+
+def _active_seconds_cte() -> str:
+    """Per completed item, the seconds it spent in ``active`` between work start and complete."""
+    overlap = seconds_between("GREATEST(v.entered_at, c.started_at)", "LEAST(v.left_at, c.completed_at)")
+    return f""",
+active AS (
+    SELECT c.id, c.completed_at, c.flow_time,
+           COALESCE(SUM(GREATEST({overlap}, 0)) FILTER (WHERE v.flow_state = 'active'), 0) AS active_time
+    FROM completed c LEFT JOIN intervals v ON v.item_id = c.id
+    WHERE c.flow_time >= 0
+    GROUP BY c.id, c.completed_at, c.flow_time
+)"""
+
+
+@dataclass(frozen=True)
+class FlowEfficiency:
+    """Σ active time ÷ Σ flow time over the items completed in the window (the ratio of sums)."""
+
+    efficiency: Ratio
+    median_item_efficiency: float | None
+    series: list[SeriesPoint]
+
+
+def flow_efficiency(
+    store: Store,
+    window: Window,
+    scope: Slice = Slice(),
+    by: Grouping | None = None,
+    work_start: WorkStart = "active",
+) -> FlowEfficiency:
+    """Flow efficiency: time in ``active`` ÷ flow time, per item; the stream's figure is the ratio of sums.
+
+    docs/metrics.md, "Flow efficiency". Items with a zero or negative flow time are left out.
+    """
+    sql, params = _completed(window, scope, work_start)
+    sql += _active_seconds_cte()
+    row = store.query(
+        f"""{sql}
+SELECT COALESCE(SUM(active_time), 0), COALESCE(SUM(flow_time), 0),
+       {percentile(0.5, "active_time / flow_time", "flow_time > 0")}
+FROM active WHERE flow_time > 0""",
+        params,
+    )[0]
+    series = []
+    if by:
+        rows = store.query(
+            f"{sql} SELECT {_periods(window, by)} AS p, SUM(active_time) / NULLIF(SUM(flow_time), 0) "
+            "FROM active WHERE flow_time > 0 GROUP BY p ORDER BY p",
+            params,
+        )
+        series = [SeriesPoint(r[0], None if r[1] is None else float(r[1])) for r in rows]
+    return FlowEfficiency(
+        Ratio(float(row[0]), float(row[1])), None if row[2] is None else float(row[2]), series
+    )
+
+
+@dataclass(frozen=True)
+class FlowLoad:
+    """Work in progress (items in ``waiting`` or ``active``) at the end of each day of the window."""
+
+    daily: list[SeriesPoint]
+    average: float | None
+    at_end: int
+
+
+def _daily_states_sql(
+    window: Window, scope: Slice, work_start: WorkStart, group: str
+) -> tuple[str, list[Any]]:
+    t = timeline(scope, window.end, work_start)
+    sql = f"""WITH {t.ctes},
+days AS (
+    SELECT CAST(d AS DATE) AS day, d + INTERVAL '1 day' AS instant
+    FROM generate_series(CAST(? AS TIMESTAMP), CAST(? AS TIMESTAMP) - INTERVAL '1 day', INTERVAL '1 day') AS g(d)
+)
+SELECT days.day, {group}, count(v.item_id)
+FROM days JOIN intervals v
+    ON v.entered_at <= days.instant AND (v.left_at > days.instant OR v.is_current)
+GROUP BY days.day, {group}
+ORDER BY days.day, {group}"""
+    return sql, [*t.params, window.start, window.end]
+
+
+def flow_load(
+    store: Store, window: Window, scope: Slice = Slice(), work_start: WorkStart = "active"
+) -> FlowLoad:
+    """Flow load: items in ``waiting`` or ``active`` at the end of each day, and the daily average.
+
+    docs/metrics.md, "Flow load (WIP)". The last day's instant is the window's end.
+    """
+    sql, params = _daily_states_sql(window, scope, work_start, "v.flow_state")
+    wip: dict[date, int] = {}
+    for day, state, count in store.query(sql, params):
+        wip.setdefault(day, 0)
+        if state in ("waiting", "active"):
+            wip[day] += int(count)
+    daily = [SeriesPoint(day, float(n)) for day, n in sorted(wip.items())]
+    average = sum(p.value or 0 for p in daily) / len(daily) if daily else None
+    return FlowLoad(daily, average, int(daily[-1].value or 0) if daily else 0)
+
+
+@dataclass(frozen=True)
+class CumulativeFlow:
+    """Per day, how many items were in each flow state (or stage)."""
+
+    by: Literal["flow_state", "stage"]
+    days: list[date]
+    counts: dict[str, list[int]]
+
+
+def cumulative_flow(
+    store: Store,
+    window: Window,
+    scope: Slice = Slice(),
+    by: Literal["flow_state", "stage"] = "flow_state",
+    work_start: WorkStart = "active",
+) -> CumulativeFlow:
+    """Cumulative flow: per day, the count of items in each flow state or stage at the day's end.
+
+    docs/metrics.md, "Cumulative flow". Items with no stage are counted under "(none)".
+    """
+    group = "v.flow_state" if by == "flow_state" else "COALESCE(v.stage, '(none)')"
+    sql, params = _daily_states_sql(window, scope, work_start, group)
+    rows = store.query(sql, params)
+    days = sorted({r[0] for r in rows})
+    index = {d: i for i, d in enumerate(days)}
+    counts: dict[str, list[int]] = {}
+    for day, key, count in rows:
+        counts.setdefault(str(key), [0] * len(days))[index[day]] = int(count)
+    return CumulativeFlow(by, days, dict(sorted(counts.items())))
+
+
+@dataclass(frozen=True)
+class FlowDistribution:
+    """Shares by flow item type: of the items completed in the window, and of the WIP at its end."""
+
+    completed: dict[str, Ratio]
+    wip: dict[str, Ratio]
+
+
+def flow_distribution(
+    store: Store, window: Window, scope: Slice = Slice(), work_start: WorkStart = "active"
+) -> FlowDistribution:
+    """Flow distribution: share of completed items (and of WIP at the window's end) by flow item type.
+
+    docs/metrics.md, "Flow distribution".
+    """
+    sql, params = _completed(window, scope, work_start)
+    done = dict(store.query(f"{sql} SELECT flow_item_type, count(*) FROM completed GROUP BY 1", params))
+    t = timeline(scope, window.end, work_start)
+    wip = dict(
+        store.query(
+            f"WITH {t.ctes} SELECT flow_item_type, count(*) FROM item_times "
+            "WHERE state_now IN ('waiting', 'active') GROUP BY 1",
+            t.params,
+        )
+    )
+
+    def shares(counts: dict[str, int]) -> dict[str, Ratio]:
+        total = sum(counts.values())
+        kinds = ("feature", "defect", "risk", "debt")
+        return {k: Ratio(counts.get(k, 0), total) for k in kinds}
+
+    return FlowDistribution(shares(done), shares(wip))
+
+
+@dataclass(frozen=True)
+class PlanOutcome:
+    """One plan's commitment and what of it was delivered by its end."""
+
+    plan_id: str
+    name: str
+    planned: int
+    delivered: int
+    planned_value: float | None
+    delivered_value: float | None
+
+
+@dataclass(frozen=True)
+class FlowPredictability:
+    """Delivered ÷ planned over the plans that ended in the window (items, and business value)."""
+
+    items: Ratio
+    business_value: Ratio
+    plans: list[PlanOutcome]
+
+
+def flow_predictability(
+    store: Store, window: Window, scope: Slice = Slice(), work_start: WorkStart = "active"
+) -> FlowPredictability:
+    """Flow predictability: items committed at a plan's start and done by its end ÷ items committed.
+
+    docs/metrics.md, "Flow predictability". Items added after the plan started are not part of the
+    commitment. When plan items carry business values, delivered value ÷ planned value is given too.
+    """
+    t = timeline(scope, window.end, work_start)
+    rows = store.query(
+        f"""WITH {t.ctes}
+SELECT p.id, p.name,
+       count(*) AS planned,
+       count(*) FILTER (WHERE c.completed_at IS NOT NULL AND c.completed_at <= p.ends_at) AS delivered,
+       SUM(pi.planned_value) AS planned_value,
+       SUM(COALESCE(pi.delivered_value, pi.planned_value))
+           FILTER (WHERE c.completed_at IS NOT NULL AND c.completed_at <= p.ends_at) AS delivered_value
+FROM plans p
+JOIN plan_items pi ON pi.plan_id = p.id AND NOT pi.added_after_start
+JOIN item_times c ON c.id = pi.work_item_id
+WHERE p.ends_at >= ? AND p.ends_at < ?
+GROUP BY p.id, p.name, p.ends_at
+ORDER BY p.ends_at, p.id""",
+        [*t.params, window.start, window.end],
+    )
+    plans = [
+        PlanOutcome(
+            r[0],
+            r[1],
+            int(r[2]),
+            int(r[3]),
+            None if r[4] is None else float(r[4]),
+            None if r[4] is None else float(r[5] or 0),
+        )
+        for r in rows
+    ]
+    valued = [p for p in plans if p.planned_value]
+    return FlowPredictability(
+        Ratio(sum(p.delivered for p in plans), sum(p.planned for p in plans)),
+        Ratio(sum(p.delivered_value or 0 for p in valued), sum(p.planned_value or 0 for p in valued)),
+        plans,
+    )
+
+
+@dataclass(frozen=True)
+class AgingItem:
+    """A work item in progress and how long since its work started."""
+
+    key: str
+    title: str
+    flow_state: str
+    stage: str | None
+    age: float
+    beyond_sle: str | None  # the highest service level expectation its age exceeds ("p85"), if any
+
+
+@dataclass(frozen=True)
+class WorkItemAge:
+    """Items in progress at the window's end, their ages, and the service level expectations."""
+
+    service_level_expectations: DurationSummary
+    items: list[AgingItem]
+    age: DurationSummary
+
+
+def work_item_age(
+    store: Store, window: Window, scope: Slice = Slice(), work_start: WorkStart = "active", limit: int = 50
+) -> WorkItemAge:
+    """Work item age: now − work start for items started and not done, oldest first.
+
+    docs/metrics.md, "Work item age". The service level expectations are the 50/70/85/95th percentile
+    flow times of the items completed in the window; each aging item says which one it is beyond.
+    """
+    sle = flow_time(store, window, scope, work_start=work_start).flow_time
+    t = timeline(scope, window.end, work_start)
+    age_expr = seconds_between("started_at", "?")
+    in_progress = "FROM item_times WHERE state_now IN ('waiting', 'active') AND started_at IS NOT NULL"
+    age_row = store.query(
+        f"WITH {t.ctes} SELECT {duration_columns(age_expr)} {in_progress}", [*t.params, *[window.end] * 6]
+    )[0]
+    rows = store.query(
+        f"WITH {t.ctes} SELECT key, title, state_now, stage_now, {age_expr} AS age {in_progress} "
+        "ORDER BY age DESC, key LIMIT ?",
+        [*t.params, window.end, limit],
+    )
+    thresholds = [("p95", sle.p95), ("p85", sle.p85), ("p70", sle.p70), ("p50", sle.p50)]
+    items = [
+        AgingItem(
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            float(r[4]),
+            next((name for name, limit_ in thresholds if limit_ is not None and r[4] > limit_), None),
+        )
+        for r in rows
+    ]
+    return WorkItemAge(sle, items, DurationSummary.from_row(age_row))

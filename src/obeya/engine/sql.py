@@ -1,0 +1,86 @@
+"""SQL fragments shared by the metric queries.
+
+Every metric is written once, in the SQL that DuckDB and PostgreSQL share (window functions, FILTER,
+``percentile_cont ... WITHIN GROUP``, ``generate_series``, interval arithmetic); the test suite runs
+each metric on both engines. Placeholders are ``?``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from obeya.engine.window import Slice
+
+
+def seconds_between(start: str, end: str) -> str:
+    """Seconds from `start` to `end` (SQL expressions), as a double on both engines."""
+    return f"CAST(EXTRACT(EPOCH FROM ({end}) - ({start})) AS DOUBLE PRECISION)"
+
+
+def percentile(fraction: float, expression: str, condition: str | None = None) -> str:
+    """The `fraction` percentile of `expression`, linearly interpolated (``percentile_cont``)."""
+    where = f" FILTER (WHERE {condition})" if condition else ""
+    return f"percentile_cont({fraction}) WITHIN GROUP (ORDER BY {expression}){where}"
+
+
+def work_item_conditions(scope: Slice, alias: str = "w") -> tuple[str, list[Any]]:
+    """A WHERE condition selecting the work items of a slice, and its parameters.
+
+    An item is in a value stream when its project (or board) is in the stream's scope; in a service's
+    slice when a change that implements it was shipped by a deployment of that service.
+    """
+    conditions = ["TRUE"]
+    params: list[Any] = []
+    if scope.value_stream_id:
+        conditions.append(
+            f"{alias}.project IN (SELECT object_key FROM scopes WHERE value_stream_id = ? "
+            "AND object_type IN ('project', 'board'))"
+        )
+        params.append(scope.value_stream_id)
+    if scope.team_id:
+        conditions.append(f"{alias}.team_id = ?")
+        params.append(scope.team_id)
+    if scope.flow_item_type:
+        conditions.append(f"{alias}.flow_item_type = ?")
+        params.append(scope.flow_item_type.value)
+    if scope.service:
+        conditions.append(
+            f"{alias}.id IN (SELECT l.from_id FROM trace_links l "
+            "JOIN deployment_changes dc ON dc.change_id = l.to_id "
+            "JOIN deployments d ON d.id = dc.deployment_id "
+            "WHERE l.link_kind = 'implemented_by' AND l.to_kind = 'change' AND d.service = ?)"
+        )
+        params.append(scope.service)
+    return " AND ".join(conditions), params
+
+
+def deployment_conditions(scope: Slice, alias: str = "d") -> tuple[str, list[Any]]:
+    """A WHERE condition selecting the deployments of a slice, and its parameters.
+
+    A deployment is in a value stream when its service or repository is in the stream's scope; in a
+    team's or flow item type's slice when it ships a change implementing an item of that team or type.
+    """
+    conditions = ["TRUE"]
+    params: list[Any] = []
+    if scope.value_stream_id:
+        conditions.append(
+            f"({alias}.service IN (SELECT object_key FROM scopes WHERE value_stream_id = ? "
+            "AND object_type = 'service') OR "
+            f"{alias}.repo IN (SELECT object_key FROM scopes WHERE value_stream_id = ? "
+            "AND object_type = 'repository'))"
+        )
+        params += [scope.value_stream_id, scope.value_stream_id]
+    if scope.service:
+        conditions.append(f"{alias}.service = ?")
+        params.append(scope.service)
+    if scope.team_id or scope.flow_item_type:
+        item_condition, item_params = work_item_conditions(
+            Slice(team_id=scope.team_id, flow_item_type=scope.flow_item_type)
+        )
+        conditions.append(
+            f"{alias}.id IN (SELECT dc.deployment_id FROM deployment_changes dc "
+            "JOIN trace_links l ON l.to_id = dc.change_id AND l.link_kind = 'implemented_by' "
+            f"JOIN work_items w ON w.id = l.from_id WHERE {item_condition})"
+        )
+        params += item_params
+    return " AND ".join(conditions), params
