@@ -19,7 +19,7 @@ Grouping = Literal["week", "month"]
 
 
 def duration_columns(expression: str, condition: str | None = None) -> str:
-    """``count, p50, p70, p85, p95, mean`` of `expression` (rows matching `condition`), for DurationSummary."""
+    """``count, p50, p70, p85, p95, mean`` of `expression` (over rows matching `condition`)."""
     where = f" FILTER (WHERE {condition})" if condition else ""
     return ", ".join(
         [
@@ -197,7 +197,8 @@ def _daily_states_sql(
     sql = f"""WITH {t.ctes},
 days AS (
     SELECT CAST(d AS DATE) AS day, d + INTERVAL '1 day' AS instant
-    FROM generate_series(CAST(? AS TIMESTAMP), CAST(? AS TIMESTAMP) - INTERVAL '1 day', INTERVAL '1 day') AS g(d)
+    FROM generate_series(CAST(? AS TIMESTAMP), CAST(? AS TIMESTAMP) - INTERVAL '1 day',
+                         INTERVAL '1 day') AS g(d)
 )
 SELECT days.day, {group}, count(v.item_id)
 FROM days JOIN intervals v
@@ -379,7 +380,7 @@ class WorkItemAge:
 def work_item_age(
     store: Store, window: Window, scope: Slice = Slice(), work_start: WorkStart = "active", limit: int = 50
 ) -> WorkItemAge:
-    """Work item age: now − work start for items started and not done, oldest first.
+    """Work item age: now - work start for items started and not done, oldest first.
 
     docs/metrics.md, "Work item age". The service level expectations are the 50/70/85/95th percentile
     flow times of the items completed in the window; each aging item says which one it is beyond.

@@ -26,8 +26,8 @@ class DurationSummary:
     def from_row(cls, row: tuple[Any, ...], excluded: int = 0) -> DurationSummary:
         """From a row of ``count, p50, p70, p85, p95, mean``."""
         count = int(row[0] or 0)
-        values = [None if v is None or count == 0 else float(v) for v in row[1:6]]
-        return cls(count, *values, excluded=excluded)
+        p50, p70, p85, p95, mean = (None if v is None or count == 0 else float(v) for v in row[1:6])
+        return cls(count, p50, p70, p85, p95, mean, excluded)
 
 
 @dataclass(frozen=True)

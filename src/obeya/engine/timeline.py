@@ -6,9 +6,10 @@ window's day, "now", for the current period).
 
 ``states_now``: each item's flow state and stage at `now` (from its current period).
 
-``item_times``: one row per work item with its state and stage at `now`, its creation, **work start** (first entry into ``active``;
-with ``work_start="committed"``, first entry into ``waiting`` or ``active``) and **work complete** (last
-entry into ``done``, only for items whose flow state at `now` is ``done``: a reopened item is not done).
+``item_times``: one row per work item with its state and stage at `now`, its creation, **work start**
+(first entry into ``active``; with ``work_start="committed"``, first entry into ``waiting`` or
+``active``) and **work complete** (last entry into ``done``, only for items whose flow state at `now` is
+``done``: a reopened item is not done).
 Items imported without transitions fall back to their ``started_at`` / ``done_at`` fields.
 """
 
