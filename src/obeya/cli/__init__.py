@@ -7,6 +7,7 @@ import sys
 import typer
 
 from obeya.cli.db import db_app
+from obeya.cli.interchange import export_command, import_command
 from obeya.cli.serve import serve, streams
 from obeya.config import ConfigError
 from obeya.store import StoreError
@@ -18,6 +19,8 @@ app = typer.Typer(
     rich_markup_mode="markdown",
     add_completion=False,
 )
+app.command("import")(import_command)
+app.command("export")(export_command)
 app.command("serve")(serve)
 app.command("streams")(streams)
 app.add_typer(db_app, name="db")
