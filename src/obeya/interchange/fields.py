@@ -10,7 +10,7 @@ import types
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import annotated_types as at
 from pydantic.fields import FieldInfo
@@ -41,10 +41,13 @@ def known_kinds() -> str:
 
 
 def _unwrap_optional(annotation: Any) -> tuple[Any, bool]:
+    nullable = False
     if get_origin(annotation) in (Union, types.UnionType):
         args = [a for a in get_args(annotation) if a is not type(None)]
-        return args[0], len(args) < len(get_args(annotation))
-    return annotation, False
+        annotation, nullable = args[0], len(args) < len(get_args(annotation))
+    if get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    return annotation, nullable
 
 
 def _quoted(values: list[str]) -> str:

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from obeya.model.ids import record_id
 from obeya.model.vocabulary import EnvironmentClass, FlowItemType, FlowState
@@ -31,6 +31,14 @@ class Ref:
 
 
 NonEmpty = Annotated[str, Field(min_length=1)]
+
+
+def _naive_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo is not None else value
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_naive_utc)]
+"""A time in UTC: aware times are converted, naive ones are taken as UTC; stored naive."""
 
 
 class Record(BaseModel):
@@ -49,13 +57,6 @@ class Record(BaseModel):
     def id(self) -> str:
         """The store-wide id, ``"{source}:{external_id}"``."""
         return record_id(self.source, self.external_id)
-
-    @field_validator("*", mode="after")
-    @classmethod
-    def _times_are_naive_utc(cls, value: Any) -> Any:
-        if isinstance(value, datetime) and value.tzinfo is not None:
-            return value.astimezone(UTC).replace(tzinfo=None)
-        return value
 
 
 # --- organisation -------------------------------------------------------------------------------
@@ -155,11 +156,11 @@ class WorkItem(Record):
     labels: list[str] = Field(default_factory=list)
     priority: str | None = None
     story_points: float | None = None
-    created_at: datetime
-    started_at: datetime | None = None
-    done_at: datetime | None = None
-    canceled_at: datetime | None = None
-    updated_at: datetime | None = None
+    created_at: UtcDatetime
+    started_at: UtcDatetime | None = None
+    done_at: UtcDatetime | None = None
+    canceled_at: UtcDatetime | None = None
+    updated_at: UtcDatetime | None = None
 
 
 class StatusTransition(Record):
@@ -169,7 +170,7 @@ class StatusTransition(Record):
     table: ClassVar[str] = "status_transitions"
 
     work_item_id: Annotated[str, Ref("work_item")]
-    at: datetime
+    at: UtcDatetime
     from_status: str | None = None
     to_status: NonEmpty
     from_flow_state: FlowState | None = None
@@ -189,8 +190,8 @@ class Plan(Record):
     plan_type: Literal["sprint", "release", "pi"]
     value_stream_id: Annotated[str | None, Ref("value_stream")] = None
     team_id: Annotated[str | None, Ref("team")] = None
-    starts_at: datetime
-    ends_at: datetime
+    starts_at: UtcDatetime
+    ends_at: UtcDatetime
 
 
 class PlanItem(Record):
@@ -219,8 +220,8 @@ class Commit(Record):
     sha: Annotated[str, Field(min_length=7, max_length=64)]
     message: str
     author_id: Annotated[str | None, Ref("person")] = None
-    authored_at: datetime
-    committed_at: datetime | None = None
+    authored_at: UtcDatetime
+    committed_at: UtcDatetime | None = None
     additions: Annotated[int | None, Field(ge=0)] = None
     deletions: Annotated[int | None, Field(ge=0)] = None
     paths: list[str] | None = None  # files it touched, when known: tells services apart in a monorepo
@@ -251,9 +252,9 @@ class Change(Record):
     base_branch: str | None = None
     author_id: Annotated[str | None, Ref("person")] = None
     state: Literal["open", "merged", "closed"]
-    created_at: datetime
-    merged_at: datetime | None = None
-    closed_at: datetime | None = None
+    created_at: UtcDatetime
+    merged_at: UtcDatetime | None = None
+    closed_at: UtcDatetime | None = None
     merge_commit_sha: str | None = None
     head_sha: str | None = None
     merge_method: Literal["merge", "squash", "rebase"] | None = None
@@ -281,7 +282,7 @@ class Review(Record):
     change_id: Annotated[str, Ref("change")]
     reviewer_id: Annotated[str | None, Ref("person")] = None
     state: Literal["approved", "changes_requested", "commented", "dismissed"]
-    submitted_at: datetime
+    submitted_at: UtcDatetime
 
 
 class ChangeComment(Record):
@@ -292,7 +293,7 @@ class ChangeComment(Record):
 
     change_id: Annotated[str, Ref("change")]
     author_id: Annotated[str | None, Ref("person")] = None
-    created_at: datetime
+    created_at: UtcDatetime
     body: str | None = None
     path: str | None = None
 
@@ -316,9 +317,9 @@ class PipelineRun(Record):
     trigger: str | None = None
     result: RunResult
     attempt: Annotated[int, Field(ge=1)] = 1
-    created_at: datetime
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
+    created_at: UtcDatetime
+    started_at: UtcDatetime | None = None
+    finished_at: UtcDatetime | None = None
     url: str | None = None
 
 
@@ -334,8 +335,8 @@ class PipelineJob(Record):
     result: RunResult
     attempt: Annotated[int, Field(ge=1)] = 1
     environment: str | None = None
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
+    started_at: UtcDatetime | None = None
+    finished_at: UtcDatetime | None = None
 
 
 class Deployment(Record):
@@ -353,8 +354,8 @@ class Deployment(Record):
     release_id: Annotated[str | None, Ref("release")] = None
     result: Literal["success", "failure", "rolled_back", "canceled", "running"]
     is_rollback: bool = False
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
+    started_at: UtcDatetime | None = None
+    finished_at: UtcDatetime | None = None
     url: str | None = None
 
 
@@ -381,9 +382,9 @@ class Incident(Record):
     service: str | None = None
     severity: str | None = None
     status: NonEmpty
-    created_at: datetime
-    acknowledged_at: datetime | None = None
-    resolved_at: datetime | None = None
+    created_at: UtcDatetime
+    acknowledged_at: UtcDatetime | None = None
+    resolved_at: UtcDatetime | None = None
     caused_by_deployment_id: Annotated[str | None, Ref("deployment")] = None
     cause_evidence: str | None = None
     change_caused: bool | None = None
@@ -401,8 +402,8 @@ class Release(Record):
     version: str | None = None
     value_stream_id: Annotated[str | None, Ref("value_stream")] = None
     status: Literal["planned", "in_progress", "released", "canceled"]
-    planned_at: datetime | None = None
-    released_at: datetime | None = None
+    planned_at: UtcDatetime | None = None
+    released_at: UtcDatetime | None = None
     description: str | None = None
 
 
@@ -433,7 +434,7 @@ class RawEvent(Record):
     event_type: NonEmpty
     delivery_id: str | None = None
     connection: str | None = None
-    received_at: datetime
+    received_at: UtcDatetime
     payload_hash: Annotated[str, Field(min_length=1)]
     payload: str
 
@@ -452,11 +453,12 @@ class SyncCursor(Record):
     resource: NonEmpty
     cursor: str | None = None
     status: Literal["running", "complete", "failed"]
-    synced_at: datetime
+    synced_at: UtcDatetime
     message: str | None = None
 
 
 RECORD_TYPES: tuple[type[Record], ...] = (
+    RawEvent,
     ValueStream,
     Stage,
     Scope,
@@ -480,7 +482,6 @@ RECORD_TYPES: tuple[type[Record], ...] = (
     DeploymentChange,
     Incident,
     TraceLink,
-    RawEvent,
     SyncCursor,
 )
 """Every record type, in an order where a record's references come before it."""

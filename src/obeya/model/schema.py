@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum, StrEnum
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import orjson
 import pyarrow as pa
@@ -108,12 +108,16 @@ def _column_type(annotation: Any) -> tuple[ColumnType, bool]:
     """The column type for a field annotation, and whether it admits None."""
     nullable = False
     origin = get_origin(annotation)
+    if origin is Annotated:
+        return _column_type(get_args(annotation)[0])
     if origin in (Union, types.UnionType):
         args = [a for a in get_args(annotation) if a is not type(None)]
         nullable = len(args) < len(get_args(annotation))
         if len(args) != 1:
             raise TypeError(f"unsupported union annotation {annotation!r}")
         annotation = args[0]
+        if get_origin(annotation) is Annotated:
+            annotation = get_args(annotation)[0]
         origin = get_origin(annotation)
     if origin is list or origin is dict:
         return ColumnType.JSON, nullable
