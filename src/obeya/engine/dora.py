@@ -1,0 +1,325 @@
+"""DORA metrics (docs/metrics.md, "DORA"), each one SQL query on the store.
+
+Production deployments are deployments to an environment of class ``production``, placed in a window by
+when they finished (when they started, if the finish is unknown). Rollback deployments (``is_rollback``)
+are remediation: they are counted neither as deployments nor as changes that could fail. Shipped changes
+come from ``deployment_changes`` (derived by `obeya.linking`); incident attribution from ``trace_links``
+of kind ``caused_by``.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from obeya.engine.benchmarks import Rating, rate
+from obeya.engine.flow import duration_columns
+from obeya.engine.results import DurationSummary, Ratio
+from obeya.engine.sql import deployment_conditions, seconds_between
+from obeya.engine.window import Slice, Window
+from obeya.store import Store
+
+_FINISHED = "COALESCE(d.finished_at, d.started_at)"
+
+
+def _production(window: Window, scope: Slice) -> tuple[str, list[Any]]:
+    """Condition and parameters for the production deployments of a slice in a window."""
+    condition, params = deployment_conditions(scope)
+    return (
+        f"d.environment_class = 'production' AND NOT d.is_rollback AND {_FINISHED} >= ? AND {_FINISHED} < ? "
+        f"AND {condition}",
+        [window.start, window.end, *params],
+    )
+
+
+@dataclass(frozen=True)
+class DeploymentFrequency:
+    """Successful production deployments: per day, and deployment days per week (median and mean)."""
+
+    deployments: int
+    per_day: float | None
+    deployment_days: int
+    median_deployment_days_per_week: float | None
+    mean_deployment_days_per_week: float | None
+    ratings: list[Rating] = field(default_factory=list)
+
+
+def deployment_frequency(store: Store, window: Window, scope: Slice = Slice()) -> DeploymentFrequency:
+    """Deployment frequency: successful production deployments per day, and deployment days per week.
+
+    docs/metrics.md, "Deployment frequency". Weeks are 7-day buckets from the window's start (the last
+    may be shorter); weeks without a deployment count as 0. Rated by 2023 on deployment days per week
+    (elite needs a median of at least 5; below that the mean is read against the table) and by 2021 on
+    deployments per day.
+    """
+    condition, params = _production(window, scope)
+    day_expr = f"CAST({_FINISHED} AS DATE)"
+    rows = store.query(
+        f"""SELECT {day_expr} AS day, count(*) FROM deployments d
+WHERE d.result = 'success' AND {condition} GROUP BY {day_expr}""",
+        params,
+    )
+    deployments = sum(int(r[1]) for r in rows)
+    weeks = max(1, -(-int(window.days) // 7))
+    days_per_week = [0] * weeks
+    for day, _ in rows:
+        days_per_week[min(weeks - 1, (day - window.start.date()).days // 7)] += 1
+    if not deployments:
+        return DeploymentFrequency(0, None, 0, None, None)
+    median = float(statistics.median(days_per_week))
+    mean = len(rows) / window.weeks
+    per_day = deployments / window.days
+    ratings = [
+        r
+        for r in (
+            rate("deployment_frequency", median if median >= 5 else mean, 2023),
+            rate("deployment_frequency", per_day, 2021),
+        )
+        if r
+    ]
+    return DeploymentFrequency(deployments, per_day, len(rows), median, mean, ratings)
+
+
+@dataclass(frozen=True)
+class LeadTimeForChanges:
+    """Per change shipped to production in the window: first commit → first production deployment."""
+
+    lead_time: DurationSummary
+    coding: DurationSummary  # first commit → change opened
+    pickup: DurationSummary  # opened → first review by someone else (bots excluded)
+    review: DurationSummary  # first review → merged
+    deploy: DurationSummary  # merged → deployed
+    ratings: list[Rating] = field(default_factory=list)
+
+
+def lead_time_for_changes(store: Store, window: Window, scope: Slice = Slice()) -> LeadTimeForChanges:
+    """Lead time for changes: first commit authored → finish of the first successful production
+    deployment that ships the change, for changes whose first production deployment is in the window.
+
+    docs/metrics.md, "Lead time for changes". A change without known commits starts when it was opened.
+    Changes of a service's first deployment have no base and are not linked (so never counted). Each
+    part — coding, pickup (bots and the author excluded), review, deploy — leaves out its negative spans
+    and counts them in `excluded`; a lead time that is negative is left out the same way.
+    """
+    condition, params = deployment_conditions(scope)
+    sql = f"""
+WITH shipped AS (
+    SELECT dc.change_id, MIN({_FINISHED}) AS deployed_at
+    FROM deployment_changes dc JOIN deployments d ON d.id = dc.deployment_id
+    WHERE d.environment_class = 'production' AND d.result = 'success' AND NOT d.is_rollback AND {condition}
+    GROUP BY dc.change_id
+),
+first_commits AS (
+    SELECT cc.change_id, MIN(c.authored_at) AS first_commit_at
+    FROM change_commits cc JOIN changes ch ON ch.id = cc.change_id
+    JOIN commits c ON c.sha = cc.commit_sha AND c.repo = ch.repo
+    WHERE cc.change_id IN (SELECT change_id FROM shipped)
+    GROUP BY cc.change_id
+),
+first_reviews AS (
+    SELECT r.change_id, MIN(r.submitted_at) AS first_review_at
+    FROM reviews r JOIN changes ch ON ch.id = r.change_id
+    LEFT JOIN people p ON p.id = r.reviewer_id
+    WHERE r.change_id IN (SELECT change_id FROM shipped)
+      AND (r.reviewer_id IS NULL OR r.reviewer_id <> COALESCE(ch.author_id, ''))
+      AND NOT COALESCE(p.is_bot, FALSE)
+    GROUP BY r.change_id
+),
+spans AS (
+    SELECT {seconds_between("COALESCE(f.first_commit_at, ch.created_at)", "s.deployed_at")} AS lead_time,
+           {seconds_between("f.first_commit_at", "ch.created_at")} AS coding,
+           {seconds_between("ch.created_at", "r.first_review_at")} AS pickup,
+           {seconds_between("r.first_review_at", "ch.merged_at")} AS review,
+           {seconds_between("ch.merged_at", "s.deployed_at")} AS deploy
+    FROM shipped s JOIN changes ch ON ch.id = s.change_id
+    LEFT JOIN first_commits f ON f.change_id = s.change_id
+    LEFT JOIN first_reviews r ON r.change_id = s.change_id
+    WHERE s.deployed_at >= ? AND s.deployed_at < ?
+)
+SELECT {
+        ", ".join(
+            f"{duration_columns(p, f'{p} >= 0')}, count(*) FILTER (WHERE {p} < 0)"
+            for p in ("lead_time", "coding", "pickup", "review", "deploy")
+        )
+    }
+FROM spans"""
+    row = store.query(sql, [*params, window.start, window.end])[0]
+    lead, coding, pickup, review, deploy = (
+        DurationSummary.from_row(row[i * 7 : i * 7 + 6], excluded=int(row[i * 7 + 6])) for i in range(5)
+    )
+    ratings = [
+        r
+        for r in (
+            rate("lead_time_for_changes", lead.p50, 2023),
+            rate("lead_time_for_changes", lead.p50, 2021),
+        )
+        if r
+    ]
+    return LeadTimeForChanges(lead, coding, pickup, review, deploy, ratings)
+
+
+def _failed_condition() -> str:
+    """A production deployment failed when its result says so or an incident is attributed to it."""
+    return (
+        "(d.result IN ('failure', 'rolled_back') OR EXISTS (SELECT 1 FROM trace_links l "
+        "JOIN incidents i ON i.id = l.from_id WHERE l.link_kind = 'caused_by' AND l.to_id = d.id "
+        "AND COALESCE(i.change_caused, TRUE)))"
+    )
+
+
+@dataclass(frozen=True)
+class ChangeFailureRate:
+    """Production deployments that failed, were rolled back or caused an incident ÷ production deployments."""
+
+    rate: Ratio
+    failed: int
+    rolled_back: int
+    caused_incident: int
+    ratings: list[Rating] = field(default_factory=list)
+
+
+def change_failure_rate(store: Store, window: Window, scope: Slice = Slice()) -> ChangeFailureRate:
+    """Change failure rate: failed, rolled back or incident-causing production deployments ÷ production
+    deployments (successful, failed or rolled back; canceled and running ones are not counted).
+
+    docs/metrics.md, "Change failure rate". Incidents marked ``change_caused = false`` (a provider's
+    outage) never count here; attribution comes from ``caused_by`` trace links (explicit, then the time
+    rule), see docs/traceability.md.
+    """
+    condition, params = _production(window, scope)
+    row = store.query(
+        f"""SELECT count(*),
+       count(*) FILTER (WHERE {_failed_condition()}),
+       count(*) FILTER (WHERE d.result = 'failure'),
+       count(*) FILTER (WHERE d.result = 'rolled_back'),
+       count(*) FILTER (WHERE d.result = 'success' AND {_failed_condition()})
+FROM deployments d WHERE d.result IN ('success', 'failure', 'rolled_back') AND {condition}""",
+        params,
+    )[0]
+    share = Ratio(int(row[1]), int(row[0]))
+    ratings = [
+        r
+        for r in (
+            rate("change_failure_rate", share.value, 2023),
+            rate("change_failure_rate", share.value, 2021),
+        )
+        if r
+    ]
+    return ChangeFailureRate(share, int(row[2]), int(row[3]), int(row[4]), ratings)
+
+
+@dataclass(frozen=True)
+class RecoveryTime:
+    """Failed deployment recovery time (2023) and time to restore service (2021)."""
+
+    failed_deployment_recovery: DurationSummary
+    unrecovered_deployments: int
+    time_to_restore: DurationSummary
+    unresolved_incidents: int
+    ratings: list[Rating] = field(default_factory=list)
+
+
+def recovery_time(store: Store, window: Window, scope: Slice = Slice()) -> RecoveryTime:
+    """Failed deployment recovery time: a failed or incident-causing production deployment's finish →
+    recovery, which is the latest resolution of the incidents it caused, or (without incidents) the next
+    successful production deployment of the same service and environment. Time to restore service: an
+    incident's start → its resolution, for incidents of the slice's services created in the window
+    (whatever caused them).
+
+    docs/metrics.md, "Failed deployment recovery time" and "Time to restore service".
+    """
+    condition, params = _production(window, scope)
+    recovered_at = f"""COALESCE(
+        (SELECT MAX(i.resolved_at) FROM trace_links l JOIN incidents i ON i.id = l.from_id
+         WHERE l.link_kind = 'caused_by' AND l.to_id = d.id AND COALESCE(i.change_caused, TRUE)),
+        (SELECT MIN(COALESCE(n.finished_at, n.started_at)) FROM deployments n
+         WHERE n.service = d.service AND n.environment = d.environment AND n.result = 'success'
+           AND COALESCE(n.finished_at, n.started_at) > {_FINISHED}))"""
+    deployment_row = store.query(
+        f"""WITH failed AS (
+    SELECT {seconds_between(_FINISHED, recovered_at)} AS recovery
+    FROM deployments d
+    WHERE d.result IN ('success', 'failure', 'rolled_back') AND {_failed_condition()} AND {condition}
+)
+SELECT {duration_columns("recovery", "recovery >= 0")}, count(*) FILTER (WHERE recovery < 0),
+       count(*) FILTER (WHERE recovery IS NULL)
+FROM failed""",
+        params,
+    )[0]
+    incident_condition, incident_params = _incident_conditions(scope)
+    incident_row = store.query(
+        f"""WITH restored AS (
+    SELECT {seconds_between("i.created_at", "i.resolved_at")} AS restore
+    FROM incidents i WHERE i.created_at >= ? AND i.created_at < ? AND {incident_condition}
+)
+SELECT {duration_columns("restore", "restore >= 0")}, count(*) FILTER (WHERE restore < 0),
+       count(*) FILTER (WHERE restore IS NULL)
+FROM restored""",
+        [window.start, window.end, *incident_params],
+    )[0]
+    recovery = DurationSummary.from_row(deployment_row[0:6], excluded=int(deployment_row[6]))
+    restore = DurationSummary.from_row(incident_row[0:6], excluded=int(incident_row[6]))
+    ratings = [
+        r for r in (rate("recovery_time", recovery.p50, 2023), rate("recovery_time", restore.p50, 2021)) if r
+    ]
+    return RecoveryTime(recovery, int(deployment_row[7]), restore, int(incident_row[7]), ratings)
+
+
+def _incident_conditions(scope: Slice) -> tuple[str, list[Any]]:
+    conditions, params = ["TRUE"], []
+    if scope.value_stream_id:
+        conditions.append(
+            "i.service IN (SELECT object_key FROM scopes WHERE value_stream_id = ? AND object_type = 'service')"
+        )
+        params.append(scope.value_stream_id)
+    if scope.service:
+        conditions.append("i.service = ?")
+        params.append(scope.service)
+    return " AND ".join(conditions), params
+
+
+def rework_rate(store: Store, window: Window, scope: Slice = Slice()) -> Ratio:
+    """Rework rate (DORA 2024): successful production deployments that ship a change fixing a defect
+    (a change implementing a work item of type ``defect``) ÷ successful production deployments.
+
+    docs/metrics.md, "Rework rate".
+    """
+    condition, params = _production(window, scope)
+    row = store.query(
+        f"""SELECT count(*), count(*) FILTER (WHERE EXISTS (
+    SELECT 1 FROM deployment_changes dc
+    JOIN trace_links l ON l.to_id = dc.change_id AND l.link_kind = 'implemented_by'
+    JOIN work_items w ON w.id = l.from_id
+    WHERE dc.deployment_id = d.id AND w.flow_item_type = 'defect'))
+FROM deployments d WHERE d.result = 'success' AND {condition}""",
+        params,
+    )[0]
+    return Ratio(int(row[1]), int(row[0]))
+
+
+@dataclass(frozen=True)
+class DoraReport:
+    """The DORA figures of one slice and window, with their ratings."""
+
+    window_start: date
+    window_end: date
+    deployment_frequency: DeploymentFrequency
+    lead_time_for_changes: LeadTimeForChanges
+    change_failure_rate: ChangeFailureRate
+    recovery_time: RecoveryTime
+    rework_rate: Ratio
+
+
+def dora_report(store: Store, window: Window, scope: Slice = Slice()) -> DoraReport:
+    """All DORA figures for a slice and window."""
+    return DoraReport(
+        window.start.date(),
+        window.end.date(),
+        deployment_frequency(store, window, scope),
+        lead_time_for_changes(store, window, scope),
+        change_failure_rate(store, window, scope),
+        recovery_time(store, window, scope),
+        rework_rate(store, window, scope),
+    )
