@@ -271,7 +271,8 @@ def _incident_conditions(scope: Slice) -> tuple[str, list[Any]]:
     conditions, params = ["TRUE"], []
     if scope.value_stream_id:
         conditions.append(
-            "i.service IN (SELECT object_key FROM scopes WHERE value_stream_id = ? AND object_type = 'service')"
+            "i.service IN (SELECT object_key FROM scopes "
+            "WHERE value_stream_id = ? AND object_type = 'service')"
         )
         params.append(scope.value_stream_id)
     if scope.service:
