@@ -23,7 +23,7 @@ from obeya.normalize import MappingRules, StatusMapping
         ("Testing", FlowState.ACTIVE, "verification"),
         ("Ready for Release", FlowState.WAITING, "delivery"),
         ("Deploying", FlowState.ACTIVE, "delivery"),
-        ("Monitoring", FlowState.ACTIVE, "observation"),
+        ("Monitoring", FlowState.WAITING, "observation"),
         ("Done", FlowState.DONE, "observation"),
         ("Resolved", FlowState.DONE, "observation"),
         ("Won't Do", FlowState.CANCELED, None),

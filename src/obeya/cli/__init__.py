@@ -7,6 +7,7 @@ import sys
 import typer
 
 from obeya.cli.db import db_app
+from obeya.cli.demo import demo
 from obeya.cli.interchange import export_command, import_command
 from obeya.cli.serve import serve, streams
 from obeya.config import ConfigError
@@ -19,6 +20,7 @@ app = typer.Typer(
     rich_markup_mode="markdown",
     add_completion=False,
 )
+app.command("demo")(demo)
 app.command("import")(import_command)
 app.command("export")(export_command)
 app.command("serve")(serve)

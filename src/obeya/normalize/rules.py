@@ -54,7 +54,7 @@ _I, _N, _V, _D, _O = (
 _STATUS_HEURISTICS: tuple[tuple[str, FlowState, str | None], ...] = (
     (r"cancel|won.?t ?(do|fix)|reject|declin|obsolete|duplicate|invalid|abandon", FlowState.CANCELED, None),
     (r"\bdone\b|closed|resolved|complete|finished|accepted|shipped", FlowState.DONE, _O),
-    (r"monitor|in production|released|live|verify in prod", FlowState.ACTIVE, _O),
+    (r"monitor|in production|released|live|verify in prod", FlowState.WAITING, _O),  # not touch time
     (r"ready for (release|deploy|prod)|awaiting (release|deploy)|to deploy", FlowState.WAITING, _D),
     (r"deploy|releasing|rolling out", FlowState.ACTIVE, _D),
     (r"ready for (test|qa)|awaiting (test|qa)|to test|waiting for (test|qa)", FlowState.WAITING, _V),
