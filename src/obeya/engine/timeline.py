@@ -45,8 +45,8 @@ items AS (
     WHERE {condition} AND w.created_at < ?
 ),
 intervals AS (
-    SELECT t.work_item_id AS item_id, t.to_status AS status, t.to_flow_state AS flow_state,
-           t.to_stage AS stage, t.at AS entered_at,
+    SELECT t.work_item_id AS item_id, t.id AS transition_id, t.to_status AS status,
+           t.to_flow_state AS flow_state, t.to_stage AS stage, t.at AS entered_at,
            COALESCE(LEAD(t.at) OVER (PARTITION BY t.work_item_id ORDER BY t.at, t.id), ?) AS left_at,
            LEAD(t.at) OVER (PARTITION BY t.work_item_id ORDER BY t.at, t.id) IS NULL AS is_current
     FROM status_transitions t JOIN items i ON i.id = t.work_item_id

@@ -1,0 +1,278 @@
+"""The value stream map, drawn from data (docs/metrics.md, "Value stream map").
+
+A **visit** is a maximal run of an item's consecutive status periods in one stage; entering ``done`` or
+``canceled`` leaves the stage (so "Done" closes the observation stage). Per stage, over the visits that
+ended (the item left the stage) in the window:
+
+- lead time (LT): entry → exit; process time (PT): the part of it in ``active``; wait = LT − PT;
+- wait before: the time between the item's previous visit (an earlier stage) ending and this one starting;
+- %C&A: share of those visits after which the item never came back into this stage or an earlier one;
+- throughput (visits ended per week) and WIP (average items in the stage over the window), with the
+  Little's-law check WIP ≈ throughput × mean LT;
+- items still in the stage at the window's end, with their age so far, shown apart.
+
+Whole stream: total LT = Σ median stage LT + Σ median wait before; total PT = Σ median PT; activity
+ratio = total PT ÷ total LT; rolled %C&A = Π stage %C&A. Bottleneck: the stage with the largest share
+of the stream's committed wait (time in ``new`` — an uncommitted backlog — and the observation stage,
+after release, are not queues), confirmed by its queue growing (more entries than exits in the window)
+or by it holding the most waiting items at the window's end.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from obeya.engine.flow import duration_columns
+from obeya.engine.results import DurationSummary, Ratio
+from obeya.engine.sql import seconds_between
+from obeya.engine.timeline import WorkStart, timeline
+from obeya.engine.window import Slice, Window
+from obeya.model.vocabulary import StageCategory
+from obeya.store import Store
+
+_DEFAULT_STAGES = [c.value for c in StageCategory]
+_NOT_QUEUES = {StageCategory.OBSERVATION.value}
+
+
+def _visits_sql(window: Window, scope: Slice, work_start: WorkStart) -> tuple[str, list[Any]]:
+    """CTEs ending in ``visits``: one row per item and stage visit."""
+    t = timeline(scope, window.end, work_start)
+    period = seconds_between("entered_at", "left_at")
+    sql = f"""WITH {t.ctes},
+staged AS (
+    SELECT v.*, CASE WHEN v.flow_state IN ('done', 'canceled') THEN NULL ELSE v.stage END AS visit_stage
+    FROM intervals v
+),
+marked AS (
+    SELECT s.*,
+           CASE WHEN s.visit_stage IS DISTINCT FROM
+                     LAG(s.visit_stage) OVER (PARTITION BY s.item_id ORDER BY s.entered_at, s.transition_id)
+                THEN 1 ELSE 0 END AS starts_visit
+    FROM staged s
+),
+numbered AS (
+    SELECT m.*, SUM(m.starts_visit) OVER (PARTITION BY m.item_id ORDER BY m.entered_at, m.transition_id
+                                          ROWS UNBOUNDED PRECEDING) AS visit
+    FROM marked m
+),
+visits AS (
+    SELECT item_id, visit, visit_stage AS stage, MIN(entered_at) AS entered_at, MAX(left_at) AS left_at,
+           BOOL_OR(is_current) AS is_current,
+           COALESCE(SUM({period}) FILTER (WHERE flow_state = 'active'), 0) AS process_time,
+           COALESCE(SUM({period}) FILTER (WHERE flow_state = 'new'), 0) AS uncommitted_time
+    FROM numbered WHERE visit_stage IS NOT NULL
+    GROUP BY item_id, visit, visit_stage
+)"""
+    return sql, t.params
+
+
+@dataclass(frozen=True)
+class StageFigures:
+    """One stage of the map."""
+
+    stage: str
+    position: int
+    departures: int
+    lead_time: DurationSummary
+    process_time: DurationSummary
+    wait_time: DurationSummary
+    wait_before: DurationSummary
+    complete_and_accurate: Ratio
+    throughput_per_week: float | None
+    average_wip: float | None
+    littles_law_wip: float | None  # throughput × mean LT, to compare with average_wip
+    arrivals: int
+    in_stage_now: int
+    in_stage_waiting_now: int
+    age_in_stage: DurationSummary  # of the items still in the stage, so far
+    committed_wait_total: float  # Σ seconds of wait (without uncommitted time) of the visits that ended
+
+
+@dataclass(frozen=True)
+class Bottleneck:
+    """The stage that holds the largest share of the stream's wait, and why we say so."""
+
+    stage: str
+    wait_share: float
+    queue_growth: int
+    waiting_now: int
+    confirmed_by: list[str]
+    items: list[tuple[str, float]]  # (work item key, seconds waited in the stage), longest first
+
+
+@dataclass(frozen=True)
+class ValueStreamMap:
+    """The map of a value stream over a window: its stages, totals and bottleneck."""
+
+    window: Window
+    stages: list[StageFigures]
+    total_lead_time: float | None
+    total_process_time: float | None
+    activity_ratio: float | None
+    rolled_complete_and_accurate: float | None
+    bottleneck: Bottleneck | None
+
+
+def _stage_order(store: Store, scope: Slice) -> list[str]:
+    if scope.value_stream_id:
+        rows = store.query(
+            "SELECT name FROM stages WHERE value_stream_id = ? ORDER BY position", [scope.value_stream_id]
+        )
+        if rows:
+            return [r[0] for r in rows]
+    return list(_DEFAULT_STAGES)
+
+
+def value_stream_map(
+    store: Store, window: Window, scope: Slice = Slice(), work_start: WorkStart = "active"
+) -> ValueStreamMap:
+    """The value stream map of a slice (normally one value stream) over a window; see the module doc."""
+    order = _stage_order(store, scope)
+    positions = ", ".join(f"('{name.replace(chr(39), chr(39) * 2)}', {i})" for i, name in enumerate(order))
+    sql, params = _visits_sql(window, scope, work_start)
+    sql += f""",
+bounds AS (SELECT CAST(? AS TIMESTAMP) AS window_start, CAST(? AS TIMESTAMP) AS window_end),
+positions(stage, position) AS (VALUES {positions}),
+placed AS (
+    SELECT v.*, p.position,
+           {seconds_between("v.entered_at", "v.left_at")} AS lead_time,
+           LAG(v.left_at) OVER (PARTITION BY v.item_id ORDER BY v.entered_at) AS previous_left_at,
+           LAG(p.position) OVER (PARTITION BY v.item_id ORDER BY v.entered_at) AS previous_position
+    FROM visits v JOIN positions p ON p.stage = v.stage
+),
+judged AS (
+    SELECT pl.*,
+           NOT EXISTS (SELECT 1 FROM placed later WHERE later.item_id = pl.item_id
+                       AND later.entered_at > pl.entered_at AND later.position <= pl.position) AS accurate,
+           CASE WHEN pl.previous_position < pl.position
+                THEN {seconds_between("pl.previous_left_at", "pl.entered_at")} END AS wait_before
+    FROM placed pl
+),
+departed AS (
+    SELECT j.* FROM judged j CROSS JOIN bounds b
+    WHERE NOT j.is_current AND j.left_at >= b.window_start AND j.left_at < b.window_end
+)"""
+    params = [*params, window.start, window.end]
+    wait = "lead_time - process_time"
+    rows = {
+        r[0]: r
+        for r in store.query(
+            f"""{sql}
+SELECT stage, count(*),
+       {duration_columns("lead_time", "lead_time >= 0")},
+       {duration_columns("process_time")},
+       {duration_columns(wait, "lead_time >= 0")},
+       {duration_columns("wait_before", "wait_before >= 0")},
+       count(*) FILTER (WHERE accurate),
+       SUM(GREATEST({wait} - uncommitted_time, 0)),
+       avg(lead_time) FILTER (WHERE lead_time >= 0)
+FROM departed GROUP BY stage""",
+            params,
+        )
+    }
+    overlap = seconds_between("GREATEST(j.entered_at, b.window_start)", "LEAST(j.left_at, b.window_end)")
+    presence = {
+        r[0]: r
+        for r in store.query(
+            f"""{sql}
+SELECT j.stage,
+       SUM(GREATEST({overlap}, 0)),
+       count(*) FILTER (WHERE j.entered_at >= b.window_start AND j.entered_at < b.window_end),
+       count(*) FILTER (WHERE j.is_current),
+       {duration_columns(seconds_between("j.entered_at", "b.window_end"), "j.is_current")}
+FROM judged j CROSS JOIN bounds b GROUP BY j.stage""",
+            params,
+        )
+    }
+    waiting_now = dict(
+        store.query(
+            f"WITH {timeline(scope, window.end, work_start).ctes} "
+            "SELECT stage_now, count(*) FROM item_times WHERE state_now = 'waiting' GROUP BY stage_now",
+            timeline(scope, window.end, work_start).params,
+        )
+    )
+    window_seconds = window.days * 86400
+    stages = []
+    for position, name in enumerate(order):
+        row = rows.get(name)
+        present = presence.get(name)
+        departures = int(row[1]) if row else 0
+        mean_lead = float(row[28]) if row and row[28] is not None else None
+        throughput = departures / window.weeks if departures else None
+        stages.append(
+            StageFigures(
+                stage=name,
+                position=position,
+                departures=departures,
+                lead_time=DurationSummary.from_row(row[2:8] if row else (0,) * 6),
+                process_time=DurationSummary.from_row(row[8:14] if row else (0,) * 6),
+                wait_time=DurationSummary.from_row(row[14:20] if row else (0,) * 6),
+                wait_before=DurationSummary.from_row(row[20:26] if row else (0,) * 6),
+                complete_and_accurate=Ratio(int(row[26]) if row else 0, departures),
+                throughput_per_week=throughput,
+                average_wip=float(present[1]) / window_seconds if present and present[1] else None,
+                littles_law_wip=(departures / window_seconds) * mean_lead if mean_lead is not None else None,
+                arrivals=int(present[2]) if present else 0,
+                in_stage_now=int(present[3]) if present else 0,
+                in_stage_waiting_now=int(waiting_now.get(name, 0)),
+                age_in_stage=DurationSummary.from_row(present[4:10] if present else (0,) * 6),
+                committed_wait_total=float(row[27] or 0) if row else 0.0,
+            )
+        )
+    return _with_totals(store, window, stages, sql, params)
+
+
+def _with_totals(
+    store: Store, window: Window, stages: list[StageFigures], sql: str, params: list[Any]
+) -> ValueStreamMap:
+    measured = [s for s in stages if s.lead_time.p50 is not None]
+    total_lead = (
+        sum(s.lead_time.p50 or 0 for s in measured) + sum(s.wait_before.p50 or 0 for s in measured)
+        if measured
+        else None
+    )
+    total_process = sum(s.process_time.p50 or 0 for s in measured) if measured else None
+    ratios = [s.complete_and_accurate.value for s in measured]
+    rolled = math.prod(r for r in ratios if r is not None) if measured else None
+    return ValueStreamMap(
+        window=window,
+        stages=stages,
+        total_lead_time=total_lead,
+        total_process_time=total_process,
+        activity_ratio=(total_process / total_lead) if total_lead and total_process is not None else None,
+        rolled_complete_and_accurate=rolled,
+        bottleneck=_bottleneck(store, stages, sql, params),
+    )
+
+
+def _bottleneck(store: Store, stages: list[StageFigures], sql: str, params: list[Any]) -> Bottleneck | None:
+    candidates = [s for s in stages if s.stage not in _NOT_QUEUES]
+    total_wait = sum(s.committed_wait_total for s in candidates)
+    if not total_wait:
+        return None
+    worst = max(candidates, key=lambda s: s.committed_wait_total)
+    confirmed_by = []
+    growth = worst.arrivals - worst.departures
+    if growth > 0:
+        confirmed_by.append(f"queue growth: {worst.arrivals} entered, {worst.departures} left in the window")
+    if worst.in_stage_waiting_now and worst.in_stage_waiting_now == max(
+        s.in_stage_waiting_now for s in candidates
+    ):
+        confirmed_by.append(f"most items waiting at the window's end: {worst.in_stage_waiting_now}")
+    items = store.query(
+        f"""{sql}
+SELECT w.key, d.lead_time - d.process_time - d.uncommitted_time AS waited
+FROM departed d JOIN work_items w ON w.id = d.item_id
+WHERE d.stage = ? ORDER BY waited DESC, w.key LIMIT 10""",
+        [*params, worst.stage],
+    )
+    return Bottleneck(
+        stage=worst.stage,
+        wait_share=worst.committed_wait_total / total_wait,
+        queue_growth=growth,
+        waiting_now=worst.in_stage_waiting_now,
+        confirmed_by=confirmed_by,
+        items=[(r[0], float(r[1])) for r in items],
+    )
