@@ -9,7 +9,9 @@ import typer
 from obeya.cli.db import db_app
 from obeya.cli.demo import demo
 from obeya.cli.interchange import export_command, import_command
+from obeya.cli.metrics import metrics_app
 from obeya.cli.serve import serve, streams
+from obeya.cli.vsm import vsm
 from obeya.config import ConfigError
 from obeya.store import StoreError
 
@@ -25,6 +27,8 @@ app.command("import")(import_command)
 app.command("export")(export_command)
 app.command("serve")(serve)
 app.command("streams")(streams)
+app.command("vsm")(vsm)
+app.add_typer(metrics_app, name="metrics")
 app.add_typer(db_app, name="db")
 
 

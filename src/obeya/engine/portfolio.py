@@ -50,3 +50,17 @@ def value_stream_summaries(store: Store) -> list[ValueStreamSummary]:
         )
         for row in store.query(_SUMMARY_SQL)
     ]
+
+
+class UnknownValueStream(LookupError):
+    """No value stream has the name or id given."""
+
+
+def resolve_value_stream(store: Store, name_or_id: str) -> str:
+    """The id of the value stream named `name_or_id` (case-insensitive) or with that id."""
+    rows = store.query("SELECT id, name FROM value_streams ORDER BY name")
+    for stream_id, name in rows:
+        if name_or_id in (stream_id, name) or name.lower() == name_or_id.lower():
+            return str(stream_id)
+    known = ", ".join(repr(name) for _, name in rows) or "none yet (run `obeya demo` or `obeya import`)"
+    raise UnknownValueStream(f"no value stream named {name_or_id!r}; known value streams: {known}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import pairwise
 
 from obeya.model.vocabulary import FlowItemType
 
@@ -33,6 +34,22 @@ class Window:
     def weeks(self) -> float:
         """The window's length in weeks."""
         return self.days / 7
+
+    def periods(self, by: str) -> list[Window]:
+        """The window cut into calendar weeks (from Monday) or months, the first and last clipped."""
+        if by not in ("week", "month"):
+            raise WindowError(f"cannot group by {by!r}: use week or month")
+        cuts: list[datetime] = []
+        day = self.start.date()
+        cursor = day - timedelta(days=day.weekday()) if by == "week" else day.replace(day=1)
+        while datetime.combine(cursor, time()) < self.end:
+            cuts.append(datetime.combine(cursor, time()))
+            if by == "week":
+                cursor += timedelta(days=7)
+            else:
+                cursor = (cursor.replace(day=28) + timedelta(days=4)).replace(day=1)
+        edges = [max(c, self.start) for c in cuts] + [self.end]
+        return [Window(a, b) for a, b in pairwise(edges) if b > a]
 
     def previous(self) -> Window:
         """The window of the same length just before this one, for comparison."""

@@ -1,0 +1,156 @@
+"""Headline figures of a slice and window, with the previous window beside them, as flat rows.
+
+The CLI prints these as a table or CSV and the API serves them; the typed results behind each row come
+from `obeya.engine.flow`, `obeya.engine.dora` and `obeya.engine.stages`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from typing import Literal
+
+from obeya.engine import dora, flow
+from obeya.engine.window import Slice, Window
+from obeya.store import Store
+
+Unit = Literal["items", "items/week", "per day", "days/week", "seconds", "share", "level"]
+
+
+@dataclass(frozen=True)
+class FigureRow:
+    """One figure: its name, value (None = no data), unit, and the same figure one window earlier."""
+
+    metric: str
+    value: float | str | None
+    unit: Unit
+    previous: float | str | None
+
+
+@dataclass(frozen=True)
+class SeriesRow:
+    """One period of a series."""
+
+    metric: str
+    period: date
+    value: float | None
+
+
+Figures = list[tuple[str, float | str | None, Unit]]
+
+
+def _flow_figures(store: Store, window: Window, scope: Slice) -> Figures:
+    velocity = flow.flow_velocity(store, window, scope)
+    times = flow.flow_time(store, window, scope)
+    efficiency = flow.flow_efficiency(store, window, scope)
+    load = flow.flow_load(store, window, scope)
+    distribution = flow.flow_distribution(store, window, scope)
+    predictability = flow.flow_predictability(store, window, scope)
+    age = flow.work_item_age(store, window, scope, limit=1_000_000)
+    figures: Figures = [
+        ("flow velocity", velocity.per_week, "items/week"),
+        ("items completed", velocity.completed, "items"),
+        ("flow time p50", times.flow_time.p50, "seconds"),
+        ("flow time p85", times.flow_time.p85, "seconds"),
+        ("lead time p50", times.lead_time.p50, "seconds"),
+        ("lead time p85", times.lead_time.p85, "seconds"),
+        ("flow efficiency", efficiency.efficiency.value, "share"),
+        ("flow load (average WIP)", load.average, "items"),
+        ("flow load at window end", load.at_end, "items"),
+    ]
+    figures += [(f"flow distribution: {k}", r.value, "share") for k, r in distribution.completed.items()]
+    figures += [
+        ("flow predictability (items)", predictability.items.value, "share"),
+        ("flow predictability (business value)", predictability.business_value.value, "share"),
+        ("work item age p50", age.age.p50, "seconds"),
+        (
+            "items older than the p85 flow time",
+            sum(1 for i in age.items if i.beyond_sle in ("p85", "p95")),
+            "items",
+        ),
+    ]
+    return figures
+
+
+def _dora_figures(store: Store, window: Window, scope: Slice) -> Figures:
+    report = dora.dora_report(store, window, scope)
+    frequency, lead = report.deployment_frequency, report.lead_time_for_changes
+    cfr, recovery = report.change_failure_rate, report.recovery_time
+    figures: Figures = [
+        ("deployments", frequency.deployments, "items"),
+        ("deployment frequency", frequency.per_day, "per day"),
+        ("deployment days per week (median)", frequency.median_deployment_days_per_week, "days/week"),
+        ("lead time for changes p50", lead.lead_time.p50, "seconds"),
+        ("  coding p50", lead.coding.p50, "seconds"),
+        ("  pickup p50", lead.pickup.p50, "seconds"),
+        ("  review p50", lead.review.p50, "seconds"),
+        ("  deploy p50", lead.deploy.p50, "seconds"),
+        ("change failure rate", cfr.rate.value, "share"),
+        ("failed deployment recovery time p50", recovery.failed_deployment_recovery.p50, "seconds"),
+        ("time to restore service p50", recovery.time_to_restore.p50, "seconds"),
+        ("rework rate", report.rework_rate.value, "share"),
+    ]
+    for name, ratings in [
+        ("deployment frequency", frequency.ratings),
+        ("lead time for changes", lead.ratings),
+        ("change failure rate", cfr.ratings),
+        ("recovery time", recovery.ratings),
+    ]:
+        figures += [(f"{name} level (DORA {r.year})", r.level, "level") for r in ratings]
+    return figures
+
+
+def _with_previous(
+    compute: Callable[[Store, Window, Slice], Figures], store: Store, window: Window, scope: Slice
+) -> list[FigureRow]:
+    current = compute(store, window, scope)
+    previous = {name: value for name, value, _ in compute(store, window.previous(), scope)}
+    return [FigureRow(name, value, unit, previous.get(name)) for name, value, unit in current]
+
+
+def flow_summary(store: Store, window: Window, scope: Slice = Slice()) -> list[FigureRow]:
+    """The flow figures of a slice over a window, with the previous window's beside them."""
+    return _with_previous(_flow_figures, store, window, scope)
+
+
+def dora_summary(store: Store, window: Window, scope: Slice = Slice()) -> list[FigureRow]:
+    """The DORA figures (and ratings) of a slice over a window, with the previous window's."""
+    return _with_previous(_dora_figures, store, window, scope)
+
+
+def flow_series(store: Store, window: Window, scope: Slice, by: flow.Grouping) -> list[SeriesRow]:
+    """Velocity, median flow time and flow efficiency per week or month."""
+    rows = [
+        SeriesRow("flow velocity", p.period, p.value)
+        for p in flow.flow_velocity(store, window, scope, by=by).series
+    ]
+    rows += [
+        SeriesRow("flow time p50", p.period, p.value)
+        for p in flow.flow_time(store, window, scope, by=by).series
+    ]
+    rows += [
+        SeriesRow("flow efficiency", p.period, p.value)
+        for p in flow.flow_efficiency(store, window, scope, by=by).series
+    ]
+    return rows
+
+
+def dora_series(store: Store, window: Window, scope: Slice, by: flow.Grouping) -> list[SeriesRow]:
+    """Deployments per day, median lead time for changes, change failure rate and median failed
+    deployment recovery time, per calendar week or month of the window."""
+    rows: list[SeriesRow] = []
+    for period in window.periods(by):
+        report = dora.dora_report(store, period, scope)
+        start = period.start.date()
+        rows += [
+            SeriesRow("deployment frequency", start, report.deployment_frequency.per_day),
+            SeriesRow("lead time for changes p50", start, report.lead_time_for_changes.lead_time.p50),
+            SeriesRow("change failure rate", start, report.change_failure_rate.rate.value),
+            SeriesRow(
+                "failed deployment recovery time p50",
+                start,
+                report.recovery_time.failed_deployment_recovery.p50,
+            ),
+        ]
+    return rows
