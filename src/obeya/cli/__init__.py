@@ -11,6 +11,8 @@ from obeya.cli.demo import demo
 from obeya.cli.interchange import export_command, import_command
 from obeya.cli.metrics import metrics_app
 from obeya.cli.serve import serve, streams
+from obeya.cli.sync import replay_command, sync_command
+from obeya.cli.trace import link, trace
 from obeya.cli.vsm import vsm
 from obeya.config import ConfigError
 from obeya.store import StoreError
@@ -25,6 +27,10 @@ app = typer.Typer(
 app.command("demo")(demo)
 app.command("import")(import_command)
 app.command("export")(export_command)
+app.command("sync")(sync_command)
+app.command("replay")(replay_command)
+app.command("link")(link)
+app.command("trace")(trace)
 app.command("serve")(serve)
 app.command("streams")(streams)
 app.command("vsm")(vsm)

@@ -108,5 +108,5 @@ def print_series(title: str, rows: Sequence[SeriesRow], units: dict[str, str], f
 
 def fail(message: str) -> typer.Exit:
     """Print a one-line error to stderr and return the exit to raise."""
-    Console(stderr=True).print(f"obeya: {message}", style="red", highlight=False)
+    Console(stderr=True, soft_wrap=True).print(f"obeya: {message}", style="red", highlight=False)
     return typer.Exit(code=2)

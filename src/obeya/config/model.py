@@ -6,6 +6,7 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from obeya.connectors.config import ConnectionConfig
 from obeya.model.vocabulary import EnvironmentClass, FlowItemType, FlowState
 from obeya.normalize.rules import EnvironmentRule, MappingRules, StatusMapping
 
@@ -62,3 +63,21 @@ class ObeyaConfig(_Section):
 
     database_url: str | None = None
     rules: RulesConfig = Field(default_factory=RulesConfig)
+    connections: list[ConnectionConfig] = Field(default_factory=list)
+
+    @field_validator("connections")
+    @classmethod
+    def _unique_names(cls, connections: list[ConnectionConfig]) -> list[ConnectionConfig]:
+        names = [c.name for c in connections]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"connection names must be unique; given more than once: {', '.join(twice)}")
+        return connections
+
+    def connection(self, name: str) -> ConnectionConfig:
+        """The connection called `name`."""
+        for c in self.connections:
+            if c.name == name:
+                return c
+        known = ", ".join(c.name for c in self.connections) or "none (declare them under connections:)"
+        raise KeyError(f"no connection named {name!r} in the configuration; known: {known}")

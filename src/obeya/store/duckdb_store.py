@@ -54,7 +54,7 @@ class DuckDBStore(Store):
         return self._con().execute(sql, list(params)).fetchall()
 
     def query_arrow(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
-        return self._con().execute(sql, list(params)).to_arrow_table()
+        return self._con().sql(sql, params=list(params) or None).to_arrow_table()
 
     def _begin(self) -> None:
         self._con().execute("BEGIN TRANSACTION")

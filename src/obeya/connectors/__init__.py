@@ -1,0 +1,1 @@
+"""Connectors: collect each tool's answers as raw events, then normalize them into the common model."""

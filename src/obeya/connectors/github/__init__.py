@@ -1,0 +1,1 @@
+"""GitHub: the collector (REST API to raw events) and the normalizer (raw events to records)."""

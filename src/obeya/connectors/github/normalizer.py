@@ -1,0 +1,539 @@
+"""Where a GitHub pull request becomes a `Change`: raw events to records, with no HTTP.
+
+Pure functions of the raw events (and the mapping rules): a sync normalizes each page as it stores it, and
+`obeya.connectors.sync.replay` normalizes the stored raw events again, with the same result.
+
+Record ids, all under source ``github``:
+``owner/name#N`` (Change, WorkItem), ``owner/name@SHA`` (Commit), ``owner/name/runs/ID`` (PipelineRun),
+``owner/name/jobs/ID`` (PipelineJob), ``owner/name/deployments/ID``, ``owner/name/releases/ID``,
+``user/ID`` (Person and Identity of a GitHub account), ``git/EMAIL`` (a git author with no account).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from obeya.connectors.github.collector import SOURCE, latest_status
+from obeya.connectors.raw import event_key
+from obeya.model.ids import record_id
+from obeya.model.records import (
+    Change,
+    ChangeComment,
+    ChangeCommit,
+    Commit,
+    CommitParent,
+    Deployment,
+    Identity,
+    Person,
+    PipelineJob,
+    PipelineRun,
+    RawEvent,
+    Record,
+    Release,
+    Review,
+    RunResult,
+    StatusTransition,
+    WorkItem,
+)
+from obeya.model.vocabulary import FlowState
+from obeya.normalize.rules import MappingRules
+
+Item = dict[str, Any]
+
+
+@dataclass
+class Normalized:
+    """The records derived from some raw events, and the raw events that gave none, with why."""
+
+    records: list[Record] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (raw event id, reason)
+    normalized_events: int = 0
+
+
+@dataclass(frozen=True)
+class _Context:
+    event: RawEvent
+    repo: str
+    path: list[str]
+    rules: MappingRules
+    statuses: dict[str, list[Item]]
+
+    @property
+    def raw_event_id(self) -> str:
+        return self.event.id
+
+
+def _time(value: Any) -> datetime | None:
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
+
+
+def _required_time(value: Any, what: str) -> datetime:
+    moment = _time(value)
+    if moment is None:
+        raise ValueError(f"{what} is missing")
+    return moment
+
+
+# --- people --------------------------------------------------------------------------------------------
+
+
+def person_id(user: Any) -> str | None:
+    """The id of the `Person` for a GitHub account object (None when there is no account)."""
+    if isinstance(user, dict) and user.get("id") is not None:
+        return record_id(SOURCE, f"user/{user['id']}")
+    return None
+
+
+def git_person_id(email: str) -> str:
+    """The id of the `Person` for a git author known only by e-mail."""
+    return record_id(SOURCE, f"git/{email.lower()}")
+
+
+def is_bot(user: Item) -> bool:
+    """GitHub Apps and bot accounts: type ``Bot`` or a login ending in ``[bot]``."""
+    return user.get("type") == "Bot" or str(user.get("login", "")).endswith("[bot]")
+
+
+def _user(ctx: _Context, user: Item) -> list[Record]:
+    external_id = f"user/{user['id']}"
+    person = Person(
+        source=SOURCE,
+        external_id=external_id,
+        raw_event_id=ctx.raw_event_id,
+        display_name=user.get("name") or user["login"],
+        email=user.get("email") or None,
+        is_bot=is_bot(user),
+    )
+    identity = Identity(
+        source=SOURCE,
+        external_id=external_id,
+        raw_event_id=ctx.raw_event_id,
+        person_id=person.id,
+        tool="github",
+        username=user["login"],
+        email=user.get("email") or None,
+    )
+    return [person, identity]
+
+
+def _git_author(ctx: _Context, author: Item) -> list[Record]:
+    email = str(author["email"]).lower()
+    person = Person(
+        source=SOURCE,
+        external_id=f"git/{email}",
+        raw_event_id=ctx.raw_event_id,
+        display_name=author.get("name") or email,
+        email=email,
+        is_bot=str(author.get("name", "")).endswith("[bot]"),
+    )
+    identity = Identity(
+        source=SOURCE,
+        external_id=f"git/{email}",
+        raw_event_id=ctx.raw_event_id,
+        person_id=person.id,
+        tool="git",
+        username=author.get("name"),
+        email=email,
+    )
+    return [person, identity]
+
+
+# --- code ----------------------------------------------------------------------------------------------
+
+
+def change_id(repo: str, number: int | str) -> str:
+    """The id of the `Change` for pull request `number` of `repo`."""
+    return record_id(SOURCE, f"{repo}#{number}")
+
+
+def _pull_request(ctx: _Context, pr: Item) -> list[Record]:
+    merged_at = _time(pr.get("merged_at"))
+    state = "merged" if merged_at else ("open" if pr.get("state") == "open" else "closed")
+    return [
+        Change(
+            source=SOURCE,
+            external_id=f"{ctx.repo}#{pr['number']}",
+            raw_event_id=ctx.raw_event_id,
+            repo=ctx.repo,
+            number=pr["number"],
+            title=pr.get("title") or "",
+            branch=(pr.get("head") or {}).get("ref"),
+            base_branch=(pr.get("base") or {}).get("ref"),
+            author_id=person_id(pr.get("user")),
+            state=state,
+            created_at=_required_time(pr.get("created_at"), "created_at"),
+            merged_at=merged_at,
+            closed_at=_time(pr.get("closed_at")),
+            # GitHub computes a test merge commit for open and unmerged pull requests: only a merged one's
+            # merge_commit_sha is in the repository's history.
+            merge_commit_sha=(pr.get("merge_commit_sha") or None) if merged_at else None,
+            head_sha=(pr.get("head") or {}).get("sha"),
+            # The REST API does not say how a pull request was merged (GraphQL's mergeCommit does not
+            # either); leave it unknown rather than guess.
+            merge_method=None,
+            additions=pr.get("additions"),
+            deletions=pr.get("deletions"),
+        )
+    ]
+
+
+def _commit(ctx: _Context, item: Item) -> list[Record]:
+    sha = item["sha"]
+    detail = item.get("commit") or {}
+    author = detail.get("author") or {}
+    author_id = person_id(item.get("author"))
+    if author_id is None and author.get("email"):
+        author_id = git_person_id(author["email"])
+    stats = item.get("stats") or {}
+    records: list[Record] = [
+        Commit(
+            source=SOURCE,
+            external_id=f"{ctx.repo}@{sha}",
+            raw_event_id=ctx.raw_event_id,
+            repo=ctx.repo,
+            sha=sha,
+            message=detail.get("message") or "",
+            author_id=author_id,
+            authored_at=_required_time(author.get("date"), "commit.author.date"),
+            committed_at=_time((detail.get("committer") or {}).get("date")),
+            additions=stats.get("additions"),
+            deletions=stats.get("deletions"),
+        )
+    ]
+    for position, parent in enumerate(item.get("parents") or []):
+        records.append(
+            CommitParent(
+                source=SOURCE,
+                external_id=f"{ctx.repo}@{sha}^{position}",
+                raw_event_id=ctx.raw_event_id,
+                repo=ctx.repo,
+                commit_sha=sha,
+                parent_sha=parent["sha"],
+                position=position,
+            )
+        )
+    return records
+
+
+def _pull_request_commit(ctx: _Context, item: Item) -> list[Record]:
+    number = ctx.path[0]
+    return [
+        ChangeCommit(
+            source=SOURCE,
+            external_id=f"{ctx.repo}#{number}@{item['sha']}",
+            raw_event_id=ctx.raw_event_id,
+            change_id=change_id(ctx.repo, number),
+            commit_sha=item["sha"],
+        )
+    ]
+
+
+_REVIEW_STATES = {
+    "APPROVED": "approved",
+    "CHANGES_REQUESTED": "changes_requested",
+    "COMMENTED": "commented",
+    "DISMISSED": "dismissed",
+}
+
+
+def _review(ctx: _Context, review: Item) -> list[Record]:
+    state = _REVIEW_STATES.get(str(review.get("state", "")).upper())
+    if state is None or not review.get("submitted_at"):
+        raise _Skip(f"review state {review.get('state')!r} is not a submitted review")
+    return [
+        Review(
+            source=SOURCE,
+            external_id=f"{ctx.repo}#{ctx.path[0]}/reviews/{review['id']}",
+            raw_event_id=ctx.raw_event_id,
+            change_id=change_id(ctx.repo, ctx.path[0]),
+            reviewer_id=person_id(review.get("user")),
+            state=state,
+            submitted_at=_required_time(review.get("submitted_at"), "submitted_at"),
+        )
+    ]
+
+
+def _review_comment(ctx: _Context, comment: Item) -> list[Record]:
+    return [
+        ChangeComment(
+            source=SOURCE,
+            external_id=f"{ctx.repo}#{ctx.path[0]}/comments/{comment['id']}",
+            raw_event_id=ctx.raw_event_id,
+            change_id=change_id(ctx.repo, ctx.path[0]),
+            author_id=person_id(comment.get("user")),
+            created_at=_required_time(comment.get("created_at"), "created_at"),
+            body=comment.get("body"),
+            path=comment.get("path"),
+        )
+    ]
+
+
+# --- planning ------------------------------------------------------------------------------------------
+
+
+def _issue_status(issue: Item) -> str:
+    return "closed" if issue.get("state") == "closed" else "open"
+
+
+def _issue(ctx: _Context, issue: Item) -> list[Record]:
+    if "pull_request" in issue:
+        raise _Skip("pull request listed as an issue (collected as a change)")
+    labels = [label["name"] if isinstance(label, dict) else str(label) for label in issue.get("labels") or []]
+    status = _issue_status(issue)
+    flow_state = ctx.rules.status(status).flow_state
+    stage = ctx.rules.status(status).stage
+    closed_at = _time(issue.get("closed_at"))
+    if status == "closed" and issue.get("state_reason") == "not_planned":
+        flow_state, stage = FlowState.CANCELED, None
+    return [
+        WorkItem(
+            source=SOURCE,
+            external_id=f"{ctx.repo}#{issue['number']}",
+            raw_event_id=ctx.raw_event_id,
+            key=f"{ctx.repo}#{issue['number']}",
+            title=issue.get("title") or "",
+            project=ctx.repo,
+            tool_type="issue",
+            flow_item_type=ctx.rules.flow_item_type("issue", labels),
+            status=status,
+            flow_state=flow_state,
+            stage=stage,
+            assignee_id=person_id(issue.get("assignee")),
+            labels=labels,
+            created_at=_required_time(issue.get("created_at"), "created_at"),
+            done_at=closed_at if flow_state is FlowState.DONE else None,
+            canceled_at=closed_at if flow_state is FlowState.CANCELED else None,
+            updated_at=_time(issue.get("updated_at")),
+        )
+    ]
+
+
+_ISSUE_TRANSITIONS = {"closed": ("open", "closed"), "reopened": ("closed", "open")}
+
+
+def _issue_event(ctx: _Context, event: Item) -> list[Record]:
+    transition = _ISSUE_TRANSITIONS.get(str(event.get("event")))
+    if transition is None:
+        raise _Skip(f"issue event {event.get('event')!r} does not change the status")
+    from_status, to_status = transition
+    to_state = ctx.rules.status(to_status)
+    from_state = ctx.rules.status(from_status)
+    if to_status == "closed" and event.get("state_reason") == "not_planned":
+        to_state = type(to_state)(FlowState.CANCELED, None)
+    return [
+        StatusTransition(
+            source=SOURCE,
+            external_id=f"{ctx.repo}#{ctx.path[0]}/events/{event['id']}",
+            raw_event_id=ctx.raw_event_id,
+            work_item_id=record_id(SOURCE, f"{ctx.repo}#{ctx.path[0]}"),
+            at=_required_time(event.get("created_at"), "created_at"),
+            from_status=from_status,
+            to_status=to_status,
+            from_flow_state=from_state.flow_state,
+            to_flow_state=to_state.flow_state,
+            from_stage=from_state.stage,
+            to_stage=to_state.stage,
+            author_id=person_id(event.get("actor")),
+        )
+    ]
+
+
+# --- CI/CD ---------------------------------------------------------------------------------------------
+
+_CONCLUSIONS: dict[str, RunResult] = {
+    "success": "success",
+    "failure": "failure",
+    "timed_out": "failure",
+    "startup_failure": "failure",
+    "action_required": "failure",
+    "cancelled": "canceled",
+    "skipped": "skipped",
+    "neutral": "skipped",
+    "stale": "skipped",
+}
+
+
+def run_result(status: Any, conclusion: Any) -> RunResult:
+    """A workflow run's or job's result: its conclusion once it has one, else still running."""
+    if conclusion:
+        return _CONCLUSIONS.get(str(conclusion).lower(), "failure")
+    return "running"
+
+
+def _workflow_run(ctx: _Context, run: Item) -> list[Record]:
+    result = run_result(run.get("status"), run.get("conclusion"))
+    pulls = run.get("pull_requests") or []
+    return [
+        PipelineRun(
+            source=SOURCE,
+            external_id=f"{ctx.repo}/runs/{run['id']}",
+            raw_event_id=ctx.raw_event_id,
+            pipeline=run.get("name") or run.get("path") or str(run.get("workflow_id")),
+            repo=ctx.repo,
+            commit_sha=run.get("head_sha"),
+            branch=run.get("head_branch"),
+            change_id=change_id(ctx.repo, pulls[0]["number"]) if pulls else None,
+            trigger=run.get("event"),
+            result=result,
+            attempt=run.get("run_attempt") or 1,
+            created_at=_required_time(run.get("created_at"), "created_at"),
+            started_at=_time(run.get("run_started_at")),
+            finished_at=_time(run.get("updated_at")) if result != "running" else None,
+            url=run.get("html_url"),
+        )
+    ]
+
+
+def _workflow_job(ctx: _Context, job: Item) -> list[Record]:
+    return [
+        PipelineJob(
+            source=SOURCE,
+            external_id=f"{ctx.repo}/jobs/{job['id']}",
+            raw_event_id=ctx.raw_event_id,
+            run_id=record_id(SOURCE, f"{ctx.repo}/runs/{job['run_id']}"),
+            name=job.get("name") or str(job["id"]),
+            result=run_result(job.get("status"), job.get("conclusion")),
+            attempt=job.get("run_attempt") or 1,
+            started_at=_time(job.get("started_at")),
+            finished_at=_time(job.get("completed_at")),
+        )
+    ]
+
+
+_DEPLOYMENT_RESULTS = {
+    "success": "success",
+    "inactive": "success",  # superseded by a later deployment to the same environment: it had succeeded
+    "failure": "failure",
+    "error": "failure",
+}
+
+
+def _finished_at(statuses: list[Item]) -> datetime | None:
+    """When the deployment ended: its first final status (an ``inactive`` one only marks it superseded)."""
+    ended = sorted(str(s["created_at"]) for s in statuses if str(s.get("state", "")).lower() in _ENDED)
+    if ended:
+        return _time(ended[0])
+    latest = latest_status(statuses)
+    return _time(latest.get("created_at")) if latest else None
+
+
+_ENDED = {"success", "failure", "error"}
+
+
+def _deployment(ctx: _Context, deployment: Item) -> list[Record]:
+    statuses = ctx.statuses.get(f"{ctx.repo}/{deployment['id']}", [])
+    latest = latest_status(statuses)
+    state = str(latest.get("state", "")).lower() if latest else ""
+    result = _DEPLOYMENT_RESULTS.get(state, "running")
+    environment = deployment.get("environment") or "unknown"
+    return [
+        Deployment(
+            source=SOURCE,
+            external_id=f"{ctx.repo}/deployments/{deployment['id']}",
+            raw_event_id=ctx.raw_event_id,
+            service=ctx.repo,
+            environment=environment,
+            environment_class=ctx.rules.environment_class(environment),
+            repo=ctx.repo,
+            commit_sha=deployment.get("sha"),
+            result=result,
+            started_at=_time(deployment.get("created_at")),
+            finished_at=_finished_at(statuses) if result != "running" else None,
+            url=(latest or {}).get("log_url") or (latest or {}).get("target_url") or None,
+        )
+    ]
+
+
+def _release(ctx: _Context, release: Item) -> list[Record]:
+    status = "planned" if release.get("draft") else "released"
+    return [
+        Release(
+            source=SOURCE,
+            external_id=f"{ctx.repo}/releases/{release['id']}",
+            raw_event_id=ctx.raw_event_id,
+            name=release.get("name") or release.get("tag_name") or str(release["id"]),
+            version=release.get("tag_name"),
+            status=status,
+            released_at=_time(release.get("published_at")) if status == "released" else None,
+            description=release.get("body"),
+        )
+    ]
+
+
+def _folded(ctx: _Context, item: Item) -> list[Record]:
+    """Deployment statuses become part of their deployment's record."""
+    return []
+
+
+class _Skip(Exception):
+    """A raw event that rightly gives no record; the message says why."""
+
+
+Handler = Callable[[_Context, Item], list[Record]]
+
+HANDLERS: dict[str, Handler] = {
+    "user": _user,
+    "git_author": _git_author,
+    "pull_request": _pull_request,
+    "pull_request_commit": _pull_request_commit,
+    "commit": _commit,
+    "review": _review,
+    "review_comment": _review_comment,
+    "issue": _issue,
+    "issue_event": _issue_event,
+    "workflow_run": _workflow_run,
+    "workflow_job": _workflow_job,
+    "deployment": _deployment,
+    "deployment_status": _folded,
+    "release": _release,
+}
+"""Raw event type → the function that maps its item to records."""
+
+
+def _place(event: RawEvent) -> tuple[str, list[str]]:
+    """The repository and the rest of a raw event's key (``owner/name/rest...``)."""
+    parts = event_key(event).split("/")
+    if event.event_type in ("user", "git_author"):
+        return "", parts
+    return "/".join(parts[:2]), parts[2:]
+
+
+def normalize(events: Iterable[RawEvent], rules: MappingRules | None = None) -> Normalized:
+    """The records of GitHub raw events.
+
+    A deployment's statuses must be among `events` with it (the collector stores them in one batch).
+    An event that cannot be normalized is reported in `skipped`; it never stops the others.
+    """
+    rules = rules or MappingRules()
+    events = list(events)
+    statuses: dict[str, list[Item]] = defaultdict(list)
+    for event in events:
+        if event.event_type == "deployment_status":
+            repo, path = _place(event)
+            statuses[f"{repo}/{path[0]}"].append(json.loads(event.payload))
+    result = Normalized()
+    for event in events:
+        handler = HANDLERS.get(event.event_type)
+        if handler is None:
+            result.skipped.append((event.id, f"no normalizer for {event.event_type!r}"))
+            continue
+        repo, path = _place(event)
+        try:
+            item = json.loads(event.payload)
+            records = handler(_Context(event, repo, path, rules, statuses), item)
+        except _Skip as skip:
+            result.skipped.append((event.id, str(skip)))
+            continue
+        except (ValidationError, ValueError, KeyError, TypeError, IndexError) as error:
+            result.skipped.append((event.id, f"could not normalize: {type(error).__name__}: {error}"[:500]))
+            continue
+        result.records.extend(records)
+        result.normalized_events += 1
+    return result

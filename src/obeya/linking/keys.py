@@ -1,0 +1,108 @@
+"""Work item keys mentioned in commit messages, change titles and branches: `implemented_by` links.
+
+The text is scanned in Python (regular expressions over Arrow columns, one pass); the keys found are
+joined to the work items' keys in Arrow, so only keys of known items make links.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from obeya.linking.derived import candidates, empty_candidates, fetch
+from obeya.linking.rules import GITHUB_ISSUE, JIRA_KEY, LinkingRules
+from obeya.store.base import Store
+
+COMMIT_MESSAGE_CONFIDENCE = 0.9
+CHANGE_TITLE_CONFIDENCE = 0.95
+CHANGE_BRANCH_CONFIDENCE = 0.9
+
+_TEXTS = pa.schema([("id", pa.string()), ("repo", pa.string()), ("text", pa.string())])
+
+
+def _key_candidates(captured: str, repo: str) -> list[tuple[str, str]]:
+    """(candidate item key, the text as mentioned): an all-digit capture is a GitHub-style issue number."""
+    if captured.isdigit():
+        return [(f"{repo}#{captured}", f"#{captured}"), (f"#{captured}", f"#{captured}")]
+    return [(captured, captured)]
+
+
+def _rows_to_scan(texts: pa.ChunkedArray, pattern: str) -> list[int]:
+    """The rows that may hold a match of `pattern`.
+
+    For the default patterns Arrow's RE2 prefilters the column (its ASCII word boundaries find every
+    text Python's would, and more); other patterns are scanned in Python on every row.
+    """
+    if pattern not in (JIRA_KEY, GITHUB_ISSUE):
+        return [i for i, valid in enumerate(pc.is_valid(texts).to_pylist()) if valid]
+    mask = pc.fill_null(pc.match_substring_regex(texts, pattern), False)
+    return np.flatnonzero(mask.to_numpy(zero_copy_only=False)).tolist()
+
+
+def item_ids_by_key(store: Store) -> dict[str, list[str]]:
+    """Work item ids by key (a key may be held by items of several sources)."""
+    items = fetch(
+        store, "SELECT key, id FROM work_items", (), pa.schema([("key", pa.string()), ("id", pa.string())])
+    )
+    by_key: dict[str, list[str]] = {}
+    for key, item_id in zip(items["key"].to_pylist(), items["id"].to_pylist(), strict=True):
+        by_key.setdefault(key, []).append(item_id)
+    return by_key
+
+
+def _links_from_texts(
+    texts: pa.Table, by_key: dict[str, list[str]], rules: LinkingRules, what: str, confidence: float
+) -> pa.Table:
+    """work item → record candidates for every known key mentioned in the `text` column."""
+    from_ids: list[str] = []
+    to_ids: list[str] = []
+    evidence: list[str] = []
+    ids = texts["id"].to_pylist()
+    repos = texts["repo"].to_pylist()
+    values = texts["text"].to_pylist()
+    for source, pattern in zip(rules.key_patterns, rules.compiled_patterns, strict=True):
+        for row in _rows_to_scan(texts["text"], source):
+            for match in pattern.finditer(values[row]):
+                captured = match.group(1)
+                if captured is None:
+                    continue
+                for key, as_written in _key_candidates(captured, repos[row] or ""):
+                    for item_id in by_key.get(key, ()):
+                        from_ids.append(item_id)
+                        to_ids.append(ids[row])
+                        evidence.append(f"{what} mentions {as_written}")
+    if not from_ids:
+        return empty_candidates()
+    return candidates(from_ids, to_ids, evidence, confidence)
+
+
+def commit_links(store: Store, rules: LinkingRules, by_key: dict[str, list[str]]) -> pa.Table:
+    """work item → commit (`implemented_by`): the item's key in the commit message (confidence 0.9)."""
+    if not by_key:
+        return empty_candidates()
+    commits = fetch(store, "SELECT id, repo, message FROM commits", (), _TEXTS)
+    return _links_from_texts(commits, by_key, rules, "commit message", COMMIT_MESSAGE_CONFIDENCE)
+
+
+def change_links(store: Store, rules: LinkingRules, by_key: dict[str, list[str]]) -> pa.Table:
+    """work item → change (`implemented_by`): key in the title (0.95) or the branch (0.9)."""
+    if not by_key:
+        return empty_candidates()
+    parts: Sequence[tuple[str, str, float]] = (
+        ("title", "change title", CHANGE_TITLE_CONFIDENCE),
+        ("branch", "change branch", CHANGE_BRANCH_CONFIDENCE),
+    )
+    found = [
+        _links_from_texts(
+            fetch(store, f"SELECT id, repo, {column} FROM changes", (), _TEXTS),
+            by_key,
+            rules,
+            what,
+            confidence,
+        )
+        for column, what, confidence in parts
+    ]
+    return pa.concat_tables(found)
