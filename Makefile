@@ -14,9 +14,10 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
-## run: install, load the demo organisation into the embedded store, serve on http://127.0.0.1:8000
+## run: install, load the demo organisation into the embedded store, derive its links, serve on :8000
 run: install
 	$(BIN)/obeya demo --replace
+	$(BIN)/obeya link
 	$(BIN)/obeya serve
 
 ## test: lint, type-check and run the whole test suite (PostgreSQL tests need OBEYA_TEST_POSTGRES_URL)

@@ -1,6 +1,7 @@
 """Scale benchmark of the demo generator: generate and load into a fresh DuckDB file per size.
 
 Run: .venv/bin/python bench/demo_scale.py [--sizes 10000,100000,1000000]
+     [--database-url postgresql://postgres@127.0.0.1:5432/test]  (a schema of its own, dropped after)
 
 Each size runs in a child process of its own, so its peak RSS is its own.
 """
@@ -28,17 +29,25 @@ BIG_KINDS = (
 AS_OF = "2025-06-30"
 
 
-def run_one(items: int) -> dict[str, Any]:
-    """Generate and load `items` work items into a new DuckDB file (in this process)."""
+def run_one(items: int, database_url: str | None = None) -> dict[str, Any]:
+    """Generate and load `items` work items into a new DuckDB file, or a new PostgreSQL schema."""
     from obeya.demo.generator import load_demo
     from obeya.store import connect
+    from obeya.store.postgres_store import PostgresStore
 
     with tempfile.TemporaryDirectory(prefix="obeya-demo-bench-", dir="/tmp") as directory:
-        store = connect(f"duckdb:///{directory}/demo.duckdb")
+        if database_url:
+            store = connect(database_url, schema=f"obeya_bench_{items}")
+        else:
+            store = connect(f"duckdb:///{directory}/demo.duckdb")
         store.migrate()
         report = load_demo(store, seed=7, items=items, as_of=dt.date.fromisoformat(AS_OF))
+        if isinstance(store, PostgresStore):
+            store.drop_schema()
+            size_mib = 0.0
+        else:
+            size_mib = (Path(directory) / "demo.duckdb").stat().st_size / 2**20
         store.close()
-        size_mib = (Path(directory) / "demo.duckdb").stat().st_size / 2**20
     return {
         "items": items,
         "rows": report.rows,
@@ -54,12 +63,14 @@ def run_one(items: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000", help="comma-separated work item counts")
+    parser.add_argument("--database-url", help="PostgreSQL URL to load into instead of a DuckDB file")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(run_one(args.one)))
+        print(json.dumps(run_one(args.one, args.database_url)))
         return
-    print(f"demo scale benchmark, as_of {AS_OF}, seed 7, DuckDB file under /tmp, {dt.date.today()}")
+    where = "PostgreSQL (own schema)" if args.database_url else "DuckDB file under /tmp"
+    print(f"demo scale benchmark, as_of {AS_OF}, seed 7, {where}, {dt.date.today()}")
     header = (
         f"{'items':>9} {'total rows':>11} {'gen s':>7} {'write s':>8} {'total s':>8} "
         f"{'rows/s written':>15} {'peak RSS MiB':>13}"
@@ -67,9 +78,10 @@ def main() -> None:
     print(header)
     results = []
     for size in (int(s) for s in args.sizes.split(",")):
-        out = subprocess.run(
-            [sys.executable, __file__, "--one", str(size)], check=True, capture_output=True, text=True
-        ).stdout
+        command = [sys.executable, __file__, "--one", str(size)]
+        if args.database_url:
+            command += ["--database-url", args.database_url]
+        out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
         r = json.loads(out.strip().splitlines()[-1])
         results.append(r)
         rate = r["total_rows"] / r["write_seconds"] if r["write_seconds"] else 0.0
