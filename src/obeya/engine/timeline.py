@@ -53,18 +53,23 @@ intervals AS (
     WHERE t.at < ?
 ),
 states_now AS (
-    SELECT i.id, COALESCE(v.flow_state, i.flow_state) AS state_now, COALESCE(v.stage, i.stage) AS stage_now
-    FROM items i LEFT JOIN intervals v ON v.item_id = i.id AND v.is_current
+    SELECT v.item_id, v.flow_state AS state_now, v.stage AS stage_now FROM intervals v WHERE v.is_current
+),
+item_marks AS (
+    SELECT v.item_id,
+           MIN(v.entered_at) FILTER (WHERE v.flow_state IN {start_states}) AS first_start,
+           MAX(v.entered_at) FILTER (WHERE v.flow_state = 'done') AS last_done
+    FROM intervals v GROUP BY v.item_id
 ),
 item_times AS (
-    SELECT i.id, i.key, i.title, i.flow_item_type, n.state_now, n.stage_now, i.created_at, i.team_id,
-           COALESCE(MIN(v.entered_at) FILTER (WHERE v.flow_state IN {start_states}), i.started_field)
-               AS started_at,
-           CASE WHEN n.state_now = 'done'
-                THEN COALESCE(MAX(v.entered_at) FILTER (WHERE v.flow_state = 'done'), i.done_field)
-           END AS completed_at
-    FROM items i JOIN states_now n ON n.id = i.id LEFT JOIN intervals v ON v.item_id = i.id
-    GROUP BY i.id, i.key, i.title, i.flow_item_type, n.state_now, n.stage_now, i.created_at, i.team_id,
-             i.started_field, i.done_field
+    SELECT i.id, i.key, i.title, i.flow_item_type,
+           COALESCE(n.state_now, i.flow_state) AS state_now, COALESCE(n.stage_now, i.stage) AS stage_now,
+           i.created_at, i.team_id,
+           COALESCE(m.first_start, i.started_field) AS started_at,
+           CASE WHEN COALESCE(n.state_now, i.flow_state) = 'done'
+                THEN COALESCE(m.last_done, i.done_field) END AS completed_at
+    FROM items i
+    LEFT JOIN states_now n ON n.item_id = i.id
+    LEFT JOIN item_marks m ON m.item_id = i.id
 )"""
     return TimelineSQL(ctes, [*params, now, now, now])
