@@ -144,8 +144,9 @@ placed AS (
 ),
 judged AS (
     SELECT pl.*,
-           NOT EXISTS (SELECT 1 FROM placed later WHERE later.item_id = pl.item_id
-                       AND later.entered_at > pl.entered_at AND later.position <= pl.position) AS accurate,
+           COALESCE(MIN(pl.position) OVER (PARTITION BY pl.item_id ORDER BY pl.entered_at
+                                           ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING), 999999)
+               > pl.position AS accurate,
            CASE WHEN pl.previous_position < pl.position
                 THEN {seconds_between("pl.previous_left_at", "pl.entered_at")} END AS wait_before
     FROM placed pl
