@@ -1,0 +1,103 @@
+"""Engine benchmark: full recompute of flow + DORA + value stream map for every value stream.
+
+Run: .venv/bin/python bench/engine.py [--sizes 10000,100000,1000000] [--database-url postgresql://...]
+
+Each size's store is built once (demo organisation + `obeya link`) and kept under /tmp/obeya-bench for
+DuckDB (a PostgreSQL schema `obeya_bench_engine_N` is built and kept too; --drop removes them). Then, for
+each value stream over a 90-day window: the flow figures, the DORA report and the value stream map; the
+recompute is timed three times and the best and median are printed, with the slowest parts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from obeya.demo.generator import load_demo
+from obeya.engine import dora, flow
+from obeya.engine.stages import value_stream_map
+from obeya.engine.window import Slice, Window
+from obeya.linking import derive_links
+from obeya.store import Store, connect
+from obeya.store.postgres_store import PostgresStore
+
+AS_OF = dt.date(2025, 6, 30)
+STORE_DIR = Path("/tmp/obeya-bench")
+
+
+def open_store(items: int, database_url: str | None) -> tuple[Store, float | None]:
+    """The benchmark store for `items`, built if missing; returns it and the build seconds (None: reused)."""
+    if database_url:
+        store = connect(database_url, schema=f"obeya_bench_engine_{items}")
+    else:
+        STORE_DIR.mkdir(exist_ok=True)
+        store = connect(f"duckdb:///{STORE_DIR}/engine-{items}.duckdb")
+    store.migrate()
+    if store.count("work_item"):
+        return store, None
+    started = time.perf_counter()
+    load_demo(store, seed=7, items=items, as_of=AS_OF)
+    derive_links(store)
+    return store, time.perf_counter() - started
+
+
+def recompute(store: Store, streams: list[str], window: Window) -> dict[str, float]:
+    """Compute every stream's figures once; seconds per part."""
+    parts: dict[str, Callable[[Slice], object]] = {
+        "flow velocity": lambda s: flow.flow_velocity(store, window, s),
+        "flow time": lambda s: flow.flow_time(store, window, s),
+        "flow efficiency": lambda s: flow.flow_efficiency(store, window, s),
+        "flow load": lambda s: flow.flow_load(store, window, s),
+        "flow distribution": lambda s: flow.flow_distribution(store, window, s),
+        "flow predictability": lambda s: flow.flow_predictability(store, window, s),
+        "work item age": lambda s: flow.work_item_age(store, window, s),
+        "dora": lambda s: dora.dora_report(store, window, s),
+        "value stream map": lambda s: value_stream_map(store, window, s),
+    }
+    seconds = dict.fromkeys(parts, 0.0)
+    for stream in streams:
+        scope = Slice(value_stream_id=stream)
+        for name, compute in parts.items():
+            started = time.perf_counter()
+            compute(scope)
+            seconds[name] += time.perf_counter() - started
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000,100000", help="comma-separated work item counts")
+    parser.add_argument("--database-url", help="PostgreSQL URL (default: DuckDB files under /tmp)")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--drop", action="store_true", help="drop the benchmark stores afterwards")
+    args = parser.parse_args()
+    engine = "PostgreSQL" if args.database_url else "DuckDB"
+    print(f"engine benchmark on {engine}, 90-day window ending {AS_OF}, {dt.date.today()}")
+    print(f"{'items':>9} {'rows':>11} {'build s':>8} {'best s':>7} {'median s':>9}  slowest parts (best run)")
+    window = Window.last("90d", AS_OF)
+    for items in (int(s) for s in args.sizes.split(",")):
+        store, built = open_store(items, args.database_url)
+        rows = sum(store.count(kind) for kind in ("work_item", "status_transition", "deployment", "change"))
+        streams = [r[0] for r in store.query("SELECT id FROM value_streams ORDER BY id")]
+        runs = [recompute(store, streams, window) for _ in range(args.repeat)]
+        totals = [sum(r.values()) for r in runs]
+        best = runs[totals.index(min(totals))]
+        slowest = ", ".join(f"{k} {v:.2f}" for k, v in sorted(best.items(), key=lambda kv: -kv[1])[:4])
+        print(
+            f"{items:>9,} {rows:>11,} {'reused' if built is None else f'{built:.0f}':>8} {min(totals):>7.2f} "
+            f"{statistics.median(totals):>9.2f}  {slowest}",
+            flush=True,
+        )
+        if args.drop and isinstance(store, PostgresStore):
+            store.drop_schema()
+        store.close()
+        if args.drop and not args.database_url:
+            (STORE_DIR / f"engine-{items}.duckdb").unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    main()
