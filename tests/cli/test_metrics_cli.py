@@ -7,6 +7,7 @@ import csv
 import io
 import json
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 from typer.testing import CliRunner
@@ -138,7 +139,10 @@ def test_vsm_writes_an_svg_with_the_bottleneck_marked(database: str, tmp_path: P
     )
     assert "bottleneck:" in out
     drawing = svg.read_text()
-    assert drawing.startswith("<svg") and drawing.rstrip().endswith("</svg>")
+    root = ElementTree.fromstring(drawing)  # well-formed XML, or this raises
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    labels = {"".join(t.itertext()) for t in root.iter("{http://www.w3.org/2000/svg}text")}
+    assert {"PT", "LT", "%C&A", "WIP"} <= labels
     assert "data-stage='verification'" in drawing
     assert "▼ bottleneck" in drawing
 

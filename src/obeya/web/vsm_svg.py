@@ -43,7 +43,9 @@ def _stage_box(x: int, y: int, stage: StageFigures, is_bottleneck: bool) -> list
     ]
     for i, (label, value) in enumerate(rows):
         ty = y + 52 + i * 18
-        lines.append(f"<text x='{x + 12}' y='{ty}' font-size='12' fill='#52606d' {_FONT}>{label}</text>")
+        lines.append(
+            f"<text x='{x + 12}' y='{ty}' font-size='12' fill='#52606d' {_FONT}>{escape(label)}</text>"
+        )
         lines.append(
             f"<text x='{x + _BOX_W - 12}' y='{ty}' font-size='12' text-anchor='end' {_FONT}>"
             f"{escape(value)}</text>"
@@ -60,7 +62,7 @@ def _stage_box(x: int, y: int, stage: StageFigures, is_bottleneck: bool) -> list
 def value_stream_map_svg(vsm: ValueStreamMap, title: str) -> str:
     """The map as a standalone SVG document."""
     stages = vsm.stages
-    width = _MARGIN * 2 + len(stages) * _BOX_W + (len(stages) - 1) * _GAP + 150
+    width = _MARGIN * 2 + len(stages) * (_BOX_W + _GAP) + 170
     box_y, line_y = 70, 70 + _BOX_H + 40
     height = line_y + 120
     bottleneck = vsm.bottleneck.stage if vsm.bottleneck else None
@@ -94,7 +96,7 @@ def value_stream_map_svg(vsm: ValueStreamMap, title: str) -> str:
             f"<text x='{x + _BOX_W + _GAP / 2}' y='{down + 16}' text-anchor='middle' font-size='12' "
             f"class='process' {_FONT}>{_duration(stage.process_time.p50)}</text>",
         ]
-    tx = _MARGIN + len(stages) * (_BOX_W + _GAP) - _GAP + 16
+    tx = _MARGIN + len(stages) * (_BOX_W + _GAP) + 16
     totals = [
         ("total LT", _duration(vsm.total_lead_time)),
         ("total PT", _duration(vsm.total_process_time)),
@@ -104,7 +106,8 @@ def value_stream_map_svg(vsm: ValueStreamMap, title: str) -> str:
     for i, (label, value) in enumerate(totals):
         out.append(
             f"<text x='{tx}' y='{up + i * 20}' font-size='12' class='total' {_FONT}>"
-            f"<tspan fill='#52606d'>{label}</tspan> <tspan font-weight='600'>{escape(value)}</tspan></text>"
+            f"<tspan fill='#52606d'>{escape(label)}</tspan> "
+            f"<tspan font-weight='600'>{escape(value)}</tspan></text>"
         )
     if vsm.bottleneck:
         b = vsm.bottleneck
