@@ -8,6 +8,7 @@ import typer
 
 from obeya.cli.db import db_app
 from obeya.cli.demo import demo
+from obeya.cli.insights import insights, maturity
 from obeya.cli.interchange import export_command, import_command
 from obeya.cli.metrics import metrics_app
 from obeya.cli.serve import serve, streams
@@ -34,6 +35,8 @@ app.command("trace")(trace)
 app.command("serve")(serve)
 app.command("streams")(streams)
 app.command("vsm")(vsm)
+app.command("insights")(insights)
+app.command("maturity")(maturity)
 app.add_typer(metrics_app, name="metrics")
 app.add_typer(db_app, name="db")
 

@@ -17,7 +17,7 @@ from typing import Any
 from obeya.engine.benchmarks import Rating, rate
 from obeya.engine.flow import duration_columns
 from obeya.engine.results import DurationSummary, Ratio
-from obeya.engine.sql import deployment_conditions, seconds_between
+from obeya.engine.sql import deployment_conditions, incident_conditions, seconds_between
 from obeya.engine.window import Slice, Window
 from obeya.store import Store
 
@@ -248,7 +248,7 @@ SELECT {duration_columns("recovery", "recovery >= 0")}, count(*) FILTER (WHERE r
 FROM failed""",
         params,
     )[0]
-    incident_condition, incident_params = _incident_conditions(scope)
+    incident_condition, incident_params = incident_conditions(scope)
     incident_row = store.query(
         f"""WITH restored AS (
     SELECT {seconds_between("i.created_at", "i.resolved_at")} AS restore
@@ -267,18 +267,7 @@ FROM restored""",
     return RecoveryTime(recovery, int(deployment_row[7]), restore, int(incident_row[7]), ratings)
 
 
-def _incident_conditions(scope: Slice) -> tuple[str, list[Any]]:
-    conditions, params = ["TRUE"], []
-    if scope.value_stream_id:
-        conditions.append(
-            "i.service IN (SELECT object_key FROM scopes "
-            "WHERE value_stream_id = ? AND object_type = 'service')"
-        )
-        params.append(scope.value_stream_id)
-    if scope.service:
-        conditions.append("i.service = ?")
-        params.append(scope.service)
-    return " AND ".join(conditions), params
+_incident_conditions = incident_conditions  # for code written before it moved to engine.sql; removed soon
 
 
 def rework_rate(store: Store, window: Window, scope: Slice = Slice()) -> Ratio:

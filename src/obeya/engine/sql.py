@@ -84,3 +84,43 @@ def deployment_conditions(scope: Slice, alias: str = "d") -> tuple[str, list[Any
         )
         params += item_params
     return " AND ".join(conditions), params
+
+
+def change_conditions(scope: Slice, alias: str = "ch") -> tuple[str, list[Any]]:
+    """A WHERE condition selecting the changes (pull requests) of a slice, and its parameters.
+
+    A change is in a value stream when its repository is one of the stream's repository scopes; in a
+    team's slice when its author is in the team; in a service's when a deployment of it shipped it.
+    """
+    conditions, params = ["TRUE"], []
+    if scope.value_stream_id:
+        conditions.append(
+            f"{alias}.repo IN (SELECT object_key FROM scopes WHERE value_stream_id = ? "
+            "AND object_type = 'repository')"
+        )
+        params.append(scope.value_stream_id)
+    if scope.team_id:
+        conditions.append(f"{alias}.author_id IN (SELECT id FROM people WHERE team_id = ?)")
+        params.append(scope.team_id)
+    if scope.service:
+        conditions.append(
+            f"{alias}.id IN (SELECT dc.change_id FROM deployment_changes dc "
+            "JOIN deployments d ON d.id = dc.deployment_id WHERE d.service = ?)"
+        )
+        params.append(scope.service)
+    return " AND ".join(conditions), params
+
+
+def incident_conditions(scope: Slice, alias: str = "i") -> tuple[str, list[Any]]:
+    """A WHERE condition selecting the incidents of a slice (by service), and its parameters."""
+    conditions, params = ["TRUE"], []
+    if scope.value_stream_id:
+        conditions.append(
+            f"{alias}.service IN (SELECT object_key FROM scopes WHERE value_stream_id = ? "
+            "AND object_type = 'service')"
+        )
+        params.append(scope.value_stream_id)
+    if scope.service:
+        conditions.append(f"{alias}.service = ?")
+        params.append(scope.service)
+    return " AND ".join(conditions), params

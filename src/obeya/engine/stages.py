@@ -115,7 +115,8 @@ class ValueStreamMap:
     bottleneck: Bottleneck | None
 
 
-def _stage_order(store: Store, scope: Slice) -> list[str]:
+def stage_order(store: Store, scope: Slice) -> list[str]:
+    """The stages of the slice's value stream in order (its own, else the five defaults)."""
     if scope.value_stream_id:
         rows = store.query(
             "SELECT name FROM stages WHERE value_stream_id = ? ORDER BY position", [scope.value_stream_id]
@@ -125,16 +126,21 @@ def _stage_order(store: Store, scope: Slice) -> list[str]:
     return list(_DEFAULT_STAGES)
 
 
+def stage_positions(order: list[str]) -> str:
+    """A ``positions(stage, position)`` CTE for stages in `order`."""
+    values = ", ".join(f"('{name.replace(chr(39), chr(39) * 2)}', {i})" for i, name in enumerate(order))
+    return f"positions(stage, position) AS (VALUES {values})"
+
+
 def value_stream_map(
     store: Store, window: Window, scope: Slice = Slice(), work_start: WorkStart = "active"
 ) -> ValueStreamMap:
     """The value stream map of a slice (normally one value stream) over a window; see the module doc."""
-    order = _stage_order(store, scope)
-    positions = ", ".join(f"('{name.replace(chr(39), chr(39) * 2)}', {i})" for i, name in enumerate(order))
+    order = stage_order(store, scope)
     sql, params = _visits_sql(window, scope, work_start)
     sql += f""",
 bounds AS (SELECT CAST(? AS TIMESTAMP) AS window_start, CAST(? AS TIMESTAMP) AS window_end),
-positions(stage, position) AS (VALUES {positions}),
+{stage_positions(order)},
 placed AS (
     SELECT v.*, p.position,
            {seconds_between("v.entered_at", "v.left_at")} AS lead_time,

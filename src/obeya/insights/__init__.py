@@ -1,0 +1,55 @@
+"""Insights: bottlenecks, waste by the eight DOWNTIME categories, recommendations and maturity.
+
+Built on the engine's figures (`obeya.engine`); definitions and thresholds in docs/insights.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from obeya.engine.window import Slice, Window
+from obeya.insights.bottlenecks import bottlenecks
+from obeya.insights.maturity import maturity
+from obeya.insights.model import (
+    DimensionScore,
+    Insight,
+    MaturityLevel,
+    Severity,
+    StreamMaturity,
+    WasteSignal,
+)
+from obeya.insights.recommendations import recommendations
+from obeya.insights.waste import waste
+from obeya.store import Store
+
+
+@dataclass(frozen=True)
+class InsightsReport:
+    """Everything `obeya insights` shows for a slice and window."""
+
+    bottlenecks: list[Insight]
+    waste: list[WasteSignal]
+    recommendations: list[Insight]
+
+
+def insights_report(store: Store, window: Window, scope: Slice = Slice()) -> InsightsReport:
+    """The bottlenecks, the eight waste signals and the recommendations that fire, for a slice."""
+    return InsightsReport(
+        bottlenecks(store, window, scope), waste(store, window, scope), recommendations(store, window, scope)
+    )
+
+
+__all__ = [
+    "DimensionScore",
+    "Insight",
+    "InsightsReport",
+    "MaturityLevel",
+    "Severity",
+    "StreamMaturity",
+    "WasteSignal",
+    "bottlenecks",
+    "insights_report",
+    "maturity",
+    "recommendations",
+    "waste",
+]

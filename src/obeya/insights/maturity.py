@@ -1,0 +1,277 @@
+"""The maturity model: every value stream scored on five dimensions, each level justified by data.
+
+Levels: Emerging, Learning, Practicing, Evolving. The thresholds are in docs/insights.md and below, next
+to the figure each dimension reads. A dimension without data has level None ("no data").
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from obeya.engine.sql import (
+    change_conditions,
+    deployment_conditions,
+    incident_conditions,
+    seconds_between,
+    work_item_conditions,
+)
+from obeya.engine.timeline import timeline
+from obeya.engine.window import Slice, Window
+from obeya.insights.model import DimensionScore, MaturityLevel, StreamMaturity
+from obeya.insights.scope import ITEM_CHANGES
+from obeya.linking.coverage import traceability_coverage
+from obeya.store import Store
+
+WEEKLY_SHARE = 0.8
+"""Evolving needs data in at least this share of the window's weeks (7-day buckets from its start)."""
+
+TOOL_CATEGORIES = ("planning", "code", "CI", "CD", "operations")
+METRIC_FAMILIES = ("flow", "DORA", "VSM")
+
+
+def _week(window: Window, column: str) -> str:
+    """The 7-day bucket (0, 1, ...) of `column` from the window's start; one ``?`` (the start)."""
+    return f"FLOOR({seconds_between('CAST(? AS TIMESTAMP)', column)} / 604800)"
+
+
+def _weeks(window: Window) -> int:
+    return max(1, math.ceil(window.days / 7))
+
+
+def _by_share(figure: float, bounds: tuple[float, float, float]) -> MaturityLevel:
+    """Learning from bounds[0], Practicing from bounds[1], Evolving from bounds[2] (higher is better)."""
+    levels = (MaturityLevel.LEARNING, MaturityLevel.PRACTICING, MaturityLevel.EVOLVING)
+    reached = [level for level, bound in zip(levels, bounds, strict=True) if figure >= bound]
+    return reached[-1] if reached else MaturityLevel.EMERGING
+
+
+def _production_weeks(store: Store, window: Window, scope: Slice) -> int:
+    condition, params = deployment_conditions(scope)
+    finished = "COALESCE(d.finished_at, d.started_at)"
+    return int(
+        store.query(
+            f"""SELECT count(DISTINCT {_week(window, finished)}) FROM deployments d
+WHERE d.environment_class = 'production' AND d.result = 'success' AND NOT d.is_rollback
+  AND {finished} >= ? AND {finished} < ? AND {condition}""",
+            [window.start, window.start, window.end, *params],
+        )[0][0]
+    )
+
+
+def toolchain(store: Store, window: Window, scope: Slice) -> DimensionScore:
+    """DevOps toolchain: which of the five tool categories have data for the stream in the window —
+    planning (work items created or moved), code (commits or changes), CI (pipeline runs), CD
+    (production deployments), operations (incidents up to the window's end: incidents are rare, so a
+    quiet window does not disconnect the tool).
+
+    Emerging: 0–1 categories; Learning: 2–3; Practicing: 4–5; Evolving: all 5 and a successful production
+    deployment in at least 80 % of the window's weeks (delivery runs through the toolchain every week).
+    """
+    items, item_params = work_item_conditions(scope)
+    changes, change_params = change_conditions(scope)
+    commits, commit_params = change_conditions(scope, "c")
+    deployments, deployment_params = deployment_conditions(scope)
+    incidents, incident_params = incident_conditions(scope)
+    runs = (
+        "(r.repo IN (SELECT object_key FROM scopes WHERE value_stream_id = ? "
+        "AND object_type = 'repository') OR r.pipeline IN (SELECT object_key FROM scopes "
+        "WHERE value_stream_id = ? AND object_type = 'pipeline'))"
+        if scope.value_stream_id
+        else "TRUE"
+    )
+    run_params = [scope.value_stream_id] * 2 if scope.value_stream_id else []
+    params: list[Any] = [
+        *item_params,
+        window.start,
+        window.end,
+        window.start,
+        window.end,
+        window.start,
+        window.end,
+        *change_params,
+        window.start,
+        window.end,
+        *commit_params,
+        window.start,
+        window.end,
+        *run_params,
+        window.start,
+        window.end,
+        *deployment_params,
+        window.end,
+        *incident_params,
+    ]
+    row = store.query(
+        f"""SELECT
+  EXISTS (SELECT 1 FROM work_items w WHERE {items} AND ((w.created_at >= ? AND w.created_at < ?)
+          OR EXISTS (SELECT 1 FROM status_transitions t
+                     WHERE t.work_item_id = w.id AND t.at >= ? AND t.at < ?))),
+  EXISTS (SELECT 1 FROM changes ch WHERE ch.created_at >= ? AND ch.created_at < ? AND {changes})
+    OR EXISTS (SELECT 1 FROM commits c WHERE c.authored_at >= ? AND c.authored_at < ? AND {commits}),
+  EXISTS (SELECT 1 FROM pipeline_runs r WHERE r.created_at >= ? AND r.created_at < ? AND {runs}),
+  EXISTS (SELECT 1 FROM deployments d WHERE d.environment_class = 'production'
+          AND COALESCE(d.finished_at, d.started_at) >= ? AND COALESCE(d.finished_at, d.started_at) < ?
+          AND {deployments}),
+  EXISTS (SELECT 1 FROM incidents i WHERE i.created_at < ? AND {incidents})""",
+        params,
+    )[0]
+    connected = [name for name, has in zip(TOOL_CATEGORIES, row, strict=True) if has]
+    weeks = _production_weeks(store, window, scope)
+    count = len(connected)
+    if count == 5 and weeks >= WEEKLY_SHARE * _weeks(window):
+        level = MaturityLevel.EVOLVING
+    else:
+        level = _by_share(count, (2, 4, 6))
+    return DimensionScore(
+        "DevOps toolchain",
+        level,
+        count,
+        "tool categories",
+        f"{count} of 5 tool categories with data ({', '.join(connected) or 'none'}); production "
+        f"deployments in {weeks} of {_weeks(window)} weeks",
+    )
+
+
+def metrics(store: Store, window: Window, scope: Slice) -> DimensionScore:
+    """Metrics: which metric families have data for the stream in the window — flow (items completed),
+    DORA (successful production deployments), VSM (items leaving a stage) — and in how many weeks.
+
+    Emerging: none; Learning: 1–2 families; Practicing: all 3; Evolving: all 3, each with data in at least
+    80 % of the window's weeks (the metrics can be read every week).
+    """
+    t = timeline(scope, window.end)
+    flow_weeks = int(
+        store.query(
+            f"WITH {t.ctes} SELECT count(DISTINCT {_week(window, 'completed_at')}) FROM item_times "
+            "WHERE completed_at >= ? AND completed_at < ?",
+            [*t.params, window.start, window.start, window.end],
+        )[0][0]
+    )
+    vsm_weeks = int(
+        store.query(
+            f"WITH {t.ctes} SELECT count(DISTINCT {_week(window, 's.at')}) FROM status_transitions s "
+            "JOIN items i ON i.id = s.work_item_id "
+            "WHERE s.from_stage IS NOT NULL AND s.from_stage IS DISTINCT FROM s.to_stage "
+            "AND s.at >= ? AND s.at < ?",
+            [*t.params, window.start, window.start, window.end],
+        )[0][0]
+    )
+    dora_weeks = _production_weeks(store, window, scope)
+    weekly = {"flow": flow_weeks, "DORA": dora_weeks, "VSM": vsm_weeks}
+    present = [name for name in METRIC_FAMILIES if weekly[name]]
+    total = _weeks(window)
+    if len(present) == 3 and min(weekly.values()) >= WEEKLY_SHARE * total:
+        level = MaturityLevel.EVOLVING
+    else:
+        level = _by_share(len(present), (1, 3, 4))
+    return DimensionScore(
+        "metrics",
+        level,
+        len(present),
+        "metric families",
+        f"{len(present)} of 3 metric families with data; weeks with data of {total}: "
+        + ", ".join(f"{name} {weeks}" for name, weeks in weekly.items()),
+    )
+
+
+def insights_driven(store: Store, window: Window, scope: Slice) -> DimensionScore:
+    """Insights-driven: traceability coverage, the share of the stream's successful production
+    deployments that reach a work item (`obeya.linking.traceability_coverage`, over all time).
+
+    Emerging: below 25 %; Learning: from 25 %; Practicing: from 50 %; Evolving: from 80 %.
+    """
+    coverage = traceability_coverage(store, scope.value_stream_id).deployments_with_work_item
+    share = coverage.share
+    return DimensionScore(
+        "insights-driven",
+        None if share is None else _by_share(share, (0.25, 0.5, 0.8)),
+        share,
+        "share",
+        f"{coverage.numerator} of {coverage.denominator} successful production deployments reach a work item",
+    )
+
+
+def dependencies(store: Store, window: Window, scope: Slice) -> DimensionScore:
+    """Dependencies: share of the stream's open items (not done or canceled at the window's end) with a
+    cross-stream dependency — a parent in another stream's project, or a change or commit implementing it
+    in another stream's repository. Fewer is better.
+
+    Evolving: none; Practicing: up to 5 %; Learning: up to 15 %; Emerging: more.
+    """
+    t = timeline(scope, window.end)
+    own = "SELECT object_key FROM scopes WHERE value_stream_id = ? AND object_type IN ({})"
+    other = "SELECT object_key FROM scopes WHERE value_stream_id <> ? AND object_type IN ({})"
+    projects, repos = "'project', 'board'", "'repository'"
+    rows = store.query(
+        f"""WITH {t.ctes},
+{ITEM_CHANGES},
+open_items AS (SELECT id, key FROM item_times WHERE state_now NOT IN ('done', 'canceled'))
+SELECT o.key,
+  EXISTS (SELECT 1 FROM work_items w JOIN work_items p ON p.id = w.parent_id WHERE w.id = o.id
+          AND p.project IN ({other.format(projects)}) AND p.project NOT IN ({own.format(projects)}))
+  OR EXISTS (SELECT 1 FROM item_changes ic JOIN changes ch ON ch.id = ic.change_id WHERE ic.item_id = o.id
+          AND ch.repo IN ({other.format(repos)}) AND ch.repo NOT IN ({own.format(repos)}))
+FROM open_items o ORDER BY o.key""",
+        [*t.params, *[scope.value_stream_id or ""] * 4],
+    )
+    crossing = [r[0] for r in rows if r[1]]
+    share = len(crossing) / len(rows) if rows else None
+    level = None
+    if share is not None:
+        level = (
+            MaturityLevel.EVOLVING
+            if share == 0
+            else MaturityLevel.PRACTICING
+            if share <= 0.05
+            else MaturityLevel.LEARNING
+            if share <= 0.15
+            else MaturityLevel.EMERGING
+        )
+    shown = f": {', '.join(crossing[:5])}" if crossing else ""
+    return DimensionScore(
+        "dependencies",
+        level,
+        share,
+        "share",
+        f"{len(crossing)} of {len(rows)} open items depend on another value stream{shown}",
+    )
+
+
+def organizational(store: Store, window: Window, scope: Slice) -> DimensionScore:
+    """Organizational: team alignment, the share of the items completed in the window (with a team) that
+    were done by a team aligned to the stream (``teams.value_stream_id``).
+
+    Emerging: below 50 %; Learning: from 50 %; Practicing: from 70 %; Evolving: from 90 %.
+    """
+    t = timeline(scope, window.end)
+    aligned, total = store.query(
+        f"""WITH {t.ctes}
+SELECT count(*) FILTER (WHERE tm.value_stream_id = ?), count(*)
+FROM item_times c JOIN teams tm ON tm.id = c.team_id
+WHERE c.completed_at >= ? AND c.completed_at < ?""",
+        [*t.params, scope.value_stream_id or "", window.start, window.end],
+    )[0]
+    share = int(aligned) / int(total) if total else None
+    return DimensionScore(
+        "organizational",
+        None if share is None else _by_share(share, (0.5, 0.7, 0.9)),
+        share,
+        "share",
+        f"{aligned} of {total} items completed in the window were done by teams aligned to the stream",
+    )
+
+
+DIMENSIONS = (insights_driven, dependencies, toolchain, metrics, organizational)
+
+
+def maturity(store: Store, window: Window) -> list[StreamMaturity]:
+    """Every value stream scored on the five dimensions over the window, streams by name."""
+    return [
+        StreamMaturity(
+            str(stream_id),
+            str(name),
+            [dimension(store, window, Slice(value_stream_id=str(stream_id))) for dimension in DIMENSIONS],
+        )
+        for stream_id, name in store.query("SELECT id, name FROM value_streams ORDER BY name")
+    ]

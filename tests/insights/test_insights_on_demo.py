@@ -1,0 +1,33 @@
+"""Insights on a small demo organisation (docs/demo.md): the story's bottlenecks come out, Platform is
+more mature than Mobile on the DevOps toolchain and metrics, and every insight carries its items."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from obeya.demo import load_demo
+from obeya.engine.window import Window
+from obeya.insights import bottlenecks, maturity, recommendations
+from obeya.linking import derive_links
+from obeya.store import Store
+
+AS_OF = dt.date(2025, 6, 30)
+
+
+def test_demo_bottlenecks_maturity_and_items(store: Store) -> None:
+    load_demo(store, seed=7, items=1000, as_of=AS_OF)
+    derive_links(store)
+    window = Window.last("180d", AS_OF)
+    found = {i.title.split(":")[0]: i for i in bottlenecks(store, window)}
+    assert found["Payments"].title.endswith("verification")
+    assert found["Mobile App"].title.endswith("delivery")
+    fired = recommendations(store, window)
+    assert fired
+    assert all(i.items for i in [*found.values(), *fired])
+    assert "Mobile App: continuous delivery" in [i.title for i in fired]
+    scored = {m.name: m for m in maturity(store, window)}
+    platform, mobile = scored["Platform"], scored["Mobile App"]
+    for dimension in ("DevOps toolchain", "metrics"):
+        p, m = platform.level(dimension), mobile.level(dimension)
+        assert p is not None and m is not None
+        assert p.score > m.score, dimension
