@@ -30,8 +30,8 @@ def _parse_as_of(value: str | None) -> dt.date | None:
 def delete_demo_rows(store: Store) -> None:
     """Delete every row whose source is 'demo', from every table, in one transaction."""
     with store.transaction():
-        for spec in reversed(list(TABLES.values())):
-            store.execute(f'DELETE FROM "{spec.name}" WHERE source = ?', ("demo",))
+        for kind in reversed(list(TABLES)):
+            store.delete_where(kind, "source = ?", ["demo"])
 
 
 def demo(

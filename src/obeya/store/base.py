@@ -11,14 +11,17 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from obeya.model.records import Record
 from obeya.model.schema import TABLES, TableSpec
+from obeya.store import derived
 from obeya.store.ddl import render
 from obeya.store.errors import SchemaVersionError
-from obeya.store.migrations import LATEST_VERSION, MIGRATIONS
+from obeya.store.migrations import LATEST_VERSION, MIGRATIONS, RebuildDerived
 
 VERSION_TABLE = "obeya_schema_versions"
+_DIRTY_IDS = "_obeya_touched_items"
 
 
 class Store(ABC):
@@ -61,6 +64,13 @@ class Store(ABC):
     @abstractmethod
     def _replace_rows(self, spec: TableSpec, batch: pa.Table) -> None:
         """Insert the batch's rows, replacing stored rows with the same id (inside a transaction)."""
+
+    @abstractmethod
+    def _register_ids(self, name: str, ids: pa.Array) -> None:
+        """Make `ids` readable in SQL as table `name` with one column ``item_id`` (until unregistered)."""
+
+    @abstractmethod
+    def _unregister_ids(self, name: str) -> None: ...
 
     @abstractmethod
     def table_names(self) -> set[str]:
@@ -123,6 +133,8 @@ class Store(ABC):
                             "description TEXT NOT NULL, applied_at TIMESTAMP NOT NULL)"
                         )
                     for step in migration.steps:
+                        if isinstance(step, RebuildDerived):
+                            derived.rebuild(self)
                         for statement in render(step, self.dialect):
                             self.execute(statement)
                     self.execute(
@@ -154,7 +166,32 @@ class Store(ABC):
             return 0
         with self.transaction():
             self._replace_rows(spec, batch)
+            if kind == "status_transition":
+                self._refresh_derived(pc.unique(batch["work_item_id"]))
         return int(batch.num_rows)
+
+    def _refresh_derived(self, item_ids: pa.Array) -> None:
+        """Bring the derived timeline of these items in step with their transitions (in the transaction)."""
+        self._register_ids(_DIRTY_IDS, item_ids)
+        try:
+            derived.refresh_items(self, f"SELECT item_id FROM {_DIRTY_IDS}")
+        finally:
+            self._unregister_ids(_DIRTY_IDS)
+
+    def delete_where(self, kind: str, where: str, params: Sequence[Any] = ()) -> int:
+        """Delete the rows of `kind` matching a SQL condition, keeping derived tables in step."""
+        spec = TABLES[kind]
+        with self.transaction():
+            touched = None
+            if kind == "status_transition":
+                touched = self.query_arrow(
+                    f"SELECT DISTINCT work_item_id FROM status_transitions WHERE {where}", params
+                ).column(0)
+            count = int(self.query(f'SELECT count(*) FROM "{spec.name}" WHERE {where}', params)[0][0])
+            self.execute(f'DELETE FROM "{spec.name}" WHERE {where}', params)
+            if touched is not None and len(touched):
+                self._refresh_derived(touched)
+        return count
 
     def upsert_records(self, records: Iterable[Record]) -> Counter[str]:
         """Write records of any kinds in one transaction; return how many of each kind were written."""

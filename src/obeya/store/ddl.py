@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from obeya.model.schema import ColumnType
-from obeya.store.migrations import AddColumn, CreateIndex, CreateTable, Step
+from obeya.store.migrations import AddColumn, CreateIndex, CreateTable, RebuildDerived, Step
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ def render(step: Step, dialect: str) -> list[str]:
         ]
         # PostgreSQL enforces the key with an index; DuckDB's bulk loads are 6x faster without one, and
         # its upsert replaces rows by id inside one transaction (see docs/architecture.md).
-        if dialect == "postgresql":
+        if dialect == "postgresql" and not step.derived:
             body.append("PRIMARY KEY (id)")
         return [f'CREATE TABLE "{step.table}" ({", ".join(body)})']
     if isinstance(step, AddColumn):
@@ -71,4 +71,6 @@ def render(step: Step, dialect: str) -> list[str]:
         name = f"ix_{step.table}_{'_'.join(step.columns)}"
         indexed = ", ".join(f'"{c}"' for c in step.columns)
         return [f'CREATE INDEX "{name}" ON "{step.table}" ({indexed})']
+    if isinstance(step, RebuildDerived):
+        return []  # not DDL: `Store.migrate` carries it out
     raise TypeError(f"unknown step {step!r}")

@@ -85,6 +85,12 @@ class DuckDBStore(Store):
         finally:
             con.unregister(_BATCH)
 
+    def _register_ids(self, name: str, ids: pa.Array) -> None:
+        self._con().register(name, pa.table({"item_id": ids.cast(pa.string())}))
+
+    def _unregister_ids(self, name: str) -> None:
+        self._con().unregister(name)
+
     def table_names(self) -> set[str]:
         rows = self.query(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"

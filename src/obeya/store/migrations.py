@@ -22,10 +22,11 @@ _RECORD_COLUMNS = (
 
 @dataclass(frozen=True)
 class CreateTable:
-    """Create a table of the common model (its id is the key)."""
+    """Create a table of the common model (its id is the key), or a derived table (no key)."""
 
     table: str
     columns: tuple[str, ...]
+    derived: bool = False
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,12 @@ class CreateIndex:
     columns: tuple[str, ...]
 
 
-Step = CreateTable | AddColumn | CreateIndex
+@dataclass(frozen=True)
+class RebuildDerived:
+    """Fill the derived tables (`obeya.store.derived`) from the data already stored."""
+
+
+Step = CreateTable | AddColumn | CreateIndex | RebuildDerived
 
 
 @dataclass(frozen=True)
@@ -325,5 +331,55 @@ _V4 = Migration(
     (AddColumn("commits", "paths json"),),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4)
+_V5 = Migration(
+    5,
+    "derived item timeline (status periods, per-item marks, stage visits), kept in step with transitions",
+    (
+        CreateTable(
+            "flow_periods",
+            (
+                "item_id text not null",
+                "transition_id text not null",
+                "status text not null",
+                "flow_state text not null",
+                "stage text",
+                "entered_at timestamp not null",
+                "left_at timestamp",
+            ),
+            derived=True,
+        ),
+        CreateTable(
+            "flow_items",
+            (
+                "item_id text not null",
+                "first_active_at timestamp",
+                "first_committed_at timestamp",
+                "last_done_at timestamp",
+                "current_state text",
+                "current_stage text",
+                "last_transition_at timestamp not null",
+            ),
+            derived=True,
+        ),
+        CreateTable(
+            "flow_visits",
+            (
+                "item_id text not null",
+                "visit bigint not null",
+                "stage text not null",
+                "entered_at timestamp not null",
+                "left_at timestamp",
+                "process_time double not null",
+                "uncommitted_time double not null",
+            ),
+            derived=True,
+        ),
+        CreateIndex("flow_periods", ("item_id",)),
+        CreateIndex("flow_items", ("item_id",)),
+        CreateIndex("flow_visits", ("item_id",)),
+        RebuildDerived(),
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4, _V5)
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -101,6 +101,16 @@ class PostgresStore(Store):
         finally:
             conn.execute(f"DROP TABLE IF EXISTS {_BATCH}")
 
+    def _register_ids(self, name: str, ids: pa.Array) -> None:
+        conn = self._conn()
+        conn.execute(f"CREATE TEMP TABLE {name} (item_id TEXT PRIMARY KEY)")
+        with conn.cursor().copy(f"COPY {name} (item_id) FROM STDIN") as copy:
+            for value in ids.cast(pa.string()).to_pylist():
+                copy.write_row((value,))
+
+    def _unregister_ids(self, name: str) -> None:
+        self._conn().execute(f"DROP TABLE IF EXISTS {name}")
+
     def table_names(self) -> set[str]:
         rows = self.query(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
