@@ -13,7 +13,6 @@ from obeya.store import Store, connect
 from obeya.store.postgres_store import PostgresStore
 
 POSTGRES_URL_VARIABLE = "OBEYA_TEST_POSTGRES_URL"
-SHARED_FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 
 ENGINES = ["duckdb", "postgresql"]
 

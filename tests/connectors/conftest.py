@@ -1,4 +1,4 @@
-"""Fixtures of the connector tests: the recorded GitHub server, a fake clock, a connection to it."""
+"""Fixtures of the connector tests: the recorded GitHub and Jira servers, a fake clock, a connection."""
 
 from __future__ import annotations
 
@@ -6,6 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 from github_server import ANTS, OPENBIC, TOKEN, FakeClock, FakeGitHub, recorded_github
+from jira_server import EMAIL as JIRA_EMAIL
+from jira_server import TOKEN as JIRA_TOKEN
+from jira_server import FakeJira
 
 from obeya.connectors.config import GitHubConnectionConfig
 from obeya.connectors.github.collector import github_client
@@ -46,3 +49,13 @@ def client(connection: GitHubConnectionConfig, clock: FakeClock) -> Iterator[Htt
     )
     yield http
     http.close()
+
+
+@pytest.fixture
+def jira(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeJira]:
+    """The recorded Jira Cloud API, in pages of 7 items, embedded changelogs cut to 5 histories."""
+    monkeypatch.setenv("JIRA_TOKEN", JIRA_TOKEN)
+    monkeypatch.setenv("JIRA_EMAIL", JIRA_EMAIL)
+    server = FakeJira().start()
+    yield server
+    server.stop()

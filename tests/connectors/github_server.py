@@ -18,11 +18,12 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-RECORDINGS = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "api-recordings"
+from tests.shared_fixtures import API_RECORDINGS
+
+RECORDINGS = API_RECORDINGS
 TOKEN = "test-token"
 ANTS = "panjf2000/ants"
 OPENBIC = "facebook/OpenBIC"

@@ -5,14 +5,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel
 
 from obeya import __version__
+from obeya.api.routes import ROUTERS
+from obeya.api.routes.dependencies import StoreDep
+from obeya.api.webhooks import webhooks_router
+from obeya.config import ObeyaConfig
 from obeya.engine.portfolio import value_stream_summaries
 from obeya.store import LATEST_VERSION, Store
 
@@ -41,16 +44,10 @@ class ValueStreamOut(BaseModel):
     stages: list[str]
 
 
-def _store(request: Request) -> Store:
-    store: Store = request.app.state.store
-    return store
-
-
-StoreDep = Annotated[Store, Depends(_store)]
-
-
-def create_app(store: Store) -> FastAPI:
-    """The application, serving from `store` (opened and migrated by the caller, closed on shutdown)."""
+def create_app(store: Store, config: ObeyaConfig | None = None) -> FastAPI:
+    """The application, serving from `store` (opened and migrated by the caller, closed on shutdown);
+    `config` gives the webhook secrets' variables and the mapping rules (defaults without it)."""
+    config = config or ObeyaConfig()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -65,6 +62,9 @@ def create_app(store: Store) -> FastAPI:
     )
 
     app.state.store = store
+    for router in ROUTERS:
+        app.include_router(router)
+    app.include_router(webhooks_router(config.webhooks, config.rules.mapping_rules()))
 
     @app.get("/api/v1/health", tags=["service"])
     def health(s: StoreDep) -> Health:

@@ -10,7 +10,7 @@ import typer
 from obeya.cli.format import OutputFormat, fail, print_figures, print_series
 from obeya.cli.options import DatabaseURL
 from obeya.engine.flow import Grouping
-from obeya.engine.portfolio import UnknownValueStream, resolve_value_stream
+from obeya.engine.slices import UnknownSliceValue, resolve_slice
 from obeya.engine.summary import dora_series, dora_summary, flow_series, flow_summary
 from obeya.engine.window import Slice, Window, WindowError
 from obeya.model.vocabulary import FlowItemType
@@ -44,18 +44,10 @@ _UNITS = {
 def _slice(
     store: Store, stream: str | None, team: str | None, item_type: FlowItemType | None, service: str | None
 ) -> Slice:
-    team_id = None
-    if team:
-        rows = store.query("SELECT id FROM teams WHERE id = ? OR lower(name) = lower(?)", [team, team])
-        if not rows:
-            names = ", ".join(repr(r[0]) for r in store.query("SELECT name FROM teams ORDER BY name"))
-            raise fail(f"no team named {team!r}; known teams: {names or 'none'}")
-        team_id = str(rows[0][0])
     try:
-        stream_id = resolve_value_stream(store, stream) if stream else None
-    except UnknownValueStream as error:
+        return resolve_slice(store, stream, team, service, item_type)
+    except UnknownSliceValue as error:
         raise fail(str(error)) from error
-    return Slice(stream_id, team_id, service, item_type)
 
 
 def _window(spec: str, as_of: str | None) -> Window:

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from obeya.cli.options import DatabaseURL
+from obeya.config import load_config
 from obeya.engine.portfolio import value_stream_summaries
 from obeya.settings import open_store
 
@@ -30,9 +31,10 @@ def serve(
 
     from obeya.api import create_app
 
+    config = load_config()
     store = open_store(database)
     typer.echo(f"Obeya on http://{host}:{port}  (store: {store.url}; API docs at /docs)")
-    uvicorn.run(create_app(store), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(store, config), host=host, port=port, log_level="info")
 
 
 def streams(database: DatabaseURL = None) -> None:

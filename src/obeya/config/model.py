@@ -6,6 +6,7 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from obeya.config.webhooks import WebhookSettings
 from obeya.connectors.config import ConnectionConfig
 from obeya.model.vocabulary import EnvironmentClass, FlowItemType, FlowState
 from obeya.normalize.rules import EnvironmentRule, MappingRules, StatusMapping
@@ -64,6 +65,7 @@ class ObeyaConfig(_Section):
     database_url: str | None = None
     rules: RulesConfig = Field(default_factory=RulesConfig)
     connections: list[ConnectionConfig] = Field(default_factory=list)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
 
     @field_validator("connections")
     @classmethod

@@ -1,5 +1,8 @@
 """Sync a connection into the store, and replay its stored raw events without calling the tool.
 
+Works for every tool of `obeya.connectors.registry`: the connection's `tool` picks the connector, which
+names the resources to walk, collects them page by page and normalizes the pages.
+
 Per page, the raw events, the records normalized from them and the resource's cursor are written in one
 transaction. The cursor therefore never runs ahead of what was stored: a sync that stops half-way (crash,
 network, Ctrl-C) resumes at the first page it did not store, and nothing is missing or twice.
@@ -8,14 +11,14 @@ network, Ctrl-C) resumes at the first page it did not store, and nothing is miss
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from obeya.connectors.config import GitHubConnectionConfig
-from obeya.connectors.github.collector import RESOURCES, SOURCE, GitHubCollector, WalkCursor, github_client
-from obeya.connectors.github.normalizer import HANDLERS, normalize
+from obeya.connectors.base import Collector, Connector
+from obeya.connectors.config import ConnectionConfig
 from obeya.connectors.http import HttpClient
+from obeya.connectors.registry import connector_for, connector_for_source
 from obeya.model.ids import record_id
 from obeya.model.records import RawEvent, SyncCursor
 from obeya.normalize.rules import MappingRules
@@ -80,23 +83,41 @@ def load_cursor(store: Store, connection: str, resource: str) -> SyncCursor | No
 
 
 def _cursor_record(
-    connection: str, resource: str, cursor: WalkCursor, status: str, now: datetime, message: str | None = None
+    connection: str, resource: str, cursor: str, status: str, now: datetime, message: str | None = None
 ) -> SyncCursor:
     return SyncCursor(
         source=CURSOR_SOURCE,
         external_id=f"{connection}/{resource}",
         connection=connection,
         resource=resource,
-        cursor=cursor.dumps(),
+        cursor=cursor,
         status=status,
         synced_at=now,
         message=message,
     )
 
 
+def stored_events(store: Store, source: str, connection: str, event_types: Sequence[str]) -> list[RawEvent]:
+    """The stored raw events of some types from one connection."""
+    if not event_types:
+        return []
+    placeholders = ", ".join("?" for _ in event_types)
+    return [
+        e
+        for e in store.fetch_records(
+            "raw_event",
+            # webhook deliveries (with a delivery id) carry another payload shape: the receiver
+            # normalizes them; replay rebuilds from the API answers
+            f"source = ? AND connection = ? AND delivery_id IS NULL AND event_type IN ({placeholders})",
+            [source, connection, *event_types],
+        )
+        if isinstance(e, RawEvent)
+    ]
+
+
 def sync(
     store: Store,
-    connection: GitHubConnectionConfig,
+    connection: ConnectionConfig,
     full: bool = False,
     progress: Progress | None = None,
     *,
@@ -104,49 +125,47 @@ def sync(
     client: HttpClient | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> SyncReport:
-    """Fetch what changed in the connection's repositories since the last sync (everything when `full`).
+    """Fetch what changed in the connection's tool since the last sync (everything when `full`).
 
-    `client` defaults to one built from the connection (token from its `token_env`). A failure stops the
-    sync with the error; the resource's cursor is marked failed with the message, and pages stored before
-    it stay stored, so the next run resumes.
+    `client` defaults to one built from the connection (credentials from the environment variables it
+    names). A failure stops the sync with the error; the resource's cursor is marked failed with the
+    message, and pages stored before it stay stored, so the next run resumes.
     """
     rules = rules or MappingRules()
+    connector = connector_for(connection.tool)
     own_client = client is None
-    http = client or github_client(connection)
-    collector = GitHubCollector(http, connection, clock=clock)
+    http = client or connector.client(connection)
+    collector = connector.collector(http, connection, clock)
     report = SyncReport(connection.name)
     try:
-        for repo in connection.repositories:
-            for kind in RESOURCES:
-                resource = f"{repo}/{kind}"
-                stored = load_cursor(store, connection.name, resource)
-                cursor = WalkCursor.parse(stored.cursor if stored else None)
-                try:
-                    _sync_resource(
-                        store,
-                        collector,
-                        connection.name,
-                        repo,
-                        kind,
-                        cursor,
-                        full,
-                        rules,
-                        report,
-                        progress,
-                        clock,
+        for resource in connector.resources(connection):
+            stored = load_cursor(store, connection.name, resource)
+            try:
+                _sync_resource(
+                    store,
+                    connector,
+                    collector,
+                    connection.name,
+                    resource,
+                    stored.cursor if stored else None,
+                    full,
+                    rules,
+                    report,
+                    progress,
+                    clock,
+                )
+            except Exception as error:
+                latest = load_cursor(store, connection.name, resource)
+                kept = connector.parse_cursor(latest.cursor if latest else None).dumps()
+                with store.transaction():
+                    store.upsert_records(
+                        [
+                            _cursor_record(
+                                connection.name, resource, kept, "failed", clock(), str(error)[:1000]
+                            )
+                        ]
                     )
-                except Exception as error:
-                    latest = load_cursor(store, connection.name, resource)
-                    kept = WalkCursor.parse(latest.cursor if latest else None)
-                    with store.transaction():
-                        store.upsert_records(
-                            [
-                                _cursor_record(
-                                    connection.name, resource, kept, "failed", clock(), str(error)[:1000]
-                                )
-                            ]
-                        )
-                    raise
+                raise
     finally:
         if own_client:
             http.close()
@@ -155,26 +174,28 @@ def sync(
 
 def _sync_resource(
     store: Store,
-    collector: GitHubCollector,
+    connector: Connector,
+    collector: Collector,
     connection: str,
-    repo: str,
-    kind: str,
-    cursor: WalkCursor,
+    resource: str,
+    cursor: str | None,
     full: bool,
     rules: MappingRules,
     report: SyncReport,
     progress: Progress | None,
     clock: Callable[[], datetime],
 ) -> None:
-    resource = f"{repo}/{kind}"
     entry = report.resource(resource)
-    for batch in collector.collect(repo, kind, cursor, full):
-        normalized = normalize(batch.events, rules)
+    context = stored_events(store, connector.source, connection, connector.context_event_types)
+    for batch in collector.collect_resource(resource, cursor, full):
+        normalized = connector.normalize(batch.events, rules, context)
         status = "complete" if batch.complete else "running"
         with store.transaction():
             store.upsert_records(batch.events)
             store.upsert_records(normalized.records)
-            store.upsert_records([_cursor_record(connection, resource, batch.cursor, status, clock())])
+            store.upsert_records(
+                [_cursor_record(connection, resource, batch.cursor.dumps(), status, clock())]
+            )
         entry.pages += 1
         entry.fetched += batch.fetched
         entry.raw_events += len(batch.events)
@@ -186,9 +207,18 @@ def _sync_resource(
             progress(resource, batch.fetched)
 
 
+def _connectors_of(store: Store, connection: ConnectionConfig | str) -> list[Connector]:
+    """The connector of a connection; for a bare name, those whose raw events it has stored."""
+    if not isinstance(connection, str):
+        return [connector_for(connection.tool)]
+    rows = store.query("SELECT DISTINCT source FROM raw_events WHERE connection = ? ORDER BY 1", [connection])
+    found = (connector_for_source(str(row[0])) for row in rows)
+    return [c for c in found if c is not None]
+
+
 def replay(
     store: Store,
-    connection: GitHubConnectionConfig | str,
+    connection: ConnectionConfig | str,
     *,
     rules: MappingRules | None = None,
     progress: Progress | None = None,
@@ -200,30 +230,21 @@ def replay(
     name = connection if isinstance(connection, str) else connection.name
     rules = rules or MappingRules()
     report = SyncReport(name)
-    # A deployment's statuses are normalized with it, so they are read together.
-    groups = [[t] for t in HANDLERS if t not in ("deployment", "deployment_status")]
-    groups.append(["deployment", "deployment_status"])
-    for event_types in groups:
-        placeholders = ", ".join("?" for _ in event_types)
-        events = [
-            e
-            for e in store.fetch_records(
-                "raw_event",
-                f"source = ? AND connection = ? AND event_type IN ({placeholders})",
-                [SOURCE, name, *event_types],
-            )
-            if isinstance(e, RawEvent)
-        ]
-        if not events:
-            continue
-        normalized = normalize(events, rules)
-        with store.transaction():
-            store.upsert_records(normalized.records)
-        entry = report.resource("+".join(event_types))
-        entry.raw_events += len(events)
-        entry.normalized += len(normalized.records)
-        entry.skipped.update(reason for _, reason in normalized.skipped)
-        entry.complete = True
-        if progress is not None:
-            progress("+".join(event_types), len(events))
+    for connector in _connectors_of(store, connection):
+        context = stored_events(store, connector.source, name, connector.context_event_types)
+        for event_types in connector.replay_groups:
+            events = stored_events(store, connector.source, name, event_types)
+            if not events:
+                continue
+            normalized = connector.normalize(events, rules, context)
+            with store.transaction():
+                store.upsert_records(normalized.records)
+            label = "+".join(event_types)
+            entry = report.resource(label)
+            entry.raw_events += len(events)
+            entry.normalized += len(normalized.records)
+            entry.skipped.update(reason for _, reason in normalized.skipped)
+            entry.complete = True
+            if progress is not None:
+                progress(label, len(events))
     return report

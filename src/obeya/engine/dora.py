@@ -21,15 +21,25 @@ from obeya.engine.sql import deployment_conditions, incident_conditions, seconds
 from obeya.engine.window import Slice, Window
 from obeya.store import Store
 
-_FINISHED = "COALESCE(d.finished_at, d.started_at)"
+FINISHED_AT = "COALESCE(d.finished_at, d.started_at)"
+"""When a deployment (aliased ``d``) counts as having happened: its finish, else its start."""
+
+RECOVERED_AT = f"""COALESCE(
+        (SELECT MAX(i.resolved_at) FROM trace_links l JOIN incidents i ON i.id = l.from_id
+         WHERE l.link_kind = 'caused_by' AND l.to_id = d.id AND COALESCE(i.change_caused, TRUE)),
+        (SELECT MIN(COALESCE(n.finished_at, n.started_at)) FROM deployments n
+         WHERE n.service = d.service AND n.environment = d.environment AND n.result = 'success'
+           AND COALESCE(n.finished_at, n.started_at) > {FINISHED_AT}))"""
+"""When a failed deployment ``d`` recovered: the latest resolution of the incidents it caused, else the
+next successful deployment of the same service and environment."""
 
 
-def _production(window: Window, scope: Slice) -> tuple[str, list[Any]]:
+def production_condition(window: Window, scope: Slice) -> tuple[str, list[Any]]:
     """Condition and parameters for the production deployments of a slice in a window."""
     condition, params = deployment_conditions(scope)
     return (
-        f"d.environment_class = 'production' AND NOT d.is_rollback AND {_FINISHED} >= ? AND {_FINISHED} < ? "
-        f"AND {condition}",
+        f"d.environment_class = 'production' AND NOT d.is_rollback "
+        f"AND {FINISHED_AT} >= ? AND {FINISHED_AT} < ? AND {condition}",
         [window.start, window.end, *params],
     )
 
@@ -54,8 +64,8 @@ def deployment_frequency(store: Store, window: Window, scope: Slice = Slice()) -
     (elite needs a median of at least 5; below that the mean is read against the table) and by 2021 on
     deployments per day.
     """
-    condition, params = _production(window, scope)
-    day_expr = f"CAST({_FINISHED} AS DATE)"
+    condition, params = production_condition(window, scope)
+    day_expr = f"CAST({FINISHED_AT} AS DATE)"
     rows = store.query(
         f"""SELECT {day_expr} AS day, count(*) FROM deployments d
 WHERE d.result = 'success' AND {condition} GROUP BY {day_expr}""",
@@ -106,7 +116,7 @@ def lead_time_for_changes(store: Store, window: Window, scope: Slice = Slice()) 
     condition, params = deployment_conditions(scope)
     sql = f"""
 WITH shipped AS (
-    SELECT dc.change_id, MIN({_FINISHED}) AS deployed_at
+    SELECT dc.change_id, MIN({FINISHED_AT}) AS deployed_at
     FROM deployment_changes dc JOIN deployments d ON d.id = dc.deployment_id
     WHERE d.environment_class = 'production' AND d.result = 'success' AND NOT d.is_rollback AND {condition}
     GROUP BY dc.change_id
@@ -160,7 +170,7 @@ FROM spans"""
     return LeadTimeForChanges(lead, coding, pickup, review, deploy, ratings)
 
 
-def _failed_condition() -> str:
+def failed_condition() -> str:
     """A production deployment failed when its result says so or an incident is attributed to it."""
     return (
         "(d.result IN ('failure', 'rolled_back') OR EXISTS (SELECT 1 FROM trace_links l "
@@ -188,13 +198,13 @@ def change_failure_rate(store: Store, window: Window, scope: Slice = Slice()) ->
     outage) never count here; attribution comes from ``caused_by`` trace links (explicit, then the time
     rule), see docs/traceability.md.
     """
-    condition, params = _production(window, scope)
+    condition, params = production_condition(window, scope)
     row = store.query(
         f"""SELECT count(*),
-       count(*) FILTER (WHERE {_failed_condition()}),
+       count(*) FILTER (WHERE {failed_condition()}),
        count(*) FILTER (WHERE d.result = 'failure'),
        count(*) FILTER (WHERE d.result = 'rolled_back'),
-       count(*) FILTER (WHERE d.result = 'success' AND {_failed_condition()})
+       count(*) FILTER (WHERE d.result = 'success' AND {failed_condition()})
 FROM deployments d WHERE d.result IN ('success', 'failure', 'rolled_back') AND {condition}""",
         params,
     )[0]
@@ -230,18 +240,12 @@ def recovery_time(store: Store, window: Window, scope: Slice = Slice()) -> Recov
 
     docs/metrics.md, "Failed deployment recovery time" and "Time to restore service".
     """
-    condition, params = _production(window, scope)
-    recovered_at = f"""COALESCE(
-        (SELECT MAX(i.resolved_at) FROM trace_links l JOIN incidents i ON i.id = l.from_id
-         WHERE l.link_kind = 'caused_by' AND l.to_id = d.id AND COALESCE(i.change_caused, TRUE)),
-        (SELECT MIN(COALESCE(n.finished_at, n.started_at)) FROM deployments n
-         WHERE n.service = d.service AND n.environment = d.environment AND n.result = 'success'
-           AND COALESCE(n.finished_at, n.started_at) > {_FINISHED}))"""
+    condition, params = production_condition(window, scope)
     deployment_row = store.query(
         f"""WITH failed AS (
-    SELECT {seconds_between(_FINISHED, recovered_at)} AS recovery
+    SELECT {seconds_between(FINISHED_AT, RECOVERED_AT)} AS recovery
     FROM deployments d
-    WHERE d.result IN ('success', 'failure', 'rolled_back') AND {_failed_condition()} AND {condition}
+    WHERE d.result IN ('success', 'failure', 'rolled_back') AND {failed_condition()} AND {condition}
 )
 SELECT {duration_columns("recovery", "recovery >= 0")}, count(*) FILTER (WHERE recovery < 0),
        count(*) FILTER (WHERE recovery IS NULL)
@@ -267,16 +271,13 @@ FROM restored""",
     return RecoveryTime(recovery, int(deployment_row[7]), restore, int(incident_row[7]), ratings)
 
 
-_incident_conditions = incident_conditions  # for code written before it moved to engine.sql; removed soon
-
-
 def rework_rate(store: Store, window: Window, scope: Slice = Slice()) -> Ratio:
     """Rework rate (DORA 2024): successful production deployments that ship a change fixing a defect
     (a change implementing a work item of type ``defect``) ÷ successful production deployments.
 
     docs/metrics.md, "Rework rate".
     """
-    condition, params = _production(window, scope)
+    condition, params = production_condition(window, scope)
     row = store.query(
         f"""SELECT count(*), count(*) FILTER (WHERE EXISTS (
     SELECT 1 FROM deployment_changes dc

@@ -30,7 +30,7 @@ def duration_columns(expression: str, condition: str | None = None) -> str:
     )
 
 
-def _completed(window: Window, scope: Slice, work_start: WorkStart) -> tuple[str, list[Any]]:
+def completed_items(window: Window, scope: Slice, work_start: WorkStart) -> tuple[str, list[Any]]:
     """CTEs ending in ``completed``: items whose work completed in the window, with their spans."""
     t = timeline(scope, window.end, work_start)
     sql = f"""WITH {t.ctes},
@@ -67,7 +67,7 @@ def flow_velocity(
 
     docs/metrics.md, "Flow velocity". A reopened item counts when it is done again, once.
     """
-    sql, params = _completed(window, scope, work_start)
+    sql, params = completed_items(window, scope, work_start)
     count = int(store.query(f"{sql} SELECT count(*) FROM completed", params)[0][0])
     series = []
     if by:
@@ -99,7 +99,7 @@ def flow_time(
 
     docs/metrics.md, "Flow time". Negative spans are data errors: excluded and counted in `excluded`.
     """
-    sql, params = _completed(window, scope, work_start)
+    sql, params = completed_items(window, scope, work_start)
     row = store.query(
         f"""{sql}
 SELECT {duration_columns("flow_time", "flow_time >= 0")},
@@ -159,7 +159,7 @@ def flow_efficiency(
 
     docs/metrics.md, "Flow efficiency". Items with a zero or negative flow time are left out.
     """
-    sql, params = _completed(window, scope, work_start)
+    sql, params = completed_items(window, scope, work_start)
     sql += _active_seconds_cte()
     row = store.query(
         f"""{sql}
@@ -272,7 +272,7 @@ def flow_distribution(
 
     docs/metrics.md, "Flow distribution".
     """
-    sql, params = _completed(window, scope, work_start)
+    sql, params = completed_items(window, scope, work_start)
     done = dict(store.query(f"{sql} SELECT flow_item_type, count(*) FROM completed GROUP BY 1", params))
     t = timeline(scope, window.end, work_start)
     wip = dict(

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import math
 from datetime import timedelta
-from typing import Any
 
-from obeya.engine.flow import flow_efficiency, flow_time
+from obeya.engine.flow import completed_items, flow_efficiency, flow_time
 from obeya.engine.sql import change_conditions, seconds_between
 from obeya.engine.timeline import timeline
 from obeya.engine.window import Slice, Window
@@ -54,14 +53,6 @@ def _signal(
     )
 
 
-def _completed(window: Window, scope: Slice) -> tuple[str, list[Any]]:
-    """CTEs ending in ``completed``: the items whose work completed in the window."""
-    t = timeline(scope, window.end)
-    sql = f"""WITH {t.ctes},
-completed AS (SELECT * FROM item_times WHERE completed_at >= ? AND completed_at < ?)"""
-    return sql, [*t.params, window.start, window.end]
-
-
 def _staged(store: Store, scope: Slice) -> str:
     """CTE ``staged``: the stage periods of completed items (done and canceled periods are not stages),
     with the stage and position of the period before."""
@@ -84,7 +75,7 @@ def defects(store: Store, window: Window, scope: Slice = Slice()) -> WasteSignal
     spent after the first return (first return → work complete) is the rework time.
     Denominator: items completed in the window.
     """
-    sql, params = _completed(window, scope)
+    sql, params = completed_items(window, scope, "active")
     sql += _staged(store, scope)
     rows = store.query(
         f"""{sql},
@@ -123,7 +114,7 @@ def overproduction(store: Store, window: Window, scope: Slice = Slice()) -> Wast
     Items that are parents of other items (epics) are containers, left out of both counts.
     Denominator: items completed in the window.
     """
-    sql, params = _completed(window, scope)
+    sql, params = completed_items(window, scope, "active")
     rows = store.query(
         f"""{sql},
 {ITEM_CHANGES},
@@ -160,7 +151,7 @@ def waiting(store: Store, window: Window, scope: Slice = Slice()) -> WasteSignal
     Denominator: the flow time of the items completed in the window (docs/metrics.md, flow efficiency).
     """
     efficiency = flow_efficiency(store, window, scope).efficiency
-    sql, params = _completed(window, scope)
+    sql, params = completed_items(window, scope, "active")
     overlap = seconds_between("GREATEST(v.entered_at, c.started_at)", "LEAST(v.left_at, c.completed_at)")
     rows = store.query(
         f"""{sql},
@@ -247,7 +238,7 @@ def transportation(store: Store, window: Window, scope: Slice = Slice()) -> Wast
     who moved the item. Denominator: items completed in the window with a status change by a person
     with a team (bots left out).
     """
-    sql, params = _completed(window, scope)
+    sql, params = completed_items(window, scope, "active")
     rows = store.query(
         f"""{sql},
 moved AS (
@@ -345,7 +336,7 @@ def motion(store: Store, window: Window, scope: Slice = Slice()) -> WasteSignal:
     """Motion: share of the items completed in the window that entered the same stage more than once
     (back and forth between stages). Denominator: items completed in the window.
     """
-    sql, params = _completed(window, scope)
+    sql, params = completed_items(window, scope, "active")
     sql += _staged(store, scope)
     rows = store.query(
         f"""{sql},

@@ -14,12 +14,13 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
 
+from obeya.connectors.base import Normalized
 from obeya.connectors.github.collector import SOURCE, latest_status
 from obeya.connectors.raw import event_key
 from obeya.model.ids import record_id
@@ -46,15 +47,6 @@ from obeya.model.vocabulary import FlowState
 from obeya.normalize.rules import MappingRules
 
 Item = dict[str, Any]
-
-
-@dataclass
-class Normalized:
-    """The records derived from some raw events, and the raw events that gave none, with why."""
-
-    records: list[Record] = field(default_factory=list)
-    skipped: list[tuple[str, str]] = field(default_factory=list)  # (raw event id, reason)
-    normalized_events: int = 0
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,317 @@
+"""Bench of the webhook receivers: signed GitHub deliveries at a steady rate against a real server.
+
+    .venv/bin/python bench/webhooks.py --rate 500 --seconds 20
+
+Starts the app with uvicorn (in a child process, so client and server do not share an interpreter) on a
+free loopback port against a fresh DuckDB under /tmp, with the bench repository declared in a scope so
+every delivery is normalized. An asyncio httpx client sends ``rate x seconds`` signed deliveries on a
+fixed schedule (pull requests, reviews, workflow runs; every 50th a redelivery of an earlier one), waits
+for every answer (bounded by a deadline), stops the server, then prints latency percentiles, errors and
+answers by status, and checks in the store that every delivery is stored exactly once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import hmac
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import orjson
+
+SECRET = "bench-secret"
+REPO = "obeya-bench/service"
+ENV = "OBEYA_WEBHOOK_SECRET_GITHUB"
+REDELIVERY_EVERY = 50
+
+
+# --- the server (child process) ---------------------------------------------------------------------
+
+
+def serve(port: int, database: str) -> None:
+    """Run the app on `port` against the DuckDB file `database` until terminated."""
+    import uvicorn
+
+    from obeya.api import create_app
+    from obeya.api.webhooks import webhooks_router
+    from obeya.store import connect
+
+    store = connect(f"duckdb:///{database}")
+    app = create_app(store)
+    app.include_router(webhooks_router())
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def _prepare(database: str) -> None:
+    from obeya.model import Scope, ValueStream
+    from obeya.store import connect
+
+    with connect(f"duckdb:///{database}") as store:
+        store.migrate()
+        store.upsert_records(
+            [
+                ValueStream(source="obeya", external_id="bench", name="Bench"),
+                Scope(
+                    source="obeya",
+                    external_id="bench-repo",
+                    value_stream_id="obeya:bench",
+                    tool="github",
+                    object_type="repository",
+                    object_key=REPO,
+                ),
+            ]
+        )
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# --- the deliveries -----------------------------------------------------------------------------------
+
+
+def _user(n: int) -> dict[str, object]:
+    return {"login": f"dev{n}", "id": 1000 + n, "type": "User"}
+
+
+def _payload(i: int) -> tuple[str, dict[str, object]]:
+    number = i // 3 + 1
+    repository = {"full_name": REPO, "id": 1}
+    created = f"2025-03-{1 + number % 28:02d}T10:00:00Z"
+    if i % 3 == 0:
+        pr = {
+            "number": number,
+            "title": f"Change {number}",
+            "state": "closed",
+            "merged": True,
+            "user": _user(number % 40),
+            "merged_by": _user(1),
+            "head": {"ref": f"feature/{number}", "sha": f"{number:040x}"},
+            "base": {"ref": "main", "sha": "0" * 40},
+            "created_at": created,
+            "closed_at": created.replace("T10", "T15"),
+            "merged_at": created.replace("T10", "T15"),
+            "merge_commit_sha": f"{number + 10**6:040x}",
+            "additions": number % 500,
+            "deletions": number % 70,
+        }
+        return "pull_request", {
+            "action": "closed",
+            "number": number,
+            "pull_request": pr,
+            "repository": repository,
+        }
+    if i % 3 == 1:
+        review = {
+            "id": 50_000 + i,
+            "user": _user(number % 17),
+            "state": "approved",
+            "submitted_at": created.replace("T10", "T12"),
+            "commit_id": f"{number:040x}",
+        }
+        return "pull_request_review", {
+            "action": "submitted",
+            "review": review,
+            "pull_request": {"number": number},
+            "repository": repository,
+        }
+    run = {
+        "id": 900_000 + i,
+        "name": "ci",
+        "head_sha": f"{number:040x}",
+        "head_branch": f"feature/{number}",
+        "event": "pull_request",
+        "status": "completed",
+        "conclusion": "success" if i % 7 else "failure",
+        "run_attempt": 1,
+        "created_at": created,
+        "run_started_at": created,
+        "updated_at": created.replace("T10", "T11"),
+        "pull_requests": [{"number": number}],
+        "actor": _user(number % 40),
+    }
+    return "workflow_run", {"action": "completed", "workflow_run": run, "repository": repository}
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One request to send: headers with the signature, the body, and whether it is a redelivery."""
+
+    delivery_id: str
+    headers: dict[str, str]
+    body: bytes
+    redelivery: bool
+
+
+def _deliveries(total: int) -> list[Delivery]:
+    deliveries: list[Delivery] = []
+    for i in range(total):
+        if i and i % REDELIVERY_EVERY == 0:
+            earlier = deliveries[i - REDELIVERY_EVERY // 2]
+            deliveries.append(Delivery(earlier.delivery_id, earlier.headers, earlier.body, True))
+            continue
+        event, payload = _payload(i)
+        body = orjson.dumps(payload)
+        delivery_id = str(uuid.uuid4())
+        signature = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+        headers = {
+            "X-GitHub-Event": event,
+            "X-GitHub-Delivery": delivery_id,
+            "X-Hub-Signature-256": signature,
+            "Content-Type": "application/json",
+        }
+        deliveries.append(Delivery(delivery_id, headers, body, False))
+    return deliveries
+
+
+# --- the load -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    """The answer to one request (status 0: no answer) and how long it took."""
+
+    status: int
+    seconds: float
+    answer: str
+    delivery_id: str
+
+
+async def _send(client: httpx.AsyncClient, url: str, delivery: Delivery, out: list[Result]) -> None:
+    started = time.perf_counter()
+    try:
+        response = await client.post(url, content=delivery.body, headers=delivery.headers)
+        answer = str(response.json().get("status"))
+        out.append(Result(response.status_code, time.perf_counter() - started, answer, delivery.delivery_id))
+    except (httpx.HTTPError, ValueError) as error:
+        out.append(Result(0, time.perf_counter() - started, type(error).__name__, delivery.delivery_id))
+
+
+async def _load(url: str, deliveries: list[Delivery], rate: float, deadline: float) -> list[Result]:
+    """Start each request on its tick of a fixed schedule (not when the previous answer came back)."""
+    results: list[Result] = []
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    async with httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(10.0)) as client:
+        start = time.perf_counter()
+        tasks = []
+        for i, delivery in enumerate(deliveries):
+            delay = start + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(_send(client, url, delivery, results)))
+        remaining = max(1.0, start + deadline - time.perf_counter())
+        _, pending = await asyncio.wait(tasks, timeout=remaining)
+        for task in pending:
+            task.cancel()
+    return results
+
+
+def _percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def _check_store(database: str, deliveries: list[Delivery]) -> tuple[int, int, int, dict[str, int]]:
+    from obeya.store import connect
+
+    unique = {d.delivery_id for d in deliveries}
+    with connect(f"duckdb:///{database}") as store:
+        stored = store.query(
+            "SELECT external_id, count(*) FROM raw_events WHERE source = 'github' "
+            "AND external_id = delivery_id GROUP BY external_id"
+        )
+        counts = {str(k): int(n) for k, n in stored}
+        missing = len(unique - set(counts))
+        twice = sum(1 for n in counts.values() if n > 1)
+        extra = len(set(counts) - unique)
+        records = {kind: store.count(kind) for kind in ("change", "review", "pipeline_run", "person")}
+    return missing, twice, extra, records
+
+
+def main() -> None:
+    """Parse the arguments, run the bench, print the figures; exit 1 if a delivery was lost or doubled."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rate", type=float, default=500.0, help="requests per second (default 500)")
+    parser.add_argument("--seconds", type=float, default=20.0, help="how long to send (default 20)")
+    parser.add_argument("--serve", nargs=2, metavar=("PORT", "DATABASE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(int(args.serve[0]), args.serve[1])
+        return
+
+    total = int(args.rate * args.seconds)
+    database = f"/tmp/obeya-bench-webhooks-{os.getpid()}.duckdb"
+    for leftover in (Path(database), Path(database + ".wal")):
+        leftover.unlink(missing_ok=True)
+    _prepare(database)
+    deliveries = _deliveries(total)
+    port = _free_port()
+    env = {**os.environ, ENV: SECRET}
+    server = subprocess.Popen([sys.executable, __file__, "--serve", str(port), database], env=env)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(200):
+            try:
+                if httpx.get(f"{base}/api/v1/health", timeout=1.0).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        else:
+            raise SystemExit("the server did not start within 10 s")
+        print(f"sending {total:,} GitHub deliveries at {args.rate:g}/s for {args.seconds:g} s to {base} ...")
+        began = time.perf_counter()
+        results = asyncio.run(
+            _load(f"{base}/api/v1/webhooks/github", deliveries, args.rate, args.seconds + 30)
+        )
+        elapsed = time.perf_counter() - began
+        status = httpx.get(f"{base}/api/v1/webhooks/status", timeout=10.0).json()["sources"]["github"]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+    latencies = [r.seconds * 1000 for r in results if r.status]
+    errors = [r for r in results if not 200 <= r.status < 300]
+    answers = Counter(f"{r.status} {r.answer}" for r in results)
+    # Whichever copy arrives first is taken; every other copy must be answered duplicate.
+    taken = Counter(r.delivery_id for r in results if r.status and r.answer != "duplicate")
+    wrong_dupes = sum(1 for n in taken.values() if n != 1)
+    print(f"answered {len(results):,}/{total:,} in {elapsed:.1f} s ({len(results) / elapsed:.0f}/s)")
+    if latencies:
+        print(
+            f"latency ms: p50 {_percentile(latencies, 50):.1f}  p95 {_percentile(latencies, 95):.1f}  "
+            f"p99 {_percentile(latencies, 99):.1f}  max {max(latencies):.1f}"
+        )
+    print(f"errors (no answer or not 2xx): {len(errors)}; unsent or unanswered: {total - len(results)}")
+    print("answers: " + ", ".join(f"{k}: {v}" for k, v in sorted(answers.items())))
+    print("status endpoint: " + ", ".join(f"{k} {v}" for k, v in status.items() if k != "last_received_at"))
+    missing, twice, extra, records = _check_store(database, deliveries)
+    unique = len({d.delivery_id for d in deliveries})
+    print(
+        f"store: {unique:,} distinct deliveries, missing {missing}, stored more than once {twice}, "
+        f"unexpected {extra}; deliveries not taken exactly once: {wrong_dupes}"
+    )
+    print("records: " + ", ".join(f"{k} {v:,}" for k, v in records.items()))
+    ok = missing == 0 and twice == 0 and extra == 0 and wrong_dupes == 0 and not errors
+    print("exactly once: " + ("yes" if ok else "NO"))
+    for leftover in (Path(database), Path(database + ".wal")):
+        leftover.unlink(missing_ok=True)
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()

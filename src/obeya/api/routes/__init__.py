@@ -1,0 +1,9 @@
+"""The REST API v1 routers, one module per area; `create_app` includes every router in `ROUTERS`."""
+
+from fastapi import APIRouter
+
+from obeya.api.routes import evidence, metrics, trace, vsm
+
+ROUTERS: list[APIRouter] = [metrics.router, evidence.router, vsm.router, trace.router]
+
+__all__ = ["ROUTERS"]

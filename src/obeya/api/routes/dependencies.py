@@ -1,0 +1,145 @@
+"""What every route shares: the store, and the filters (slice and window) read from the query string."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import Depends, HTTPException, Query, Request
+from pydantic import BaseModel
+
+from obeya.engine.slices import UnknownSliceValue, resolve_slice
+from obeya.engine.window import Slice, Window, WindowError
+from obeya.model.vocabulary import FlowItemType
+from obeya.store import Store
+
+
+def _store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+StoreDep = Annotated[Store, Depends(_store)]
+
+StreamParam = Annotated[
+    str | None, Query(description="Value stream name (case-insensitive) or id, e.g. `Payments`.")
+]
+TeamParam = Annotated[str | None, Query(description="Team name (case-insensitive) or id.")]
+ServiceParam = Annotated[str | None, Query(description="Service name, as deployments and incidents give it.")]
+TypeParam = Annotated[FlowItemType | None, Query(alias="type", description="Flow item type.")]
+WindowParam = Annotated[
+    str, Query(description="How far back: a number and d, w, m (30 days) or y (365 days), e.g. `90d`.")
+]
+AsOfParam = Annotated[
+    date | None, Query(description="Last day of the window, YYYY-MM-DD (default: today, UTC).")
+]
+
+
+class WindowOut(BaseModel):
+    """The window figures are computed over: ``[start, end)`` in UTC."""
+
+    start: date
+    end: date  # exclusive: the day after `as_of`
+    as_of: date
+    days: float
+    window: str
+
+
+class SliceOut(BaseModel):
+    """The part of the organisation figures cover; null means all of it."""
+
+    value_stream_id: str | None
+    team_id: str | None
+    service: str | None
+    flow_item_type: FlowItemType | None
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The resolved filters of a request: the slice (ids, not names) and the window."""
+
+    scope: Slice
+    window: Window
+    window_spec: str
+
+    @property
+    def as_of(self) -> date:
+        """The last day of the window."""
+        return (self.window.end - timedelta(days=1)).date()
+
+    def query(self, extra: dict[str, str | int | None] | None = None, previous: bool = False) -> str:
+        """A query string naming the same slice and window (or the previous window), plus `extra`.
+
+        The window's last day is always given, so a link means the same thing tomorrow.
+        """
+        as_of = (self.window.start - timedelta(days=1)).date() if previous else self.as_of
+        params: dict[str, str | int | None] = {
+            **(extra or {}),
+            "stream": self.scope.value_stream_id,
+            "team": self.scope.team_id,
+            "service": self.scope.service,
+            "type": self.scope.flow_item_type.value if self.scope.flow_item_type else None,
+            "window": self.window_spec,
+            "as_of": as_of.isoformat(),
+        }
+        return urlencode({k: v for k, v in params.items() if v is not None})
+
+    def window_out(self) -> WindowOut:
+        """The window as served."""
+        return WindowOut(
+            start=self.window.start.date(),
+            end=self.window.end.date(),
+            as_of=self.as_of,
+            days=self.window.days,
+            window=self.window_spec,
+        )
+
+    def slice_out(self) -> SliceOut:
+        """The slice as served."""
+        return SliceOut(
+            value_stream_id=self.scope.value_stream_id,
+            team_id=self.scope.team_id,
+            service=self.scope.service,
+            flow_item_type=self.scope.flow_item_type,
+        )
+
+
+def resolve_or_404(
+    store: Store,
+    stream: str | None = None,
+    team: str | None = None,
+    service: str | None = None,
+    item_type: FlowItemType | None = None,
+) -> Slice:
+    """The slice the names select; a 404 naming the parameter and the known values when one is unknown."""
+    try:
+        return resolve_slice(store, stream, team, service, item_type)
+    except UnknownSliceValue as error:
+        raise HTTPException(status_code=404, detail=f"{error.parameter}: {error}") from error
+
+
+def window_or_422(spec: str, as_of: date | None) -> Window:
+    """The window `spec` long ending with `as_of`'s day; a 422 naming the parameter when unreadable."""
+    try:
+        return Window.last(spec, as_of)
+    except WindowError as error:
+        raise HTTPException(status_code=422, detail=f"window: {error}") from error
+
+
+def _filters(
+    store: StoreDep,
+    stream: StreamParam = None,
+    team: TeamParam = None,
+    service: ServiceParam = None,
+    item_type: TypeParam = None,
+    window: WindowParam = "90d",
+    as_of: AsOfParam = None,
+) -> Filters:
+    period = window_or_422(window, as_of)
+    return Filters(resolve_or_404(store, stream, team, service, item_type), period, window.strip())
+
+
+FiltersDep = Annotated[Filters, Depends(_filters)]
+"""The filters every figure takes: stream, team, service, type, window, as_of."""

@@ -1,0 +1,125 @@
+"""`/api/v1/vsm` (the value stream map as JSON) and `/api/v1/vsm.svg` (drawn as an SVG image)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel
+
+from obeya.api.routes.dependencies import Filters, FiltersDep, SliceOut, StoreDep, WindowOut
+from obeya.api.routes.models import RatioOut
+from obeya.engine.results import DurationSummary
+from obeya.engine.stages import ValueStreamMap, value_stream_map
+from obeya.store import Store
+from obeya.web.vsm_svg import value_stream_map_svg
+
+router = APIRouter(prefix="/api/v1", tags=["value stream map"])
+
+
+class StageOut(BaseModel):
+    """One stage of the map, over the visits that left it in the window (durations in seconds)."""
+
+    stage: str
+    position: int
+    departures: int
+    lead_time: DurationSummary
+    process_time: DurationSummary
+    wait_time: DurationSummary
+    wait_before: DurationSummary
+    complete_and_accurate: RatioOut
+    throughput_per_week: float | None
+    average_wip: float | None
+    littles_law_wip: float | None
+    arrivals: int
+    in_stage_now: int
+    in_stage_waiting_now: int
+    age_in_stage: DurationSummary
+    committed_wait_total: float
+
+
+class WaitingItemOut(BaseModel):
+    """A work item that left the bottleneck stage in the window, and how long it waited there."""
+
+    key: str
+    waited: float
+
+
+class BottleneckOut(BaseModel):
+    """The stage with the largest share of the committed wait, why, and the items behind it."""
+
+    stage: str
+    wait_share: float
+    queue_growth: int
+    waiting_now: int
+    confirmed_by: list[str]
+    items: list[WaitingItemOut]
+
+
+class ValueStreamMapOut(BaseModel):
+    """The value stream map of a slice over a window."""
+
+    window: WindowOut
+    slice: SliceOut
+    stages: list[StageOut]
+    total_lead_time: float | None
+    total_process_time: float | None
+    activity_ratio: float | None
+    rolled_complete_and_accurate: float | None
+    bottleneck: BottleneckOut | None
+
+
+def _map_out(vsm: ValueStreamMap, filters: Filters) -> ValueStreamMapOut:
+    b = vsm.bottleneck
+    return ValueStreamMapOut(
+        window=filters.window_out(),
+        slice=filters.slice_out(),
+        stages=[
+            StageOut(
+                **{k: v for k, v in vars(s).items() if k != "complete_and_accurate"},
+                complete_and_accurate=RatioOut.of(s.complete_and_accurate),
+            )
+            for s in vsm.stages
+        ],
+        total_lead_time=vsm.total_lead_time,
+        total_process_time=vsm.total_process_time,
+        activity_ratio=vsm.activity_ratio,
+        rolled_complete_and_accurate=vsm.rolled_complete_and_accurate,
+        bottleneck=None
+        if b is None
+        else BottleneckOut(
+            stage=b.stage,
+            wait_share=b.wait_share,
+            queue_growth=b.queue_growth,
+            waiting_now=b.waiting_now,
+            confirmed_by=b.confirmed_by,
+            items=[WaitingItemOut(key=k, waited=w) for k, w in b.items],
+        ),
+    )
+
+
+def _title(store: Store, filters: Filters) -> str:
+    stream = filters.scope.value_stream_id
+    names = store.query("SELECT name FROM value_streams WHERE id = ?", [stream]) if stream else []
+    last = (filters.window.end - timedelta(days=1)).date()
+    who = str(names[0][0]) if names else "all value streams"
+    return f"Value stream map — {who} — {filters.window.start.date()} to {last}"
+
+
+@router.get("/vsm")
+def vsm_json(store: StoreDep, filters: FiltersDep) -> ValueStreamMapOut:
+    """Per stage lead time, process time, wait, %C&A, WIP and throughput; the stream's totals, activity
+    ratio and rolled %C&A; the bottleneck with its evidence and items. Definitions: docs/metrics.md."""
+    return _map_out(value_stream_map(store, filters.window, filters.scope), filters)
+
+
+@router.get(
+    "/vsm.svg",
+    response_class=Response,
+    responses={200: {"content": {"image/svg+xml": {}}, "description": "The map as an SVG image."}},
+)
+def vsm_svg(store: StoreDep, filters: FiltersDep) -> Response:
+    """The value stream map drawn as SVG: stages with PT, LT and %C&A, waits beneath, the bottleneck
+    marked in red, the totals beside."""
+    vsm = value_stream_map(store, filters.window, filters.scope)
+    return Response(value_stream_map_svg(vsm, _title(store, filters)), media_type="image/svg+xml")

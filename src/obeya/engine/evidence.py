@@ -1,0 +1,415 @@
+"""The rows behind a figure: for every flow and DORA metric, exactly the records its number counts.
+
+Each evidence query reuses the conditions of the metric it explains (`obeya.engine.flow`,
+`obeya.engine.dora`, the `timeline`), so that the rows and the figure cannot drift apart; the test suite
+checks, metric by metric, that the evidence count equals the figure's count (docs/metrics.md: "every
+number Obeya shows must be reproducible from these definitions and the evidence rows behind it").
+
+- flow ``velocity``, ``flow_time``, ``lead_time``, ``efficiency``: the work items completed in the window
+  (for the times, those whose span is not negative; for efficiency, those with a positive flow time);
+- flow ``load``: the items in ``waiting`` or ``active`` at the window's end; ``age``: those of them that
+  started;
+- dora ``deployment_frequency`` and ``rework_rate``: the successful production deployments;
+  ``change_failure_rate``: the production deployments that succeeded, failed or were rolled back, each
+  saying whether it counts as failed;
+- dora ``lead_time_for_changes`` (and its parts ``coding_time``, ``pickup_time``, ``review_time``,
+  ``deploy_time``): the changes whose first production deployment is in the window;
+- dora ``recovery``: the failed (or incident-causing) production deployments and when they recovered;
+  ``time_to_restore``: the incidents of the window and when they were resolved.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any, Literal
+
+from obeya.engine.dora import FINISHED_AT, RECOVERED_AT, failed_condition, production_condition
+from obeya.engine.flow import completed_items
+from obeya.engine.sql import deployment_conditions, incident_conditions, seconds_between
+from obeya.engine.timeline import WorkStart, timeline
+from obeya.engine.window import Slice, Window
+from obeya.store import Store
+
+Family = Literal["flow", "dora"]
+
+METRICS: dict[str, dict[str, str]] = {
+    "flow": {
+        "velocity": "work items completed in the window",
+        "flow_time": "work items completed in the window with a flow time (work start → complete) ≥ 0",
+        "lead_time": "work items completed in the window with a lead time (created → complete) ≥ 0",
+        "efficiency": "work items completed in the window with a flow time > 0, with their active time",
+        "load": "work items in waiting or active at the window's end",
+        "age": "work items in waiting or active at the window's end that have started, with their age",
+    },
+    "dora": {
+        "deployment_frequency": "successful production deployments finished in the window",
+        "change_failure_rate": "production deployments that succeeded, failed or were rolled back, "
+        "each marked failed when it failed, was rolled back or caused an incident",
+        "rework_rate": "successful production deployments, each marked when it ships a defect fix",
+        "lead_time_for_changes": "changes first deployed to production in the window, lead time ≥ 0",
+        "coding_time": "changes first deployed to production in the window, coding time ≥ 0",
+        "pickup_time": "changes first deployed to production in the window, pickup time ≥ 0",
+        "review_time": "changes first deployed to production in the window, review time ≥ 0",
+        "deploy_time": "changes first deployed to production in the window, deploy time ≥ 0",
+        "recovery": "failed or incident-causing production deployments of the window that recovered",
+        "time_to_restore": "incidents of the window that were resolved",
+    },
+}
+"""Per family, every evidence metric and the rows it returns."""
+
+
+class UnknownEvidenceMetric(ValueError):
+    """No evidence is defined for the family or metric asked for."""
+
+    def __init__(self, family: str, metric: str) -> None:
+        if family not in METRICS:
+            message = f"no metric family {family!r}: use one of {', '.join(METRICS)}"
+        else:
+            accepted = ", ".join(METRICS[family])
+            message = f"no {family} evidence for metric {metric!r}: use one of {accepted}"
+        super().__init__(message)
+        self.family = family
+        self.metric = metric
+
+
+@dataclass(frozen=True)
+class CompletedItemEvidence:
+    """A work item completed in the window; durations in seconds (None without a work start)."""
+
+    key: str
+    title: str
+    flow_item_type: str
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime
+    flow_time: float | None
+    lead_time: float
+    active_time: float | None
+
+
+@dataclass(frozen=True)
+class InProgressItemEvidence:
+    """A work item in progress at the window's end; `age` is seconds since its work start."""
+
+    key: str
+    title: str
+    flow_item_type: str
+    flow_state: str
+    stage: str | None
+    created_at: datetime
+    started_at: datetime | None
+    age: float | None
+
+
+@dataclass(frozen=True)
+class DeploymentEvidence:
+    """A production deployment, whether it counts as failed, and whether it ships a defect fix."""
+
+    id: str
+    service: str
+    environment: str
+    result: str
+    started_at: datetime | None
+    finished_at: datetime | None
+    repo: str | None
+    commit_sha: str | None
+    failed: bool
+    fixes_defect: bool
+    caused_incident_ids: list[str]
+
+
+@dataclass(frozen=True)
+class ShippedChangeEvidence:
+    """A change and its first successful production deployment; spans in seconds (None: unknown)."""
+
+    id: str
+    repo: str
+    number: int
+    title: str
+    first_commit_at: datetime | None
+    opened_at: datetime
+    first_review_at: datetime | None
+    merged_at: datetime | None
+    deployed_at: datetime
+    lead_time: float | None
+    coding_time: float | None
+    pickup_time: float | None
+    review_time: float | None
+    deploy_time: float | None
+
+
+@dataclass(frozen=True)
+class FailedDeploymentEvidence:
+    """A failed or incident-causing production deployment and when it recovered."""
+
+    id: str
+    service: str
+    environment: str
+    result: str
+    finished_at: datetime | None
+    recovered_at: datetime | None
+    recovery_time: float | None
+    caused_incident_ids: list[str]
+
+
+@dataclass(frozen=True)
+class IncidentEvidence:
+    """An incident of the window and when it was resolved."""
+
+    id: str
+    title: str
+    service: str | None
+    severity: str | None
+    created_at: datetime
+    resolved_at: datetime | None
+    time_to_restore: float | None
+    caused_by_deployment_ids: list[str]
+
+
+EvidenceRow = (
+    CompletedItemEvidence
+    | InProgressItemEvidence
+    | DeploymentEvidence
+    | ShippedChangeEvidence
+    | FailedDeploymentEvidence
+    | IncidentEvidence
+)
+
+
+@dataclass(frozen=True)
+class EvidenceQuery:
+    """A SELECT (ordered, so pages are stable) whose columns are `row_type`'s fields, in order."""
+
+    sql: str
+    params: list[Any]
+    row_type: type[EvidenceRow]
+
+
+@dataclass(frozen=True)
+class EvidencePage:
+    """`rows` of the `total` rows behind a figure, from `offset`."""
+
+    family: Family
+    metric: str
+    description: str
+    total: int
+    offset: int
+    rows: list[EvidenceRow]
+    row_type: type[EvidenceRow]  # the type of every row, also when there are none
+
+
+# Incidents counted against a deployment: attributed by a caused_by link, not ruled out as a provider's.
+_CAUSED_INCIDENTS = """(SELECT string_agg(i.id, ',' ORDER BY i.id) FROM trace_links l
+    JOIN incidents i ON i.id = l.from_id
+    WHERE l.link_kind = 'caused_by' AND l.to_id = d.id AND COALESCE(i.change_caused, TRUE))"""
+
+_COMPLETED_FILTERS = {
+    "velocity": "TRUE",
+    "flow_time": "c.flow_time >= 0",
+    "lead_time": "c.lead_time >= 0",
+    "efficiency": "c.flow_time > 0",
+}
+
+
+def _completed_items(metric: str, window: Window, scope: Slice, work_start: WorkStart) -> EvidenceQuery:
+    sql, params = completed_items(window, scope, work_start)
+    overlap = seconds_between("GREATEST(v.entered_at, c.started_at)", "LEAST(v.left_at, c.completed_at)")
+    sql += f""",
+active AS (
+    SELECT c.id,
+           COALESCE(SUM(GREATEST({overlap}, 0)) FILTER (WHERE v.flow_state = 'active'), 0) AS active_time
+    FROM completed c LEFT JOIN intervals v ON v.item_id = c.id
+    WHERE c.flow_time >= 0
+    GROUP BY c.id
+)
+SELECT c.key, c.title, c.flow_item_type, c.created_at, c.started_at, c.completed_at, c.flow_time,
+       c.lead_time, a.active_time
+FROM completed c LEFT JOIN active a ON a.id = c.id
+WHERE {_COMPLETED_FILTERS[metric]}
+ORDER BY c.completed_at, c.key, c.id"""
+    return EvidenceQuery(sql, params, CompletedItemEvidence)
+
+
+def _in_progress_items(metric: str, window: Window, scope: Slice, work_start: WorkStart) -> EvidenceQuery:
+    t = timeline(scope, window.end, work_start)
+    # load counts the items whose current status period is waiting or active (flow.flow_load reads the
+    # intervals); age counts those that started, whatever their status history (flow.work_item_age)
+    condition = (
+        "EXISTS (SELECT 1 FROM intervals v WHERE v.item_id = i.id AND v.is_current)"
+        if metric == "load"
+        else "i.started_at IS NOT NULL"
+    )
+    sql = f"""WITH {t.ctes},
+clock AS (SELECT CAST(? AS TIMESTAMP) AS now_at)
+SELECT i.key, i.title, i.flow_item_type, i.state_now, i.stage_now, i.created_at, i.started_at,
+       {seconds_between("i.started_at", "k.now_at")} AS age
+FROM item_times i CROSS JOIN clock k
+WHERE i.state_now IN ('waiting', 'active') AND {condition}
+ORDER BY i.started_at, i.key, i.id"""
+    return EvidenceQuery(sql, [*t.params, window.end], InProgressItemEvidence)
+
+
+_DEPLOYMENT_RESULTS = {
+    "deployment_frequency": "d.result = 'success'",
+    "rework_rate": "d.result = 'success'",
+    "change_failure_rate": "d.result IN ('success', 'failure', 'rolled_back')",
+}
+
+# as in dora.rework_rate: the deployment ships a change implementing a work item of type defect
+_FIXES_DEFECT = """EXISTS (SELECT 1 FROM deployment_changes dc
+    JOIN trace_links l ON l.to_id = dc.change_id AND l.link_kind = 'implemented_by'
+    JOIN work_items w ON w.id = l.from_id
+    WHERE dc.deployment_id = d.id AND w.flow_item_type = 'defect')"""
+
+
+def _deployments(metric: str, window: Window, scope: Slice) -> EvidenceQuery:
+    condition, params = production_condition(window, scope)
+    sql = f"""SELECT d.id, d.service, d.environment, d.result, d.started_at, d.finished_at, d.repo,
+       d.commit_sha, {failed_condition()} AS failed, {_FIXES_DEFECT} AS fixes_defect,
+       {_CAUSED_INCIDENTS} AS caused
+FROM deployments d
+WHERE {_DEPLOYMENT_RESULTS[metric]} AND {condition}
+ORDER BY {FINISHED_AT}, d.id"""
+    return EvidenceQuery(sql, params, DeploymentEvidence)
+
+
+_CHANGE_SPANS = {
+    "lead_time_for_changes": "lead_time",
+    "coding_time": "coding_time",
+    "pickup_time": "pickup_time",
+    "review_time": "review_time",
+    "deploy_time": "deploy_time",
+}
+
+
+def _shipped_changes(metric: str, window: Window, scope: Slice) -> EvidenceQuery:
+    # the CTEs of dora.lead_time_for_changes, keeping every column a reader needs to check a span
+    condition, params = deployment_conditions(scope)
+    sql = f"""WITH shipped AS (
+    SELECT dc.change_id, MIN({FINISHED_AT}) AS deployed_at
+    FROM deployment_changes dc JOIN deployments d ON d.id = dc.deployment_id
+    WHERE d.environment_class = 'production' AND d.result = 'success' AND NOT d.is_rollback AND {condition}
+    GROUP BY dc.change_id
+),
+first_commits AS (
+    SELECT cc.change_id, MIN(c.authored_at) AS first_commit_at
+    FROM change_commits cc JOIN changes ch ON ch.id = cc.change_id
+    JOIN commits c ON c.sha = cc.commit_sha AND c.repo = ch.repo
+    WHERE cc.change_id IN (SELECT change_id FROM shipped)
+    GROUP BY cc.change_id
+),
+first_reviews AS (
+    SELECT r.change_id, MIN(r.submitted_at) AS first_review_at
+    FROM reviews r JOIN changes ch ON ch.id = r.change_id
+    LEFT JOIN people p ON p.id = r.reviewer_id
+    WHERE r.change_id IN (SELECT change_id FROM shipped)
+      AND (r.reviewer_id IS NULL OR r.reviewer_id <> COALESCE(ch.author_id, ''))
+      AND NOT COALESCE(p.is_bot, FALSE)
+    GROUP BY r.change_id
+),
+spans AS (
+    SELECT ch.id, ch.repo, ch.number, ch.title, f.first_commit_at, ch.created_at AS opened_at,
+           r.first_review_at, ch.merged_at, s.deployed_at,
+           {seconds_between("COALESCE(f.first_commit_at, ch.created_at)", "s.deployed_at")} AS lead_time,
+           {seconds_between("f.first_commit_at", "ch.created_at")} AS coding_time,
+           {seconds_between("ch.created_at", "r.first_review_at")} AS pickup_time,
+           {seconds_between("r.first_review_at", "ch.merged_at")} AS review_time,
+           {seconds_between("ch.merged_at", "s.deployed_at")} AS deploy_time
+    FROM shipped s JOIN changes ch ON ch.id = s.change_id
+    LEFT JOIN first_commits f ON f.change_id = s.change_id
+    LEFT JOIN first_reviews r ON r.change_id = s.change_id
+    WHERE s.deployed_at >= ? AND s.deployed_at < ?
+)
+SELECT * FROM spans WHERE {_CHANGE_SPANS[metric]} >= 0
+ORDER BY deployed_at, repo, number, id"""
+    return EvidenceQuery(sql, [*params, window.start, window.end], ShippedChangeEvidence)
+
+
+def _failed_deployments(window: Window, scope: Slice) -> EvidenceQuery:
+    condition, params = production_condition(window, scope)
+    sql = f"""WITH failed AS (
+    SELECT d.id, d.service, d.environment, d.result, {FINISHED_AT} AS finished_at,
+           {RECOVERED_AT} AS recovered_at, {_CAUSED_INCIDENTS} AS caused
+    FROM deployments d
+    WHERE d.result IN ('success', 'failure', 'rolled_back') AND {failed_condition()} AND {condition}
+)
+SELECT id, service, environment, result, finished_at, recovered_at,
+       {seconds_between("finished_at", "recovered_at")} AS recovery_time, caused
+FROM failed WHERE {seconds_between("finished_at", "recovered_at")} >= 0
+ORDER BY finished_at, id"""
+    return EvidenceQuery(sql, params, FailedDeploymentEvidence)
+
+
+def _incidents(window: Window, scope: Slice) -> EvidenceQuery:
+    condition, params = incident_conditions(scope)
+    restore = seconds_between("i.created_at", "i.resolved_at")
+    sql = f"""SELECT i.id, i.title, i.service, i.severity, i.created_at, i.resolved_at, {restore} AS restore,
+       (SELECT string_agg(l.to_id, ',' ORDER BY l.to_id) FROM trace_links l
+        WHERE l.link_kind = 'caused_by' AND l.from_id = i.id AND l.to_kind = 'deployment') AS caused_by
+FROM incidents i
+WHERE i.created_at >= ? AND i.created_at < ? AND {condition} AND {restore} >= 0
+ORDER BY i.created_at, i.id"""
+    return EvidenceQuery(sql, [window.start, window.end, *params], IncidentEvidence)
+
+
+def evidence_query(
+    family: str, metric: str, window: Window, scope: Slice = Slice(), work_start: WorkStart = "active"
+) -> EvidenceQuery:
+    """The query for the rows behind `metric` of `family` over a slice and window.
+
+    Raises `UnknownEvidenceMetric` for a family or metric without evidence (see `METRICS`).
+    """
+    if family not in METRICS or metric not in METRICS[family]:
+        raise UnknownEvidenceMetric(family, metric)
+    if metric in _COMPLETED_FILTERS:
+        return _completed_items(metric, window, scope, work_start)
+    if metric in ("load", "age"):
+        return _in_progress_items(metric, window, scope, work_start)
+    if metric in _DEPLOYMENT_RESULTS:
+        return _deployments(metric, window, scope)
+    if metric in _CHANGE_SPANS:
+        return _shipped_changes(metric, window, scope)
+    if metric == "recovery":
+        return _failed_deployments(window, scope)
+    return _incidents(window, scope)
+
+
+def _row(row_type: type[EvidenceRow], values: tuple[Any, ...]) -> EvidenceRow:
+    converted: list[Any] = []
+    for field, value in zip(fields(row_type), values, strict=True):
+        if field.name.endswith("_ids"):
+            value = str(value).split(",") if value else []
+        converted.append(value)
+    return row_type(*converted)
+
+
+def evidence(
+    store: Store,
+    family: str,
+    metric: str,
+    window: Window,
+    scope: Slice = Slice(),
+    limit: int | None = None,
+    offset: int = 0,
+    work_start: WorkStart = "active",
+) -> EvidencePage:
+    """The rows behind `metric` of `family` (all of them, or `limit` from `offset`) and their count.
+
+    Raises `UnknownEvidenceMetric` for a family or metric without evidence (see `METRICS`).
+    """
+    query = evidence_query(family, metric, window, scope, work_start)
+    total = int(store.query(f"SELECT count(*) FROM ({query.sql}) AS evidence", query.params)[0][0])
+    if limit is None:
+        rows = store.query(query.sql, query.params) if total else []
+    else:
+        rows = store.query(f"{query.sql} LIMIT ? OFFSET ?", [*query.params, limit, offset]) if total else []
+    return EvidencePage(
+        "flow" if family == "flow" else "dora",
+        metric,
+        METRICS[family][metric],
+        total,
+        offset,
+        [_row(query.row_type, tuple(r)) for r in rows],
+        query.row_type,
+    )
