@@ -37,35 +37,23 @@ _NOT_QUEUES = {StageCategory.OBSERVATION.value}
 
 
 def _visits_sql(window: Window, scope: Slice, work_start: WorkStart) -> tuple[str, list[Any]]:
-    """CTEs ending in ``visits``: one row per item and stage visit."""
+    """CTEs ending in ``visits``: one row per item and stage visit, cut at the window's end.
+
+    Visits come from the derived ``flow_visits``; a visit that had not ended by the window's end is the
+    item's current visit then (its process time is only used for visits that ended).
+    """
     t = timeline(scope, window.end, work_start)
-    period = seconds_between("entered_at", "left_at")
     sql = f"""WITH {t.ctes},
-staged AS (
-    SELECT v.*, CASE WHEN v.flow_state IN ('done', 'canceled') THEN NULL ELSE v.stage END AS visit_stage
-    FROM intervals v
-),
-marked AS (
-    SELECT s.*,
-           CASE WHEN s.visit_stage IS DISTINCT FROM
-                     LAG(s.visit_stage) OVER (PARTITION BY s.item_id ORDER BY s.entered_at, s.transition_id)
-                THEN 1 ELSE 0 END AS starts_visit
-    FROM staged s
-),
-numbered AS (
-    SELECT m.*, SUM(m.starts_visit) OVER (PARTITION BY m.item_id ORDER BY m.entered_at, m.transition_id
-                                          ROWS UNBOUNDED PRECEDING) AS visit
-    FROM marked m
-),
 visits AS (
-    SELECT item_id, visit, visit_stage AS stage, MIN(entered_at) AS entered_at, MAX(left_at) AS left_at,
-           BOOL_OR(is_current) AS is_current,
-           COALESCE(SUM({period}) FILTER (WHERE flow_state = 'active'), 0) AS process_time,
-           COALESCE(SUM({period}) FILTER (WHERE flow_state = 'new'), 0) AS uncommitted_time
-    FROM numbered WHERE visit_stage IS NOT NULL
-    GROUP BY item_id, visit, visit_stage
+    SELECT v.item_id, v.visit, v.stage, v.entered_at,
+           CASE WHEN v.left_at IS NULL OR v.left_at >= ? THEN CAST(? AS TIMESTAMP) ELSE v.left_at END
+               AS left_at,
+           (v.left_at IS NULL OR v.left_at >= ?) AS is_current,
+           v.process_time, v.uncommitted_time
+    FROM flow_visits v JOIN items i ON i.id = v.item_id
+    WHERE v.entered_at < ?
 )"""
-    return sql, t.params
+    return sql, [*t.params, *[window.end] * 4]
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,9 @@ window's day, "now", for the current period).
 
 ``states_now``: each item's flow state and stage at `now` (from its current period).
 
+The periods come from the derived ``flow_periods`` and, for items whose whole history is before
+`now`, the marks and state from ``flow_items`` (`obeya.store.derived`): no window function runs per query.
+
 ``item_times``: one row per work item with its state and stage at `now`, its creation, **work start**
 (first entry into ``active``; with ``work_start="committed"``, first entry into ``waiting`` or
 ``active``) and **work complete** (last entry into ``done``, only for items whose flow state at `now` is
@@ -37,6 +40,9 @@ def timeline(scope: Slice, now: datetime, work_start: WorkStart = "active") -> T
     """The ``items``, ``intervals`` and ``item_times`` CTEs for the items of `scope`, as of `now`."""
     condition, params = work_item_conditions(scope)
     start_states = "('active')" if work_start == "active" else "('waiting', 'active')"
+    first_start = "f.first_active_at" if work_start == "active" else "f.first_committed_at"
+    # Items whose whole history is before `now` take their marks and state from the derived
+    # `flow_items`; the others (a window in the past) are computed from their periods up to `now`.
     ctes = f"""
 items AS (
     SELECT w.id, w.key, w.title, w.flow_item_type, w.flow_state, w.stage, w.created_at, w.team_id,
@@ -45,21 +51,30 @@ items AS (
     WHERE {condition} AND w.created_at < ?
 ),
 intervals AS (
-    SELECT t.work_item_id AS item_id, t.id AS transition_id, t.to_status AS status,
-           t.to_flow_state AS flow_state, t.to_stage AS stage, t.at AS entered_at,
-           COALESCE(LEAD(t.at) OVER (PARTITION BY t.work_item_id ORDER BY t.at, t.id), ?) AS left_at,
-           LEAD(t.at) OVER (PARTITION BY t.work_item_id ORDER BY t.at, t.id) IS NULL AS is_current
-    FROM status_transitions t JOIN items i ON i.id = t.work_item_id
-    WHERE t.at < ?
+    SELECT p.item_id, p.transition_id, p.status, p.flow_state, p.stage, p.entered_at,
+           CASE WHEN p.left_at IS NULL OR p.left_at >= ? THEN CAST(? AS TIMESTAMP) ELSE p.left_at END
+               AS left_at,
+           (p.left_at IS NULL OR p.left_at >= ?) AS is_current
+    FROM flow_periods p JOIN items i ON i.id = p.item_id
+    WHERE p.entered_at < ?
+),
+settled AS (
+    SELECT f.* FROM flow_items f JOIN items i ON i.id = f.item_id WHERE f.last_transition_at < ?
 ),
 states_now AS (
-    SELECT v.item_id, v.flow_state AS state_now, v.stage AS stage_now FROM intervals v WHERE v.is_current
+    SELECT f.item_id, f.current_state AS state_now, f.current_stage AS stage_now FROM settled f
+    UNION ALL
+    SELECT v.item_id, v.flow_state, v.stage FROM intervals v
+    WHERE v.is_current AND v.item_id NOT IN (SELECT item_id FROM settled)
 ),
 item_marks AS (
+    SELECT f.item_id, {first_start} AS first_start, f.last_done_at AS last_done FROM settled f
+    UNION ALL
     SELECT v.item_id,
-           MIN(v.entered_at) FILTER (WHERE v.flow_state IN {start_states}) AS first_start,
-           MAX(v.entered_at) FILTER (WHERE v.flow_state = 'done') AS last_done
-    FROM intervals v GROUP BY v.item_id
+           MIN(v.entered_at) FILTER (WHERE v.flow_state IN {start_states}),
+           MAX(v.entered_at) FILTER (WHERE v.flow_state = 'done')
+    FROM intervals v WHERE v.item_id NOT IN (SELECT item_id FROM settled)
+    GROUP BY v.item_id
 ),
 item_times AS (
     SELECT i.id, i.key, i.title, i.flow_item_type,
@@ -72,4 +87,5 @@ item_times AS (
     LEFT JOIN states_now n ON n.item_id = i.id
     LEFT JOIN item_marks m ON m.item_id = i.id
 )"""
-    return TimelineSQL(ctes, [*params, now, now, now])
+    # Every placeholder after the slice's own is `now`.
+    return TimelineSQL(ctes, [*params, *[now] * (ctes.count("?") - len(params))])
