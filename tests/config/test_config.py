@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from obeya.config import ConfigError, load_config
+from obeya.linking.rules import LinkingRules
 from obeya.model import EnvironmentClass, FlowItemType, FlowState
 from obeya.settings import database_url
 
@@ -103,3 +105,42 @@ def test_database_url_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("OBEYA_DATABASE_URL", "duckdb:///./from-env.duckdb")
     assert database_url() == "duckdb:///./from-env.duckdb"
     assert database_url("duckdb:///./from-flag.duckdb") == "duckdb:///./from-flag.duckdb"
+
+
+def test_linking_and_work_start_rules(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        "rules:\n  work_start: committed\nlinking:\n  incident_attribution_window: 6h\n"
+        '  key_patterns: ["(OPS-[0-9]+)"]\n  service_paths: {api: {acme/mono: [services/api/]}}\n',
+    )
+    config = load_config(path)
+    assert config.rules.work_start == "committed"
+    rules = config.linking.linking_rules()
+    assert rules.incident_attribution_window == timedelta(hours=6)
+    assert rules.key_patterns == ("(OPS-[0-9]+)",)
+    assert rules.path_prefixes("api", "acme/mono") == ("services/api/",)
+
+
+def test_linking_defaults_match_the_linking_layer(tmp_path: Path) -> None:
+    assert load_config(_write(tmp_path, "{}\n")).linking.linking_rules() == LinkingRules()
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (
+            "linking:\n  incident_attribution_window: soon\n",
+            ":2: linking.incident_attribution_window: Input should",
+        ),
+        (
+            "linking:\n  incident_attribution_window: 0h\n",
+            ":2: linking.incident_attribution_window: Value error",
+        ),
+        ('linking:\n  key_patterns: ["PAY-[0-9]+"]\n', "must have exactly one group capturing the key"),
+        ("rules:\n  work_start: started\n", ":2: rules.work_start: Input should be 'active' or 'committed'"),
+    ],
+)
+def test_bad_rules_name_line_and_key(tmp_path: Path, text: str, problem: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_config(_write(tmp_path, text))
+    assert problem in str(error.value)

@@ -226,3 +226,16 @@ def test_past_window_judges_done_at_its_own_end(scenario: Store) -> None:
     early = Window(datetime(2025, 3, 1), datetime(2025, 3, 8))
     assert flow_velocity(scenario, early, PAY).completed == 3
     assert flow_time(scenario, early, PAY).flow_time.p50 == pytest.approx(3 * DAY)  # A 5, B 3, E 3
+
+
+def test_work_start_committed_counts_from_the_first_commitment(store: Store) -> None:
+    # W is committed (Blocked, a waiting state) on 2 Mar, started on 5 Mar, done on 7 Mar.
+    records = stream("pay", "Payments", ["PAY"])
+    records += item(
+        "W",
+        day(3, 1),
+        [(day(3, 1), "Backlog"), (day(3, 2), "Blocked"), (day(3, 5), "In Progress"), (day(3, 7), "Done")],
+    )
+    store.upsert_records(records)
+    assert flow_time(store, MARCH, PAY).flow_time.p50 == pytest.approx(2 * DAY)
+    assert flow_time(store, MARCH, PAY, work_start="committed").flow_time.p50 == pytest.approx(5 * DAY)

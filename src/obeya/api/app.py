@@ -62,6 +62,7 @@ def create_app(store: Store, config: ObeyaConfig | None = None) -> FastAPI:
     )
 
     app.state.store = store
+    app.state.config = config
     for router in ROUTERS:
         app.include_router(router)
     app.include_router(webhooks_router(config.webhooks, config.rules.mapping_rules()))

@@ -9,6 +9,7 @@ import typer
 
 from obeya.cli.format import OutputFormat, fail, print_figures, print_series
 from obeya.cli.options import DatabaseURL
+from obeya.config import load_config
 from obeya.engine.flow import Grouping
 from obeya.engine.slices import UnknownSliceValue, resolve_slice
 from obeya.engine.summary import dora_series, dora_summary, flow_series, flow_summary
@@ -101,9 +102,14 @@ def flow_command(
         scope = _slice(store, stream, team, item_type, service)
         title = _title("Flow", stream, period)
         if grouping:
-            print_series(title, flow_series(store, period, scope, grouping), _UNITS, output)
+            print_series(
+                title,
+                flow_series(store, period, scope, grouping, load_config().rules.work_start),
+                _UNITS,
+                output,
+            )
         else:
-            print_figures(title, flow_summary(store, period, scope), output)
+            print_figures(title, flow_summary(store, period, scope, load_config().rules.work_start), output)
 
 
 @metrics_app.command("dora")

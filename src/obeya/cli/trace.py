@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.tree import Tree
 
 from obeya.cli.options import DatabaseURL
+from obeya.config import load_config
 from obeya.linking import LinkingError, TraceChain, TraceStep, derive_links, traceability_coverage
 from obeya.linking import trace as trace_chain
 from obeya.settings import open_store
@@ -79,7 +80,7 @@ def link(database_url: DatabaseURL = None) -> None:
         OBEYA_DATABASE_URL=duckdb:///./other.duckdb obeya link
     """
     with open_store(database_url) as store:
-        report = derive_links(store)
+        report = derive_links(store, load_config().linking.linking_rules())
         coverage = traceability_coverage(store)
     links = Table("link", "rows", "written", "removed", title=f"Links derived in {report.seconds:.1f} s")
     for name, count in report.links.items():

@@ -12,6 +12,7 @@ from rich.table import Table
 from obeya.cli.format import OutputFormat, human, print_json
 from obeya.cli.metrics import AsOf, Format, Stream, WindowSpec, _slice, _title, _window
 from obeya.cli.options import DatabaseURL
+from obeya.config import load_config
 from obeya.engine.stages import ValueStreamMap, value_stream_map
 from obeya.settings import open_store
 from obeya.web.vsm_svg import value_stream_map_svg
@@ -74,7 +75,7 @@ def vsm(
     period = _window(window, as_of)
     with open_store(database) as store:
         scope = _slice(store, stream, None, None, None)
-        vsm_ = value_stream_map(store, period, scope)
+        vsm_ = value_stream_map(store, period, scope, load_config().rules.work_start)
     title = _title("Value stream map", stream, period)
     if svg:
         svg.write_text(value_stream_map_svg(vsm_, title), encoding="utf-8")

@@ -3,13 +3,30 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from obeya.config.webhooks import WebhookSettings
 from obeya.connectors.config import ConnectionConfig
+from obeya.linking.rules import GITHUB_ISSUE, JIRA_KEY, LinkingRules
 from obeya.model.vocabulary import EnvironmentClass, FlowItemType, FlowState
 from obeya.normalize.rules import EnvironmentRule, MappingRules, StatusMapping
+
+
+def _duration(value: object) -> object:
+    """``30m``, ``24h``, ``2d``, ``1w`` as durations; anything else is left to pydantic (ISO 8601)."""
+    if isinstance(value, str):
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([mhdw])\s*", value)
+        if match:
+            unit = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[match.group(2)]
+            return timedelta(**{unit: float(match.group(1))})
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
+"""A duration written as 30m, 24h, 2d or 1w (or ISO 8601, e.g. PT24H)."""
 
 
 class _Section(BaseModel):
@@ -48,6 +65,7 @@ class RulesConfig(_Section):
     item_types: dict[str, FlowItemType] = Field(default_factory=dict)
     labels: dict[str, FlowItemType] = Field(default_factory=dict)
     environments: list[EnvironmentRuleConfig] = Field(default_factory=list)
+    work_start: Literal["active", "committed"] = "active"
 
     def mapping_rules(self) -> MappingRules:
         """The rules as the normalizers use them."""
@@ -59,11 +77,49 @@ class RulesConfig(_Section):
         )
 
 
+class LinkingConfig(_Section):
+    """How traceability links are derived (docs/traceability.md)."""
+
+    key_patterns: list[str] = Field(default_factory=lambda: [JIRA_KEY, GITHUB_ISSUE])
+    incident_attribution_window: Duration = timedelta(hours=24)
+    service_paths: dict[str, dict[str, list[str]]] = Field(default_factory=dict)
+
+    @field_validator("key_patterns")
+    @classmethod
+    def _one_group_each(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            try:
+                compiled = re.compile(pattern)
+            except re.error as error:
+                raise ValueError(f"{pattern!r} is not a valid regular expression: {error}") from error
+            if compiled.groups != 1:
+                raise ValueError(f"{pattern!r} must have exactly one group capturing the key")
+        return patterns
+
+    @field_validator("incident_attribution_window")
+    @classmethod
+    def _positive(cls, window: timedelta) -> timedelta:
+        if window <= timedelta(0):
+            raise ValueError("must be a positive duration, e.g. 24h or PT24H")
+        return window
+
+    def linking_rules(self) -> LinkingRules:
+        """The rules as `derive_links` takes them."""
+        return LinkingRules(
+            key_patterns=tuple(self.key_patterns),
+            incident_attribution_window=self.incident_attribution_window,
+            service_paths={
+                s: {r: tuple(p) for r, p in repos.items()} for s, repos in self.service_paths.items()
+            },
+        )
+
+
 class ObeyaConfig(_Section):
     """The whole of `obeya.yaml`."""
 
     database_url: str | None = None
     rules: RulesConfig = Field(default_factory=RulesConfig)
+    linking: LinkingConfig = Field(default_factory=LinkingConfig)
     connections: list[ConnectionConfig] = Field(default_factory=list)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
 

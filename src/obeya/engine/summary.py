@@ -12,6 +12,7 @@ from datetime import date
 from typing import Literal
 
 from obeya.engine import dora, flow
+from obeya.engine.timeline import WorkStart
 from obeya.engine.window import Slice, Window
 from obeya.store import Store
 
@@ -40,14 +41,14 @@ class SeriesRow:
 Figures = list[tuple[str, float | str | None, Unit]]
 
 
-def _flow_figures(store: Store, window: Window, scope: Slice) -> Figures:
-    velocity = flow.flow_velocity(store, window, scope)
-    times = flow.flow_time(store, window, scope)
-    efficiency = flow.flow_efficiency(store, window, scope)
-    load = flow.flow_load(store, window, scope)
-    distribution = flow.flow_distribution(store, window, scope)
-    predictability = flow.flow_predictability(store, window, scope)
-    age = flow.work_item_age(store, window, scope, limit=1_000_000)
+def _flow_figures(store: Store, window: Window, scope: Slice, work_start: WorkStart = "active") -> Figures:
+    velocity = flow.flow_velocity(store, window, scope, work_start=work_start)
+    times = flow.flow_time(store, window, scope, work_start=work_start)
+    efficiency = flow.flow_efficiency(store, window, scope, work_start=work_start)
+    load = flow.flow_load(store, window, scope, work_start=work_start)
+    distribution = flow.flow_distribution(store, window, scope, work_start=work_start)
+    predictability = flow.flow_predictability(store, window, scope, work_start=work_start)
+    age = flow.work_item_age(store, window, scope, work_start=work_start, limit=1_000_000)
     figures: Figures = [
         ("flow velocity", velocity.per_week, "items/week"),
         ("items completed", velocity.completed, "items"),
@@ -109,9 +110,11 @@ def _with_previous(
     return [FigureRow(name, value, unit, previous.get(name)) for name, value, unit in current]
 
 
-def flow_summary(store: Store, window: Window, scope: Slice = Slice()) -> list[FigureRow]:
+def flow_summary(
+    store: Store, window: Window, scope: Slice = Slice(), work_start: WorkStart = "active"
+) -> list[FigureRow]:
     """The flow figures of a slice over a window, with the previous window's beside them."""
-    return _with_previous(_flow_figures, store, window, scope)
+    return _with_previous(lambda st, w, sc: _flow_figures(st, w, sc, work_start), store, window, scope)
 
 
 def dora_summary(store: Store, window: Window, scope: Slice = Slice()) -> list[FigureRow]:
@@ -119,19 +122,21 @@ def dora_summary(store: Store, window: Window, scope: Slice = Slice()) -> list[F
     return _with_previous(_dora_figures, store, window, scope)
 
 
-def flow_series(store: Store, window: Window, scope: Slice, by: flow.Grouping) -> list[SeriesRow]:
+def flow_series(
+    store: Store, window: Window, scope: Slice, by: flow.Grouping, work_start: WorkStart = "active"
+) -> list[SeriesRow]:
     """Velocity, median flow time and flow efficiency per week or month."""
     rows = [
         SeriesRow("flow velocity", p.period, p.value)
-        for p in flow.flow_velocity(store, window, scope, by=by).series
+        for p in flow.flow_velocity(store, window, scope, by=by, work_start=work_start).series
     ]
     rows += [
         SeriesRow("flow time p50", p.period, p.value)
-        for p in flow.flow_time(store, window, scope, by=by).series
+        for p in flow.flow_time(store, window, scope, by=by, work_start=work_start).series
     ]
     rows += [
         SeriesRow("flow efficiency", p.period, p.value)
-        for p in flow.flow_efficiency(store, window, scope, by=by).series
+        for p in flow.flow_efficiency(store, window, scope, by=by, work_start=work_start).series
     ]
     return rows
 

@@ -10,7 +10,9 @@ from urllib.parse import urlencode
 from fastapi import Depends, HTTPException, Query, Request
 from pydantic import BaseModel
 
+from obeya.config import ObeyaConfig
 from obeya.engine.slices import UnknownSliceValue, resolve_slice
+from obeya.engine.timeline import WorkStart
 from obeya.engine.window import Slice, Window, WindowError
 from obeya.model.vocabulary import FlowItemType
 from obeya.store import Store
@@ -63,6 +65,7 @@ class Filters:
     scope: Slice
     window: Window
     window_spec: str
+    work_start: WorkStart = "active"  # from obeya.yaml (rules.work_start), not a request parameter
 
     @property
     def as_of(self) -> date:
@@ -129,6 +132,7 @@ def window_or_422(spec: str, as_of: date | None) -> Window:
 
 
 def _filters(
+    request: Request,
     store: StoreDep,
     stream: StreamParam = None,
     team: TeamParam = None,
@@ -138,7 +142,13 @@ def _filters(
     as_of: AsOfParam = None,
 ) -> Filters:
     period = window_or_422(window, as_of)
-    return Filters(resolve_or_404(store, stream, team, service, item_type), period, window.strip())
+    config: ObeyaConfig = request.app.state.config
+    return Filters(
+        resolve_or_404(store, stream, team, service, item_type),
+        period,
+        window.strip(),
+        config.rules.work_start,
+    )
 
 
 FiltersDep = Annotated[Filters, Depends(_filters)]

@@ -222,14 +222,14 @@ def _series(rows: list[SeriesRow]) -> list[SeriesOut]:
 
 
 def _flow_detail(store: StoreDep, filters: FiltersT) -> FlowDetail:
-    window, scope = filters.window, filters.scope
-    velocity = flow.flow_velocity(store, window, scope)
-    times = flow.flow_time(store, window, scope)
-    efficiency = flow.flow_efficiency(store, window, scope)
-    load = flow.flow_load(store, window, scope)
-    distribution = flow.flow_distribution(store, window, scope)
-    predictability = flow.flow_predictability(store, window, scope)
-    age = flow.work_item_age(store, window, scope)
+    window, scope, work_start = filters.window, filters.scope, filters.work_start
+    velocity = flow.flow_velocity(store, window, scope, work_start=work_start)
+    times = flow.flow_time(store, window, scope, work_start=work_start)
+    efficiency = flow.flow_efficiency(store, window, scope, work_start=work_start)
+    load = flow.flow_load(store, window, scope, work_start=work_start)
+    distribution = flow.flow_distribution(store, window, scope, work_start=work_start)
+    predictability = flow.flow_predictability(store, window, scope, work_start=work_start)
+    age = flow.work_item_age(store, window, scope, work_start=work_start)
     return FlowDetail(
         velocity=VelocityOut(completed=velocity.completed, per_week=velocity.per_week),
         flow_time=times.flow_time,
@@ -283,9 +283,13 @@ def flow_metrics(
     return FlowMetricsOut(
         window=filters.window_out(),
         slice=filters.slice_out(),
-        figures=_figures("flow", flow_summary(store, filters.window, filters.scope), filters),
+        figures=_figures(
+            "flow", flow_summary(store, filters.window, filters.scope, filters.work_start), filters
+        ),
         by=by,
-        series=_series(flow_series(store, filters.window, filters.scope, by)) if by else [],
+        series=_series(flow_series(store, filters.window, filters.scope, by, filters.work_start))
+        if by
+        else [],
         detail=_flow_detail(store, filters) if detail else None,
     )
 

@@ -110,7 +110,7 @@ def _title(store: Store, filters: Filters) -> str:
 def vsm_json(store: StoreDep, filters: FiltersDep) -> ValueStreamMapOut:
     """Per stage lead time, process time, wait, %C&A, WIP and throughput; the stream's totals, activity
     ratio and rolled %C&A; the bottleneck with its evidence and items. Definitions: docs/metrics.md."""
-    return _map_out(value_stream_map(store, filters.window, filters.scope), filters)
+    return _map_out(value_stream_map(store, filters.window, filters.scope, filters.work_start), filters)
 
 
 @router.get(
@@ -121,5 +121,5 @@ def vsm_json(store: StoreDep, filters: FiltersDep) -> ValueStreamMapOut:
 def vsm_svg(store: StoreDep, filters: FiltersDep) -> Response:
     """The value stream map drawn as SVG: stages with PT, LT and %C&A, waits beneath, the bottleneck
     marked in red, the totals beside."""
-    vsm = value_stream_map(store, filters.window, filters.scope)
+    vsm = value_stream_map(store, filters.window, filters.scope, filters.work_start)
     return Response(value_stream_map_svg(vsm, _title(store, filters)), media_type="image/svg+xml")
