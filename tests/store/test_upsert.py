@@ -92,3 +92,23 @@ def test_empty_batch_writes_nothing(store: Store) -> None:
     empty = pa.Table.from_pylist([], schema=TABLES["work_item"].arrow_schema)
     assert store.upsert("work_item", empty) == 0
     assert store.count("work_item") == 0
+
+
+def test_every_write_bumps_the_data_version(store: Store) -> None:
+    start = store.data_version()
+    store.upsert_records([_item("1")])
+    after_upsert = store.data_version()
+    assert after_upsert > start
+    store.query("SELECT count(*) FROM work_items")
+    assert store.data_version() == after_upsert  # reads do not
+    store.delete_where("work_item", "id = ?", ["jira:1"])
+    assert store.data_version() > after_upsert
+    assert store.count("work_item") == 0
+
+
+def test_a_failed_write_does_not_bump_the_data_version(store: Store) -> None:
+    start = store.data_version()
+    with pytest.raises(RuntimeError), store.transaction():
+        store.upsert_records([_item("1")])
+        raise RuntimeError("rolled back")
+    assert store.data_version() == start

@@ -12,6 +12,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel
 
 from obeya import __version__
+from obeya.api.figure_cache import FigureCache
 from obeya.api.routes import ROUTERS
 from obeya.api.routes.dependencies import StoreDep
 from obeya.api.webhooks import webhooks_router
@@ -63,6 +64,8 @@ def create_app(store: Store, config: ObeyaConfig | None = None) -> FastAPI:
 
     app.state.store = store
     app.state.config = config
+    app.state.figure_cache = FigureCache(store)
+    app.middleware("http")(app.state.figure_cache)
     for router in ROUTERS:
         app.include_router(router)
     app.include_router(webhooks_router(config.webhooks, config.rules.mapping_rules()))

@@ -129,11 +129,10 @@ def _sync(
     else:
         to_write = desired
     obsolete = existing["id"].filter(pc.invert(pc.is_in(existing["id"], value_set=desired["id"])))
-    table = TABLES[kind].name
     ids = obsolete.to_pylist()
     for start in range(0, len(ids), _DELETE_CHUNK):
         chunk = ids[start : start + _DELETE_CHUNK]
-        store.execute(f'DELETE FROM "{table}" WHERE id IN ({", ".join("?" * len(chunk))})', chunk)
+        store.delete_where(kind, f"id IN ({', '.join('?' * len(chunk))})", chunk)
     written = store.upsert(kind, to_write) if to_write.num_rows else 0
     return SyncCount(name, desired.num_rows, written, len(ids))
 
@@ -235,7 +234,4 @@ def remove_stale(store: Store, triples: Sequence[tuple[str, str, str]]) -> int:
     produced = " OR ".join("(from_kind = ? AND link_kind = ? AND to_kind = ?)" for _ in triples)
     where = f"source = ? AND NOT ({produced})"
     params = (DERIVED_SOURCE, *(value for triple in triples for value in triple))
-    count = int(store.query(f"SELECT count(*) FROM trace_links WHERE {where}", params)[0][0])
-    if count:
-        store.execute(f"DELETE FROM trace_links WHERE {where}", params)
-    return count
+    return store.delete_where("trace_link", where, params)

@@ -168,7 +168,16 @@ class Store(ABC):
             self._replace_rows(spec, batch)
             if kind == "status_transition":
                 self._refresh_derived(pc.unique(batch["work_item_id"]))
+            self._bump_data_version()
         return int(batch.num_rows)
+
+    def _bump_data_version(self) -> None:
+        self.execute("UPDATE data_versions SET version = version + 1")
+
+    def data_version(self) -> int:
+        """A number that grows with every write: figures computed at one version are still right
+        while the store reports the same version."""
+        return int(self.query("SELECT version FROM data_versions")[0][0])
 
     def _refresh_derived(self, item_ids: pa.Array) -> None:
         """Bring the derived timeline of these items in step with their transitions (in the transaction)."""
@@ -191,6 +200,7 @@ class Store(ABC):
             self.execute(f'DELETE FROM "{spec.name}" WHERE {where}', params)
             if touched is not None and len(touched):
                 self._refresh_derived(touched)
+            self._bump_data_version()
         return count
 
     def upsert_records(self, records: Iterable[Record]) -> Counter[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from obeya.model.schema import ColumnType
-from obeya.store.migrations import AddColumn, CreateIndex, CreateTable, RebuildDerived, Step
+from obeya.store.migrations import AddColumn, CreateIndex, CreateTable, InsertRow, RebuildDerived, Step
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,8 @@ def render(step: Step, dialect: str) -> list[str]:
         name = f"ix_{step.table}_{'_'.join(step.columns)}"
         indexed = ", ".join(f'"{c}"' for c in step.columns)
         return [f'CREATE INDEX "{name}" ON "{step.table}" ({indexed})']
+    if isinstance(step, InsertRow):
+        return [f'INSERT INTO "{step.table}" VALUES ({", ".join(str(int(v)) for v in step.values)})']
     if isinstance(step, RebuildDerived):
         return []  # not DDL: `Store.migrate` carries it out
     raise TypeError(f"unknown step {step!r}")

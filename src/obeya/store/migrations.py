@@ -46,11 +46,19 @@ class CreateIndex:
 
 
 @dataclass(frozen=True)
+class InsertRow:
+    """Insert one row of literal values (numbers) into a table."""
+
+    table: str
+    values: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class RebuildDerived:
     """Fill the derived tables (`obeya.store.derived`) from the data already stored."""
 
 
-Step = CreateTable | AddColumn | CreateIndex | RebuildDerived
+Step = CreateTable | AddColumn | CreateIndex | InsertRow | RebuildDerived
 
 
 @dataclass(frozen=True)
@@ -381,5 +389,14 @@ _V5 = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4, _V5)
+_V6 = Migration(
+    6,
+    "a data version every write bumps, so cached figures know when the data under them changed",
+    (
+        CreateTable("data_versions", ("version bigint not null",), derived=True),
+        InsertRow("data_versions", (0,)),
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4, _V5, _V6)
 LATEST_VERSION = MIGRATIONS[-1].version
