@@ -92,6 +92,37 @@ WHERE d.result = 'success' AND {condition} GROUP BY {day_expr}""",
     return DeploymentFrequency(deployments, per_day, len(rows), median, mean, ratings)
 
 
+def shipped_change_ctes(scope: Slice) -> tuple[str, list[Any]]:
+    """The CTEs ``shipped`` (each change's first successful production deployment in the slice),
+    ``first_commits`` and ``first_reviews`` (bots and the author left out), and their parameters."""
+    condition, params = deployment_conditions(scope)
+    return (
+        f"""shipped AS (
+    SELECT dc.change_id, MIN({FINISHED_AT}) AS deployed_at
+    FROM deployment_changes dc JOIN deployments d ON d.id = dc.deployment_id
+    WHERE d.environment_class = 'production' AND d.result = 'success' AND NOT d.is_rollback AND {condition}
+    GROUP BY dc.change_id
+),
+first_commits AS (
+    SELECT cc.change_id, MIN(c.authored_at) AS first_commit_at
+    FROM change_commits cc JOIN changes ch ON ch.id = cc.change_id
+    JOIN commits c ON c.sha = cc.commit_sha AND c.repo = ch.repo
+    WHERE cc.change_id IN (SELECT change_id FROM shipped)
+    GROUP BY cc.change_id
+),
+first_reviews AS (
+    SELECT r.change_id, MIN(r.submitted_at) AS first_review_at
+    FROM reviews r JOIN changes ch ON ch.id = r.change_id
+    LEFT JOIN people p ON p.id = r.reviewer_id
+    WHERE r.change_id IN (SELECT change_id FROM shipped)
+      AND (r.reviewer_id IS NULL OR r.reviewer_id <> COALESCE(ch.author_id, ''))
+      AND NOT COALESCE(p.is_bot, FALSE)
+    GROUP BY r.change_id
+)""",
+        params,
+    )
+
+
 @dataclass(frozen=True)
 class LeadTimeForChanges:
     """Per change shipped to production in the window: first commit → first production deployment."""
@@ -113,30 +144,9 @@ def lead_time_for_changes(store: Store, window: Window, scope: Slice = Slice()) 
     part — coding, pickup (bots and the author excluded), review, deploy — leaves out its negative spans
     and counts them in `excluded`; a lead time that is negative is left out the same way.
     """
-    condition, params = deployment_conditions(scope)
+    shipped_ctes, params = shipped_change_ctes(scope)
     sql = f"""
-WITH shipped AS (
-    SELECT dc.change_id, MIN({FINISHED_AT}) AS deployed_at
-    FROM deployment_changes dc JOIN deployments d ON d.id = dc.deployment_id
-    WHERE d.environment_class = 'production' AND d.result = 'success' AND NOT d.is_rollback AND {condition}
-    GROUP BY dc.change_id
-),
-first_commits AS (
-    SELECT cc.change_id, MIN(c.authored_at) AS first_commit_at
-    FROM change_commits cc JOIN changes ch ON ch.id = cc.change_id
-    JOIN commits c ON c.sha = cc.commit_sha AND c.repo = ch.repo
-    WHERE cc.change_id IN (SELECT change_id FROM shipped)
-    GROUP BY cc.change_id
-),
-first_reviews AS (
-    SELECT r.change_id, MIN(r.submitted_at) AS first_review_at
-    FROM reviews r JOIN changes ch ON ch.id = r.change_id
-    LEFT JOIN people p ON p.id = r.reviewer_id
-    WHERE r.change_id IN (SELECT change_id FROM shipped)
-      AND (r.reviewer_id IS NULL OR r.reviewer_id <> COALESCE(ch.author_id, ''))
-      AND NOT COALESCE(p.is_bot, FALSE)
-    GROUP BY r.change_id
-),
+WITH {shipped_ctes},
 spans AS (
     SELECT {seconds_between("COALESCE(f.first_commit_at, ch.created_at)", "s.deployed_at")} AS lead_time,
            {seconds_between("f.first_commit_at", "ch.created_at")} AS coding,

@@ -24,9 +24,15 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, Literal
 
-from obeya.engine.dora import FINISHED_AT, RECOVERED_AT, failed_condition, production_condition
+from obeya.engine.dora import (
+    FINISHED_AT,
+    RECOVERED_AT,
+    failed_condition,
+    production_condition,
+    shipped_change_ctes,
+)
 from obeya.engine.flow import completed_items
-from obeya.engine.sql import deployment_conditions, incident_conditions, seconds_between
+from obeya.engine.sql import incident_conditions, seconds_between
 from obeya.engine.timeline import WorkStart, timeline
 from obeya.engine.window import Slice, Window
 from obeya.store import Store
@@ -284,30 +290,8 @@ _CHANGE_SPANS = {
 
 
 def _shipped_changes(metric: str, window: Window, scope: Slice) -> EvidenceQuery:
-    # the CTEs of dora.lead_time_for_changes, keeping every column a reader needs to check a span
-    condition, params = deployment_conditions(scope)
-    sql = f"""WITH shipped AS (
-    SELECT dc.change_id, MIN({FINISHED_AT}) AS deployed_at
-    FROM deployment_changes dc JOIN deployments d ON d.id = dc.deployment_id
-    WHERE d.environment_class = 'production' AND d.result = 'success' AND NOT d.is_rollback AND {condition}
-    GROUP BY dc.change_id
-),
-first_commits AS (
-    SELECT cc.change_id, MIN(c.authored_at) AS first_commit_at
-    FROM change_commits cc JOIN changes ch ON ch.id = cc.change_id
-    JOIN commits c ON c.sha = cc.commit_sha AND c.repo = ch.repo
-    WHERE cc.change_id IN (SELECT change_id FROM shipped)
-    GROUP BY cc.change_id
-),
-first_reviews AS (
-    SELECT r.change_id, MIN(r.submitted_at) AS first_review_at
-    FROM reviews r JOIN changes ch ON ch.id = r.change_id
-    LEFT JOIN people p ON p.id = r.reviewer_id
-    WHERE r.change_id IN (SELECT change_id FROM shipped)
-      AND (r.reviewer_id IS NULL OR r.reviewer_id <> COALESCE(ch.author_id, ''))
-      AND NOT COALESCE(p.is_bot, FALSE)
-    GROUP BY r.change_id
-),
+    shipped_ctes, params = shipped_change_ctes(scope)
+    sql = f"""WITH {shipped_ctes},
 spans AS (
     SELECT ch.id, ch.repo, ch.number, ch.title, f.first_commit_at, ch.created_at AS opened_at,
            r.first_review_at, ch.merged_at, s.deployed_at,
