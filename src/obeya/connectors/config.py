@@ -17,6 +17,13 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails
 
+from obeya.connectors.git.config import GitConnectionConfig
+from obeya.connectors.gitlab.config import GitLabConnectionConfig
+from obeya.connectors.jenkins.config import JenkinsConnectionConfig
+from obeya.connectors.opsgenie.config import OpsgenieConnectionConfig
+from obeya.connectors.pagerduty.config import PagerDutyConnectionConfig
+from obeya.connectors.servicenow.config import ServiceNowConnectionConfig
+
 _REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -143,7 +150,17 @@ def _untagged(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
 
 
 ConnectionConfig = Annotated[
-    Annotated[GitHubConnectionConfig | JiraConnectionConfig, Field(discriminator="tool")],
+    Annotated[
+        GitHubConnectionConfig
+        | JiraConnectionConfig
+        | GitConnectionConfig
+        | JenkinsConnectionConfig
+        | PagerDutyConnectionConfig
+        | OpsgenieConnectionConfig
+        | ServiceNowConnectionConfig
+        | GitLabConnectionConfig,
+        Field(discriminator="tool"),
+    ],
     WrapValidator(_untagged),
 ]
 """Any connection, told apart by its `tool:` (``github`` when left out)."""

@@ -3,10 +3,28 @@
 from __future__ import annotations
 
 from obeya.connectors.base import Connector
+from obeya.connectors.git.connector import GitConnector
 from obeya.connectors.github.connector import GitHubConnector
+from obeya.connectors.gitlab.connector import GitLabConnector
+from obeya.connectors.jenkins.connector import JenkinsConnector
 from obeya.connectors.jira.connector import JiraConnector
+from obeya.connectors.opsgenie.connector import OpsgenieConnector
+from obeya.connectors.pagerduty.connector import PagerDutyConnector
+from obeya.connectors.servicenow.connector import ServiceNowConnector
 
-CONNECTORS: dict[str, Connector] = {c.tool: c for c in (GitHubConnector(), JiraConnector())}
+CONNECTORS: dict[str, Connector] = {
+    c.tool: c
+    for c in (
+        GitHubConnector(),
+        JiraConnector(),
+        GitConnector(),
+        JenkinsConnector(),
+        PagerDutyConnector(),
+        OpsgenieConnector(),
+        ServiceNowConnector(),
+        GitLabConnector(),
+    )
+}
 """Tool name → its connector. A new tool adds its connector here and its config to `ConnectionConfig`."""
 
 

@@ -1,0 +1,575 @@
+"""Where a GitLab merge request becomes a `Change`: raw events to records, with no HTTP.
+
+Pure functions of the raw events (and the mapping rules): a sync normalizes each page as it stores it, and
+`obeya.connectors.sync.replay` normalizes the stored raw events again, with the same result.
+
+Record ids, all under source ``gitlab`` (PROJECT as the connection names it, ``group/project`` or an id):
+``PROJECT!IID`` (Change), ``PROJECT#IID`` (WorkItem), ``PROJECT@SHA`` (Commit),
+``PROJECT/pipelines/ID`` (PipelineRun), ``PROJECT/jobs/ID`` (PipelineJob), ``PROJECT/deployments/ID``,
+``user/ID`` (Person and Identity of a GitLab account), ``git/EMAIL`` (a commit author known by e-mail).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from obeya.connectors.base import Normalized
+from obeya.connectors.raw import event_key
+from obeya.model.ids import record_id
+from obeya.model.records import (
+    Change,
+    ChangeComment,
+    ChangeCommit,
+    Commit,
+    CommitParent,
+    Deployment,
+    Identity,
+    Person,
+    PipelineJob,
+    PipelineRun,
+    RawEvent,
+    Record,
+    Review,
+    RunResult,
+    StatusTransition,
+    WorkItem,
+)
+from obeya.model.vocabulary import FlowState
+from obeya.normalize.rules import MappingRules
+
+from .collector import SOURCE
+
+Item = dict[str, Any]
+
+APPROVED_NOTE = "approved this merge request"
+UNAPPROVED_NOTE = "unapproved this merge request"
+_BOT_USERNAME = re.compile(r"^(project|group)_\d+_bot(_[0-9a-f]+)?\d*$|\[bot\]$")
+
+
+@dataclass(frozen=True)
+class _Context:
+    event: RawEvent
+    project: str
+    rest: str
+    rules: MappingRules
+    approval_notes: dict[str, set[str]]  # PROJECT!IID → ids of users with an approval note
+
+    @property
+    def raw_event_id(self) -> str:
+        return self.event.id
+
+
+class _Skip(Exception):
+    """A raw event that rightly gives no record; the message says why."""
+
+
+def _time(value: Any) -> datetime | None:
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
+
+
+def _required_time(value: Any, what: str) -> datetime:
+    moment = _time(value)
+    if moment is None:
+        raise ValueError(f"{what} is missing")
+    return moment
+
+
+# --- people --------------------------------------------------------------------------------------------
+
+
+def person_id(user: Any) -> str | None:
+    """The id of the `Person` for a GitLab account object (None when there is none)."""
+    if isinstance(user, dict) and user.get("id") is not None:
+        return record_id(SOURCE, f"user/{user['id']}")
+    return None
+
+
+def git_person_id(email: str) -> str:
+    """The id of the `Person` for a commit author known only by e-mail."""
+    return record_id(SOURCE, f"git/{email.lower()}")
+
+
+def is_bot(user: Item) -> bool:
+    """Bots: ``bot: true`` (``/users``), a name or username ending in ``[bot]``, or an access token's user."""
+    if user.get("bot") is True:
+        return True
+    return any(_BOT_USERNAME.search(str(user.get(name) or "")) for name in ("username", "name"))
+
+
+def _user(ctx: _Context, user: Item) -> list[Record]:
+    external_id = f"user/{user['id']}"
+    email = user.get("email") or user.get("public_email") or None
+    person = Person(
+        source=SOURCE,
+        external_id=external_id,
+        raw_event_id=ctx.raw_event_id,
+        display_name=(str(user.get("name") or "").strip() or user["username"]),
+        email=email,
+        is_bot=is_bot(user),
+    )
+    identity = Identity(
+        source=SOURCE,
+        external_id=external_id,
+        raw_event_id=ctx.raw_event_id,
+        person_id=person.id,
+        tool="gitlab",
+        username=user["username"],
+        email=email,
+    )
+    return [person, identity]
+
+
+def _git_author(ctx: _Context, author: Item) -> list[Record]:
+    email = str(author["email"]).lower()
+    name = str(author.get("name") or "").strip()
+    person = Person(
+        source=SOURCE,
+        external_id=f"git/{email}",
+        raw_event_id=ctx.raw_event_id,
+        display_name=name or email,
+        email=email,
+        is_bot=name.endswith("[bot]"),
+    )
+    identity = Identity(
+        source=SOURCE,
+        external_id=f"git/{email}",
+        raw_event_id=ctx.raw_event_id,
+        person_id=person.id,
+        tool="git",
+        username=name or None,
+        email=email,
+    )
+    return [person, identity]
+
+
+# --- code ----------------------------------------------------------------------------------------------
+
+
+def change_id(project: str, iid: int | str) -> str:
+    """The id of the `Change` for merge request `iid` of `project`."""
+    return record_id(SOURCE, f"{project}!{iid}")
+
+
+def merge_method(mr: Item) -> str | None:
+    """How a merged merge request was merged, as far as its fields tell.
+
+    ``squash`` when its commits were squashed; ``merge`` when GitLab made a merge commit; ``rebase``
+    (fast-forward) when it was merged without either; None when it was not merged.
+    """
+    if not mr.get("merged_at") and mr.get("state") != "merged":
+        return None
+    if mr.get("squash") or mr.get("squash_commit_sha"):
+        return "squash"
+    return "merge" if mr.get("merge_commit_sha") else "rebase"
+
+
+def _merge_request(ctx: _Context, mr: Item) -> list[Record]:
+    merged_at = _time(mr.get("merged_at"))
+    merged = merged_at is not None or mr.get("state") == "merged"
+    state = "merged" if merged else ("open" if mr.get("state") in ("opened", "locked") else "closed")
+    # The commit the target branch got: the merge commit, else (fast-forward) the squash commit, else
+    # (fast-forward without squash) the head itself.
+    landed = (mr.get("merge_commit_sha") or mr.get("squash_commit_sha") or mr.get("sha")) if merged else None
+    return [
+        Change(
+            source=SOURCE,
+            external_id=f"{ctx.project}!{mr['iid']}",
+            raw_event_id=ctx.raw_event_id,
+            repo=ctx.project,
+            number=mr["iid"],
+            title=mr.get("title") or "",
+            branch=mr.get("source_branch"),
+            base_branch=mr.get("target_branch"),
+            author_id=person_id(mr.get("author")),
+            state=state,
+            created_at=_required_time(mr.get("created_at"), "created_at"),
+            merged_at=merged_at,
+            closed_at=_time(mr.get("closed_at")) or (merged_at if merged else None),
+            merge_commit_sha=landed or None,
+            head_sha=mr.get("sha"),
+            merge_method=merge_method(mr),
+        )
+    ]
+
+
+def _merge_request_commit(ctx: _Context, commit: Item) -> list[Record]:
+    sha = commit["id"]
+    email = commit.get("author_email")
+    records: list[Record] = [
+        Commit(
+            source=SOURCE,
+            external_id=f"{ctx.project}@{sha}",
+            raw_event_id=ctx.raw_event_id,
+            repo=ctx.project,
+            sha=sha,
+            message=commit.get("message") or commit.get("title") or "",
+            author_id=git_person_id(email) if email else None,
+            authored_at=_required_time(
+                commit.get("authored_date") or commit.get("created_at"), "authored_date"
+            ),
+            committed_at=_time(commit.get("committed_date")),
+            additions=(commit.get("stats") or {}).get("additions"),
+            deletions=(commit.get("stats") or {}).get("deletions"),
+        ),
+        ChangeCommit(
+            source=SOURCE,
+            external_id=f"{ctx.project}!{ctx.rest}@{sha}",
+            raw_event_id=ctx.raw_event_id,
+            change_id=change_id(ctx.project, ctx.rest),
+            commit_sha=sha,
+        ),
+    ]
+    for position, parent in enumerate(commit.get("parent_ids") or []):
+        records.append(
+            CommitParent(
+                source=SOURCE,
+                external_id=f"{ctx.project}@{sha}^{position}",
+                raw_event_id=ctx.raw_event_id,
+                repo=ctx.project,
+                commit_sha=sha,
+                parent_sha=parent,
+                position=position,
+            )
+        )
+    return records
+
+
+def _note(ctx: _Context, note: Item) -> list[Record]:
+    iid = ctx.rest.split("/", 1)[0]
+    external_id = f"{ctx.project}!{iid}/notes/{note['id']}"
+    created_at = _required_time(note.get("created_at"), "created_at")
+    if note.get("system"):
+        body = str(note.get("body") or "").strip()
+        state = {APPROVED_NOTE: "approved", UNAPPROVED_NOTE: "dismissed"}.get(body)
+        if state is None:
+            raise _Skip("system note (not an approval)")
+        return [
+            Review(
+                source=SOURCE,
+                external_id=external_id,
+                raw_event_id=ctx.raw_event_id,
+                change_id=change_id(ctx.project, iid),
+                reviewer_id=person_id(note.get("author")),
+                state=state,
+                submitted_at=created_at,
+            )
+        ]
+    position = note.get("position") if isinstance(note.get("position"), dict) else {}
+    return [
+        ChangeComment(
+            source=SOURCE,
+            external_id=external_id,
+            raw_event_id=ctx.raw_event_id,
+            change_id=change_id(ctx.project, iid),
+            author_id=person_id(note.get("author")),
+            created_at=created_at,
+            body=note.get("body"),
+            path=(position or {}).get("new_path") or (position or {}).get("old_path"),
+        )
+    ]
+
+
+def _approvals(ctx: _Context, approvals: Item) -> list[Record]:
+    """Approvers without an approval note among the merge request's notes (the note has the time)."""
+    noted = ctx.approval_notes.get(f"{ctx.project}!{ctx.rest}", set())
+    records: list[Record] = []
+    for entry in approvals.get("approved_by") or []:
+        user = entry.get("user") if isinstance(entry, dict) else None
+        if not isinstance(user, dict) or str(user.get("id")) in noted:
+            continue
+        # GitLab 17.x+ says when; older versions do not, and the answer's updated_at (the merge
+        # request's last update) is the latest the approval can have been given.
+        at = _time(entry.get("approved_at")) or _time(approvals.get("updated_at"))
+        if at is None:
+            continue
+        records.append(
+            Review(
+                source=SOURCE,
+                external_id=f"{ctx.project}!{ctx.rest}/approvals/{user['id']}",
+                raw_event_id=ctx.raw_event_id,
+                change_id=change_id(ctx.project, ctx.rest),
+                reviewer_id=person_id(user),
+                state="approved",
+                submitted_at=at,
+            )
+        )
+    if not records:
+        raise _Skip("no approval beyond those its notes record")
+    return records
+
+
+# --- planning ------------------------------------------------------------------------------------------
+
+
+def _issue(ctx: _Context, issue: Item) -> list[Record]:
+    labels = [label["name"] if isinstance(label, dict) else str(label) for label in issue.get("labels") or []]
+    status = "closed" if issue.get("state") == "closed" else "open"
+    mapping = ctx.rules.status(status)
+    opened = ctx.rules.status("open")
+    closed_at = _time(issue.get("closed_at"))
+    created_at = _required_time(issue.get("created_at"), "created_at")
+    key = f"{ctx.project}#{issue['iid']}"
+    tool_type = str(issue.get("issue_type") or "issue")
+    assignees = issue.get("assignees") or ([issue["assignee"]] if issue.get("assignee") else [])
+    item_id = record_id(SOURCE, key)
+    records: list[Record] = [
+        WorkItem(
+            source=SOURCE,
+            external_id=key,
+            raw_event_id=ctx.raw_event_id,
+            key=key,
+            title=issue.get("title") or "",
+            project=ctx.project,
+            tool_type=tool_type,
+            flow_item_type=ctx.rules.flow_item_type(tool_type, labels),
+            status=status,
+            flow_state=mapping.flow_state,
+            stage=mapping.stage,
+            assignee_id=person_id(assignees[0]) if assignees else None,
+            labels=labels,
+            created_at=created_at,
+            done_at=closed_at if status == "closed" and mapping.flow_state is FlowState.DONE else None,
+            canceled_at=closed_at
+            if status == "closed" and mapping.flow_state is FlowState.CANCELED
+            else None,
+            updated_at=_time(issue.get("updated_at")),
+        ),
+        StatusTransition(
+            source=SOURCE,
+            external_id=f"{key}/created",
+            raw_event_id=ctx.raw_event_id,
+            work_item_id=item_id,
+            at=created_at,
+            to_status="open",
+            to_flow_state=opened.flow_state,
+            to_stage=opened.stage,
+            author_id=person_id(issue.get("author")),
+        ),
+    ]
+    if status == "closed" and closed_at is not None:
+        records.append(
+            StatusTransition(
+                source=SOURCE,
+                external_id=f"{key}/closed",
+                raw_event_id=ctx.raw_event_id,
+                work_item_id=item_id,
+                at=closed_at,
+                from_status="open",
+                to_status="closed",
+                from_flow_state=opened.flow_state,
+                to_flow_state=mapping.flow_state,
+                from_stage=opened.stage,
+                to_stage=mapping.stage,
+                author_id=person_id(issue.get("closed_by")),
+            )
+        )
+    return records
+
+
+# --- CI/CD ---------------------------------------------------------------------------------------------
+
+_RESULTS: dict[str, RunResult] = {
+    "success": "success",
+    "failed": "failure",
+    "canceled": "canceled",
+    "canceling": "canceled",
+    "skipped": "skipped",
+}
+
+
+def run_result(status: Any) -> RunResult:
+    """A pipeline's or job's result: ``created``, ``pending``, ``running``, ``manual``... are running."""
+    return _RESULTS.get(str(status or "").lower(), "running")
+
+
+def job_result(status: Any) -> RunResult:
+    """A job's result; a ``manual`` job that nobody started did not run (skipped)."""
+    return "skipped" if str(status or "").lower() == "manual" else run_result(status)
+
+
+_MR_REF = re.compile(r"^refs/merge-requests/(\d+)/(head|merge|train)$")
+
+
+def pipeline_id(project: str, pipeline: int | str) -> str:
+    """The id of the `PipelineRun` of pipeline `pipeline` of `project`."""
+    return record_id(SOURCE, f"{project}/pipelines/{pipeline}")
+
+
+def _pipeline(ctx: _Context, pipeline: Item) -> list[Record]:
+    result = run_result(pipeline.get("status"))
+    ref = str(pipeline.get("ref") or "")
+    merge_request = _MR_REF.match(ref)
+    return [
+        PipelineRun(
+            source=SOURCE,
+            external_id=f"{ctx.project}/pipelines/{pipeline['id']}",
+            raw_event_id=ctx.raw_event_id,
+            pipeline=pipeline.get("name") or ctx.project,
+            repo=ctx.project,
+            commit_sha=pipeline.get("sha"),
+            branch=None if merge_request else (ref or None),
+            change_id=change_id(ctx.project, merge_request.group(1)) if merge_request else None,
+            trigger=pipeline.get("source"),
+            result=result,
+            created_at=_required_time(pipeline.get("created_at"), "created_at"),
+            started_at=_time(pipeline.get("started_at")),
+            finished_at=(_time(pipeline.get("finished_at")) or _time(pipeline.get("updated_at")))
+            if result != "running"
+            else None,
+            url=pipeline.get("web_url"),
+        )
+    ]
+
+
+def _job(ctx: _Context, job: Item) -> list[Record]:
+    environment = job.get("environment")
+    if isinstance(environment, dict):
+        environment = environment.get("name")
+    return [
+        PipelineJob(
+            source=SOURCE,
+            external_id=f"{ctx.project}/jobs/{job['id']}",
+            raw_event_id=ctx.raw_event_id,
+            run_id=pipeline_id(ctx.project, (job.get("pipeline") or {})["id"]),
+            name=job.get("name") or str(job["id"]),
+            stage=job.get("stage"),
+            result=job_result(job.get("status")),
+            environment=str(environment) if environment else None,
+            started_at=_time(job.get("started_at")),
+            finished_at=_time(job.get("finished_at")),
+        )
+    ]
+
+
+_DEPLOYMENT_RESULTS = {
+    "success": "success",
+    "failed": "failure",
+    "canceled": "canceled",
+    "skipped": "canceled",
+}
+
+
+def deployment_result(status: Any) -> str:
+    """A deployment's result: ``created``, ``running`` and ``blocked`` (waiting for approval) are running."""
+    return _DEPLOYMENT_RESULTS.get(str(status or "").lower(), "running")
+
+
+def _deployment(ctx: _Context, deployment: Item) -> list[Record]:
+    environment = deployment.get("environment") or {}
+    name = str(environment.get("name") if isinstance(environment, dict) else environment or "") or "unknown"
+    job = deployment.get("deployable") if isinstance(deployment.get("deployable"), dict) else {}
+    job = job or {}
+    pipeline = job.get("pipeline") if isinstance(job.get("pipeline"), dict) else None
+    result = deployment_result(deployment.get("status"))
+    return [
+        Deployment(
+            source=SOURCE,
+            external_id=f"{ctx.project}/deployments/{deployment['id']}",
+            raw_event_id=ctx.raw_event_id,
+            service=ctx.project,
+            environment=name,
+            environment_class=ctx.rules.environment_class(name),
+            repo=ctx.project,
+            commit_sha=deployment.get("sha"),
+            pipeline_run_id=pipeline_id(ctx.project, pipeline["id"]) if pipeline else None,
+            result=result,
+            started_at=_time(job.get("started_at")) or _time(deployment.get("created_at")),
+            finished_at=(_time(job.get("finished_at")) or _time(deployment.get("updated_at")))
+            if result != "running"
+            else None,
+            url=job.get("web_url") or None,
+        )
+    ]
+
+
+Handler = Callable[[_Context, Item], list[Record]]
+
+HANDLERS: dict[str, Handler] = {
+    "user": _user,
+    "git_author": _git_author,
+    "merge_request": _merge_request,
+    "merge_request_commit": _merge_request_commit,
+    "merge_request_note": _note,
+    "merge_request_approvals": _approvals,
+    "issue": _issue,
+    "pipeline": _pipeline,
+    "job": _job,
+    "deployment": _deployment,
+}
+"""Raw event type → the function that maps its item to records."""
+
+_SEPARATORS = {
+    "merge_request": "!",
+    "merge_request_commit": "!",
+    "merge_request_note": "!",
+    "merge_request_approvals": "!",
+    "issue": "#",
+    "pipeline": "/pipelines/",
+    "job": "/jobs/",
+    "deployment": "/deployments/",
+}
+
+
+def _place(event: RawEvent) -> tuple[str, str]:
+    """The project and the rest of a raw event's key (``PROJECT!5@SHA`` → ``PROJECT``, ``5@SHA``)."""
+    key = event_key(event)
+    separator = _SEPARATORS.get(event.event_type)
+    if separator is None:
+        return "", key
+    project, _, rest = key.rpartition(separator) if separator != "!" else key.partition(separator)
+    if event.event_type == "merge_request_commit":
+        rest = rest.split("@", 1)[0]
+    return project, rest
+
+
+def _approval_notes(events: list[RawEvent]) -> dict[str, set[str]]:
+    """For each merge request, the users whose approval a note records."""
+    found: dict[str, set[str]] = defaultdict(set)
+    for event in events:
+        if event.event_type != "merge_request_note":
+            continue
+        note = json.loads(event.payload)
+        if note.get("system") and str(note.get("body") or "").strip() == APPROVED_NOTE:
+            project, rest = _place(event)
+            author = note.get("author") or {}
+            found[f"{project}!{rest.split('/', 1)[0]}"].add(str(author.get("id")))
+    return found
+
+
+def normalize(events: Iterable[RawEvent], rules: MappingRules | None = None) -> Normalized:
+    """The records of GitLab raw events.
+
+    A merge request's approvals are compared with its notes among `events` (the collector stores them in
+    one batch; replay reads them together). An event that cannot be normalized is reported in `skipped`;
+    it never stops the others.
+    """
+    rules = rules or MappingRules()
+    events = list(events)
+    approval_notes = _approval_notes(events)
+    result = Normalized()
+    for event in events:
+        handler = HANDLERS.get(event.event_type)
+        if handler is None:
+            result.skipped.append((event.id, f"no normalizer for {event.event_type!r}"))
+            continue
+        project, rest = _place(event)
+        try:
+            item = json.loads(event.payload)
+            records = handler(_Context(event, project, rest, rules, approval_notes), item)
+        except _Skip as skip:
+            result.skipped.append((event.id, str(skip)))
+            continue
+        except (ValidationError, ValueError, KeyError, TypeError, IndexError) as error:
+            result.skipped.append((event.id, f"could not normalize: {type(error).__name__}: {error}"[:500]))
+            continue
+        result.records.extend(records)
+        result.normalized_events += 1
+    return result

@@ -1,0 +1,264 @@
+"""Where Jenkins builds and stages become records: pure functions, no HTTP.
+
+Record ids, all under source ``jenkins``: ``JOB#N`` (PipelineRun), ``JOB#N/stages/ID`` (PipelineJob),
+``JOB#N/deployment`` (a deploy job's build), ``JOB#N/stages/ID/deployment`` (a deploy stage).
+
+**Deployments.** Facts first, names second:
+
+1. a build of a job named by a ``job``-only rule of `deploy_jobs` is a deployment (unless it was never
+   built, ``NOT_BUILT``): the job is declared a deploy job, the build's result is the deployment's;
+2. otherwise a stage matching a ``stage`` rule is a deployment only if it really ran: not
+   ``NOT_EXECUTED``, and not after an earlier stage of the build that failed or was aborted (a declarative
+   Pipeline skips the remaining stages then, and the stage view reports them with the build's status).
+   A stage name alone never makes a deployment of a stage that did not run.
+
+The environment is the rule's `environment`, else the stage pattern's ``environment`` group; its class
+comes from `MappingRules.environment_class`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+
+from obeya.connectors.base import Normalized
+from obeya.connectors.jenkins.collector import SOURCE, finished
+from obeya.connectors.jenkins.config import JenkinsDeployRule
+from obeya.connectors.raw import event_key
+from obeya.model.records import Deployment, PipelineJob, PipelineRun, RawEvent, Record, RunResult
+from obeya.normalize.rules import MappingRules
+
+Item = dict[str, Any]
+REFERENCE_TYPES = ("deploy_rules",)
+
+BUILD_RESULTS: dict[str, RunResult] = {
+    "SUCCESS": "success",
+    "FAILURE": "failure",
+    "UNSTABLE": "failure",
+    "ABORTED": "canceled",
+    "NOT_BUILT": "skipped",
+    "NOT_BUILD": "skipped",
+}
+STAGE_RESULTS: dict[str, RunResult] = {
+    "SUCCESS": "success",
+    "FAILED": "failure",
+    "FAILURE": "failure",
+    "UNSTABLE": "failure",
+    "ABORTED": "canceled",
+    "NOT_EXECUTED": "skipped",
+    "NOT_BUILT": "skipped",
+    "IN_PROGRESS": "running",
+    "PAUSED_PENDING_INPUT": "running",
+}
+_BROKEN = {"FAILED", "FAILURE", "ABORTED"}
+_REMOTE = re.compile(r"[:/]([^/:]+/[^/]+?)(?:\.git)?/?$")
+
+
+def _time(millis: Any) -> datetime | None:
+    return datetime.fromtimestamp(millis / 1000, UTC) if isinstance(millis, int | float) and millis else None
+
+
+def _build_data(build: Item) -> Item:
+    """The git plugin's BuildData of the build's own checkout (the first one with a revision)."""
+    for action in build.get("actions") or []:
+        if isinstance(action, dict) and isinstance(action.get("lastBuiltRevision"), dict):
+            return action
+    return {}
+
+
+def _branch(name: str | None) -> str | None:
+    if not name:
+        return None
+    for prefix in ("refs/remotes/origin/", "refs/heads/", "origin/"):
+        if name.startswith(prefix):
+            return name[len(prefix) :]
+    return name
+
+
+def repo_of(url: str | None) -> str | None:
+    """``owner/name`` of a git remote URL (``git@github.com:o/n.git``, ``https://host/o/n``)."""
+    match = _REMOTE.search(url or "")
+    return match.group(1) if match else None
+
+
+def _cause(build: Item) -> str | None:
+    for action in build.get("actions") or []:
+        for cause in (action or {}).get("causes") or []:
+            if cause.get("shortDescription"):
+                return str(cause["shortDescription"])
+    return None
+
+
+def build_result(build: Item) -> RunResult:
+    """The result of a build: running until it is over."""
+    if not finished(build):
+        return "running"
+    return BUILD_RESULTS.get(str(build.get("result")), "failure")
+
+
+def stages_that_ran(describe: Item) -> list[tuple[Item, bool]]:
+    """The stages of a wfapi answer, in order, each with whether it really ran."""
+    stages = sorted(describe.get("stages") or [], key=lambda s: int(s.get("id", 0)))
+    broken = False
+    result = []
+    for stage in stages:
+        status = str(stage.get("status"))
+        ran = status not in ("NOT_EXECUTED", "NOT_BUILT") and not broken
+        result.append((stage, ran))
+        broken = broken or status in _BROKEN
+    return result
+
+
+def _deploy_rules(context: Sequence[RawEvent]) -> list[JenkinsDeployRule]:
+    rules: list[JenkinsDeployRule] = []
+    for event in context:
+        if event.event_type == "deploy_rules":
+            rules += [JenkinsDeployRule(**r) for r in json.loads(event.payload).get("deploy_jobs", [])]
+    return rules
+
+
+def _job_matches(rule: JenkinsDeployRule, job: str) -> bool:
+    return rule.job is None or rule.job == job or fnmatch.fnmatchcase(job, rule.job)
+
+
+def normalize(
+    events: Sequence[RawEvent], rules: MappingRules, context: Sequence[RawEvent] = ()
+) -> Normalized:
+    """The records of Jenkins raw events: ``build`` with its ``stages`` (normalized together)."""
+    result = Normalized()
+    deploy_rules = _deploy_rules([*context, *(e for e in events if e.event_type == "deploy_rules")])
+    stages = {event_key(e): e for e in events if e.event_type == "stages"}
+    for event in events:
+        if event.event_type != "build":
+            if event.event_type not in ("stages", "deploy_rules"):
+                result.skipped.append(
+                    (event.id, f"Jenkins raw event type {event.event_type!r} is not normalized")
+                )
+            continue
+        key = event_key(event)
+        try:
+            records = _build_records(event, key, stages.get(key), deploy_rules, rules)
+        except (KeyError, TypeError, ValueError, ValidationError) as error:
+            result.skipped.append((event.id, f"malformed Jenkins build {key}: {error}"[:300]))
+            continue
+        result.records += records
+        result.normalized_events += 1 + (key in stages)
+    return result
+
+
+def _build_records(
+    event: RawEvent,
+    key: str,
+    stages_event: RawEvent | None,
+    deploy_rules: list[JenkinsDeployRule],
+    rules: MappingRules,
+) -> list[Record]:
+    build = json.loads(event.payload)
+    job = key.rpartition("#")[0]
+    data = _build_data(build)
+    revision = data.get("lastBuiltRevision") or {}
+    branches = revision.get("branch") or [{}]
+    started = _time(build.get("timestamp"))
+    if started is None:
+        raise ValueError("no timestamp")
+    ended = started + timedelta(milliseconds=int(build.get("duration") or 0)) if finished(build) else None
+    run = PipelineRun(
+        source=SOURCE,
+        external_id=key,
+        raw_event_id=event.id,
+        pipeline=job,
+        repo=repo_of((data.get("remoteUrls") or [None])[0]),
+        commit_sha=revision.get("SHA1"),
+        branch=_branch(branches[0].get("name")),
+        trigger=_cause(build),
+        result=build_result(build),
+        created_at=started,
+        started_at=started,
+        finished_at=ended,
+        url=build.get("url"),
+    )
+    records: list[Record] = [run]
+
+    def deployment(suffix: str, rule: JenkinsDeployRule, environment: str, **fields: Any) -> Deployment:
+        return Deployment(
+            source=SOURCE,
+            external_id=f"{key}{suffix}/deployment",
+            raw_event_id=fields.pop("raw_event_id"),
+            service=rule.service,
+            environment=environment,
+            environment_class=rules.environment_class(environment),
+            repo=run.repo,
+            commit_sha=run.commit_sha,
+            pipeline_run_id=run.id,
+            url=run.url,
+            **fields,
+        )
+
+    job_rule = next((r for r in deploy_rules if r.stage is None and _job_matches(r, job)), None)
+    if job_rule is not None and run.result != "skipped" and job_rule.environment:
+        records.append(
+            deployment(
+                "",
+                job_rule,
+                job_rule.environment,
+                raw_event_id=event.id,
+                result=run.result,
+                started_at=started,
+                finished_at=ended,
+            )
+        )
+    if stages_event is None:
+        return records
+    stage_rules = [r for r in deploy_rules if r.stage is not None and _job_matches(r, job)]
+    for stage, ran in stages_that_ran(json.loads(stages_event.payload)):
+        status = str(stage.get("status"))
+        begun = _time(stage.get("startTimeMillis"))
+        over = (
+            begun + timedelta(milliseconds=int(stage.get("durationMillis") or 0))
+            if begun and STAGE_RESULTS.get(status) != "running"
+            else None
+        )
+        outcome: RunResult = STAGE_RESULTS.get(status, "failure") if ran else "skipped"
+        environment = None
+        rule = None
+        if ran and job_rule is None:
+            for candidate in stage_rules:
+                match = re.search(candidate.stage or "", str(stage.get("name", "")), re.IGNORECASE)
+                if match:
+                    named = match.groupdict().get("environment")
+                    environment, rule = candidate.environment or named, candidate
+                    break
+        stage_key = f"/stages/{stage['id']}"
+        records.append(
+            PipelineJob(
+                source=SOURCE,
+                external_id=f"{key}{stage_key}",
+                raw_event_id=stages_event.id,
+                run_id=run.id,
+                name=str(stage.get("name") or stage["id"]),
+                stage=str(stage.get("name") or stage["id"]),
+                result=outcome,
+                environment=environment if rule else None,
+                started_at=begun,
+                finished_at=over,
+            )
+        )
+        if rule is not None and environment and outcome != "skipped":
+            records.append(
+                deployment(
+                    stage_key,
+                    rule,
+                    environment,
+                    raw_event_id=stages_event.id,
+                    result=outcome,
+                    started_at=begun,
+                    finished_at=over,
+                )
+            )
+    return records

@@ -1,0 +1,1 @@
+"""Opsgenie: incidents, impacted services, teams and users."""

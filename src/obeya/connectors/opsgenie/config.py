@@ -1,0 +1,46 @@
+"""How obeya.yaml declares an Opsgenie connection (`tool: opsgenie`)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from obeya.connectors.incidents import (
+    NAME_PATTERN,
+    NotChangeCaused,
+    check_severities,
+    check_url,
+    check_variable,
+)
+
+
+class OpsgenieConnectionConfig(BaseModel):
+    """A connection to Opsgenie: the incidents of some impacted services (or all), of some teams."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Annotated[str, Field(min_length=1, pattern=NAME_PATTERN)]
+    tool: Literal["opsgenie"] = "opsgenie"
+    base_url: str = "https://api.opsgenie.com"
+    token_env: str = "OPSGENIE_API_KEY"
+    services: list[str] = Field(default_factory=list)
+    teams: list[str] = Field(default_factory=list)
+    value_stream: str | None = None
+    not_change_caused: NotChangeCaused = Field(default_factory=NotChangeCaused)
+    severity: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("token_env")
+    @classmethod
+    def _variable_name(cls, variable: str) -> str:
+        return check_variable(variable)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        return check_url(url, "Opsgenie: https://api.opsgenie.com, EU instance https://api.eu.opsgenie.com")
+
+    @field_validator("severity")
+    @classmethod
+    def _severities(cls, mapping: dict[str, str]) -> dict[str, str]:
+        return check_severities(mapping)

@@ -1,0 +1,1 @@
+"""PagerDuty: incidents with their log entries (acknowledgement and resolution times) and responders."""

@@ -1,0 +1,1 @@
+"""ServiceNow: incidents and change requests through the Table API."""

@@ -1,0 +1,84 @@
+"""A local Opsgenie REST API serving the real recordings in shared/fixtures/api-recordings/opsgenie.
+
+Recorded: two incidents of one impacted service, two teams, one user. The recordings hold no service
+object, so ``GET /v1/services`` answers one **derived** service: the recorded incidents' service id with
+the made-up name `SERVICE_NAME` (labelled so here; the tests say when they rely on it).
+
+It answers the way Opsgenie does: ``{"data": [...], "paging": {"next": ...}, "took", "requestId"}`` with
+``offset``/``limit`` pages and an absolute ``paging.next`` link; ``GET /v1/incidents`` sorted by
+``createdAt`` (``order`` desc by default) and filtered by ``query=impactedServices:ID``; 401 for another key
+than ``GenieKey KEY``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+from urllib.parse import urlencode
+
+from pagerduty_server import LoopbackServer
+
+from tests.shared_fixtures import API_RECORDINGS
+
+RECORDINGS = API_RECORDINGS / "opsgenie"
+KEY = "opsgenie-test-key"
+SERVICE_ID = "695bce3d-4621-4630-8ae1-24eb89c22d6e"
+SERVICE_NAME = "checkout (derived: no service recording)"
+Item = dict[str, Any]
+
+
+def load(name: str) -> list[Item]:
+    """The ``data`` of every line of a recording."""
+    lines = (RECORDINGS / f"_raw_opsgenie_{name}.jsonl").read_text().splitlines()
+    return [json.loads(line)["data"] for line in lines]
+
+
+class FakeOpsgenie(LoopbackServer):
+    """The recorded Opsgenie account."""
+
+    def __init__(self, page_size: int = 1) -> None:
+        super().__init__()
+        self.page_size = page_size
+        self.incidents = load("incidents")
+        self.teams = load("teams")
+        self.users = load("users")
+        self.services: list[Item] = [{"id": SERVICE_ID, "name": SERVICE_NAME, "teamId": self.teams[0]["id"]}]
+
+    def add(self, incident: Item) -> None:
+        with self._lock:
+            self.incidents.append(copy.deepcopy(incident))
+
+    def authorized(self, headers: dict[str, str]) -> bool:
+        return headers.get("Authorization") == f"GenieKey {KEY}"
+
+    def unauthorized(self) -> Item:
+        return {"message": "Could not authenticate", "took": 0.0, "requestId": "r-401"}
+
+    def _page(self, path: str, items: list[Item], query: dict[str, list[str]]) -> Item:
+        offset = int(query.get("offset", ["0"])[-1])
+        limit = min(int(query.get("limit", ["20"])[-1]), self.page_size)
+        body: Item = {"data": items[offset : offset + limit], "took": 0.01, "requestId": "r"}
+        if offset + limit < len(items):
+            following = {k: v[-1] for k, v in query.items()} | {"offset": offset + limit, "limit": limit}
+            body["paging"] = {"next": f"{self.base_url}{path}?{urlencode(following)}"}
+        return body
+
+    def answer(self, path: str, query: dict[str, list[str]]) -> tuple[int, Any, dict[str, str]]:
+        if path == "/v1/incidents":
+            found = list(self.incidents)
+            search = query.get("query", [""])[-1]
+            if search.startswith("impactedServices:"):
+                service = search.split(":", 1)[1]
+                found = [i for i in found if service in i.get("impactedServices", [])]
+            elif search:
+                return 422, {"message": f"this server does not know the query {search!r}"}, {}
+            found.sort(key=lambda i: str(i["createdAt"]), reverse=query.get("order", ["desc"])[-1] == "desc")
+            return 200, self._page(path, found, query), {}
+        if path == "/v1/services":
+            return 200, self._page(path, self.services, query), {}
+        if path == "/v2/users":
+            return 200, self._page(path, self.users, query), {}
+        if path == "/v2/teams":
+            return 200, {"data": self.teams, "took": 0.01, "requestId": "r"}, {}
+        return 404, {"message": f"no route for {path}"}, {}

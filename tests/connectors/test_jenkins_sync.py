@@ -1,0 +1,257 @@
+"""Jenkins sync against the recorded Jenkins remote API on a local server, on DuckDB and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jenkins_server import FREESTYLE, MULTIBRANCH, TOKEN, USER, FakeJenkins, load_stages
+
+from obeya.config.loader import ConfigError, parse_config
+from obeya.connectors.errors import AuthenticationError, MissingCredentialError
+from obeya.connectors.jenkins.config import JenkinsConnectionConfig, JenkinsDeployRule
+from obeya.connectors.jenkins.normalizer import normalize
+from obeya.connectors.raw import raw_event
+from obeya.connectors.sync import load_cursor, replay, sync
+from obeya.model.records import Deployment, PipelineJob, PipelineRun
+from obeya.model.vocabulary import EnvironmentClass
+from obeya.normalize.rules import MappingRules
+from obeya.store import Store
+
+NOW = datetime(2024, 5, 1, tzinfo=UTC)
+NORMALIZED_KINDS = ("pipeline_run", "pipeline_job", "deployment")
+RULES = [
+    JenkinsDeployRule(job=FREESTYLE, service="lake", environment="production"),
+    JenkinsDeployRule(job=f"{MULTIBRANCH}/*", stage=r"^deploy$", service="devlake", environment="staging"),
+]
+
+
+@pytest.fixture
+def jenkins(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeJenkins]:
+    monkeypatch.setenv("JENKINS_USER", USER)
+    monkeypatch.setenv("JENKINS_TOKEN", TOKEN)
+    server = FakeJenkins().start()
+    yield server
+    server.stop()
+
+
+def _connection(server: FakeJenkins, **options: Any) -> JenkinsConnectionConfig:
+    return JenkinsConnectionConfig(
+        name="ci",
+        base_url=server.base_url,
+        **{"jobs": [MULTIBRANCH, FREESTYLE], "deploy_jobs": RULES, **options},
+    )
+
+
+def _utc(millis: int) -> datetime:
+    return datetime.fromtimestamp(millis / 1000, UTC).replace(tzinfo=None)
+
+
+def _one(store: Store, kind: str, record_id: str) -> Any:
+    found = store.fetch_records(kind, "id = ?", [record_id])
+    assert len(found) == 1, record_id
+    return found[0]
+
+
+def snapshot(store: Store) -> dict[str, dict[str, dict[str, Any]]]:
+    return {kind: {r.id: r.model_dump() for r in store.fetch_records(kind)} for kind in NORMALIZED_KINDS}
+
+
+def test_build_and_its_stages(store: Store, jenkins: FakeJenkins) -> None:
+    report = sync(store, _connection(jenkins), clock=lambda: NOW)
+    assert report.resources[f"jobs/{MULTIBRANCH}"].fetched == 15  # main 4, PR-2 2, feature-1 3, feature-2 6
+    assert report.resources[f"jobs/{FREESTYLE}"].fetched == 13
+
+    # By hand from the recording: main #2, pushed to main, built f521ff9, 35260 ms.
+    run = _one(store, "pipeline_run", f"jenkins:{MULTIBRANCH}/main#2")
+    assert isinstance(run, PipelineRun)
+    assert (run.pipeline, run.repo, run.commit_sha, run.branch) == (
+        f"{MULTIBRANCH}/main",
+        "gustavobini/devlake-jenkins",
+        "f521ff9c806e74b9100c8fc87d07ac504f828f93",
+        "main",
+    )
+    assert (run.result, run.trigger) == ("success", "Push event to branch main")
+    assert run.created_at == run.started_at == _utc(1711277301765)
+    assert run.finished_at == _utc(1711277301765 + 35260)
+
+    jobs = sorted(
+        (
+            j
+            for j in store.fetch_records("pipeline_job", "run_id = ?", [run.id])
+            if isinstance(j, PipelineJob)
+        ),
+        key=lambda j: j.started_at or NOW,
+    )
+    recorded = load_stages()[f"{MULTIBRANCH}/main#2"]
+    assert (
+        [j.name for j in jobs]
+        == [s["name"] for s in recorded]
+        == ["Declarative: Checkout SCM", "checkout", "build", "test", "deploy"]
+    )
+    for job, stage in zip(jobs, recorded, strict=True):
+        assert job.external_id == f"{MULTIBRANCH}/main#2/stages/{stage['id']}"
+        assert (job.result, job.started_at) == ("success", _utc(stage["startTimeMillis"]))
+        assert job.finished_at == _utc(stage["startTimeMillis"] + stage["durationMillis"])
+    assert [j.environment for j in jobs] == [None, None, None, None, "staging"]
+
+    results = {
+        r.external_id.rpartition("#")[2]: (r.result, r.finished_at is None)
+        for r in store.fetch_records("pipeline_run", "pipeline = ?", [FREESTYLE])
+        if isinstance(r, PipelineRun)
+    }
+    assert results["10002"] == ("running", True)  # recorded "building": true
+    assert results["10003"] == ("canceled", False)  # ABORTED
+    assert results["10004"] == ("skipped", False)  # NOT_BUILD
+    assert results["10005"] == ("failure", False)  # UNSTABLE
+    freestyle = _one(store, "pipeline_run", f"jenkins:{FREESTYLE}#31")
+    assert (freestyle.branch, freestyle.repo, freestyle.trigger) == (
+        "main",
+        "merico-dev/lake",
+        "Started by user abc",
+    )
+    # Pipeline build #23 of the freestyle job has no recorded stages: reported, not failed
+    assert sum(report.resources[f"jobs/{FREESTYLE}"].skipped.values()) == 1
+
+
+def test_deployments_from_deploy_jobs_and_stages_that_ran(store: Store, jenkins: FakeJenkins) -> None:
+    sync(store, _connection(jenkins), clock=lambda: NOW)
+    build = _one(store, "deployment", f"jenkins:{FREESTYLE}#31/deployment")
+    assert isinstance(build, Deployment)
+    assert (build.service, build.environment, build.environment_class) == (
+        "lake",
+        "production",
+        EnvironmentClass.PRODUCTION,
+    )
+    assert (build.commit_sha, build.result) == ("0f886c74949c3ee7e489188911c7dc0c1d547418", "success")
+    assert build.pipeline_run_id == f"jenkins:{FREESTYLE}#31"
+    assert build.started_at == _utc(1650024049161) and build.finished_at == _utc(1650024049161 + 1587)
+    assert _one(store, "deployment", f"jenkins:{FREESTYLE}#10003/deployment").result == "canceled"
+    assert not store.fetch_records(
+        "deployment", "id = ?", [f"jenkins:{FREESTYLE}#10004/deployment"]
+    )  # never built
+
+    stage = _one(store, "deployment", f"jenkins:{MULTIBRANCH}/main#2/stages/28/deployment")
+    assert (stage.service, stage.environment, stage.environment_class, stage.result) == (
+        "devlake",
+        "staging",
+        EnvironmentClass.STAGING,
+        "success",
+    )
+    assert stage.commit_sha == "f521ff9c806e74b9100c8fc87d07ac504f828f93"
+    assert stage.pipeline_run_id == f"jenkins:{MULTIBRANCH}/main#2"
+    assert stage.started_at == _utc(1711277333432)
+
+    # PR-2 #1 was aborted in `checkout`: its `deploy` stage (recorded ABORTED, 11 ms) was skipped
+    skipped = _one(store, "pipeline_job", f"jenkins:{MULTIBRANCH}/PR-2#1/stages/28")
+    assert (skipped.name, skipped.result, skipped.environment) == ("deploy", "skipped", None)
+    assert not store.fetch_records("deployment", "pipeline_run_id = ?", [f"jenkins:{MULTIBRANCH}/PR-2#1"])
+    deployed = store.query("SELECT count(*) FROM deployments WHERE service = 'devlake'")[0][0]
+    assert deployed == 11  # 13 recorded deploy stages minus PR-2 #1 and feature-2 #6 (aborted earlier)
+
+
+def test_a_stage_not_executed_is_no_deployment() -> None:
+    describe = {
+        "id": "7",
+        "stages": [
+            {"id": "5", "name": "build", "status": "SUCCESS", "startTimeMillis": 1, "durationMillis": 5},
+            {
+                "id": "9",
+                "name": "deploy",
+                "status": "NOT_EXECUTED",
+                "startTimeMillis": 0,
+                "durationMillis": 0,
+            },
+        ],
+    }
+    build = {"number": 7, "result": "SUCCESS", "building": False, "timestamp": 1711277301765, "duration": 9}
+    rules = raw_event(
+        "jenkins",
+        "deploy_rules",
+        "ci",
+        {"deploy_jobs": [r.model_dump() for r in RULES]},
+        connection="ci",
+        received_at=NOW,
+    )
+    events = [
+        raw_event("jenkins", kind, f"{MULTIBRANCH}/main#7", item, connection="ci", received_at=NOW)
+        for kind, item in (("build", build), ("stages", describe))
+    ]
+    records = normalize(events, MappingRules(), [rules]).records
+    assert not [r for r in records if isinstance(r, Deployment)]
+    assert [(r.name, r.result) for r in records if isinstance(r, PipelineJob)] == [
+        ("build", "success"),
+        ("deploy", "skipped"),
+    ]
+
+
+def test_second_sync_fetches_only_new_builds(store: Store, jenkins: FakeJenkins) -> None:
+    jenkins.hidden = {(f"{MULTIBRANCH}/main", 4)}
+    sync(store, _connection(jenkins), clock=lambda: NOW)
+    assert not store.fetch_records("pipeline_run", "id = ?", [f"jenkins:{MULTIBRANCH}/main#4"])
+    cursor = load_cursor(store, "ci", f"jobs/{MULTIBRANCH}")
+    assert cursor is not None and json.loads(cursor.cursor or "")["marks"][f"{MULTIBRANCH}/main"] == 3
+
+    jenkins.reveal()
+    jenkins.requests.clear()
+    report = sync(store, _connection(jenkins), clock=lambda: NOW)
+    assert report.resources[f"jobs/{MULTIBRANCH}"].fetched == 1
+    assert jenkins.received("/wfapi/describe") == [
+        "/job/github_org/job/devlake-jenkins/job/main/4/wfapi/describe"
+    ]
+    listed = [q["tree"] for p, q in jenkins.requests if "allBuilds" in q.get("tree", "")]
+    assert len(listed) == 2  # main (new build 4) and the freestyle job (its running builds hold it back)
+    run = _one(store, "pipeline_run", f"jenkins:{MULTIBRANCH}/main#4")
+    assert run.commit_sha == "c83ae02076382670e286ac2474b7a7327fc28cde"
+
+
+def test_wrong_token_is_a_clear_error(
+    store: Store, jenkins: FakeJenkins, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JENKINS_TOKEN", "wrong")
+    with pytest.raises(
+        AuthenticationError, match=r"rejected the token in \$JENKINS_TOKEN \(401\).*API token"
+    ):
+        sync(store, _connection(jenkins), clock=lambda: NOW)
+    monkeypatch.delenv("JENKINS_USER")
+    with pytest.raises(MissingCredentialError, match=r"\$JENKINS_USER"):
+        sync(store, _connection(jenkins), clock=lambda: NOW)
+
+
+def test_replay_rebuilds_what_sync_wrote(store: Store, jenkins: FakeJenkins) -> None:
+    sync(store, _connection(jenkins), clock=lambda: NOW)
+    synced = snapshot(store)
+    assert all(synced.values())
+    for table in ("deployments", "pipeline_jobs", "pipeline_runs"):
+        store.execute(f"DELETE FROM {table}")
+    requests = len(jenkins.requests)
+    report = replay(store, "ci")
+    assert len(jenkins.requests) == requests
+    assert set(report.resources) == {"build+stages"}
+    assert snapshot(store) == synced
+
+
+def test_jenkins_connection_in_obeya_yaml(tmp_path: Path) -> None:
+    text = (
+        "connections:\n"
+        "  - name: ci\n"
+        "    tool: jenkins\n"
+        "    base_url: https://jenkins.example.com/\n"
+        "    jobs: [payments/build]\n"
+        "    deploy_jobs:\n"
+        "      - {job: payments/deploy-prod, service: payments, environment: production}\n"
+        "      - {stage: '(?i)deploy to (?P<environment>\\w+)', service: payments}\n"
+    )
+    connection = parse_config(text, tmp_path / "obeya.yaml").connections[0]
+    assert isinstance(connection, JenkinsConnectionConfig)
+    assert (connection.base_url, connection.user_env, connection.token_env) == (
+        "https://jenkins.example.com",
+        "JENKINS_USER",
+        "JENKINS_TOKEN",
+    )
+    with pytest.raises(ConfigError, match="environment"):
+        parse_config(text.replace("(?P<environment>\\w+)", "prod"), tmp_path / "obeya.yaml")
