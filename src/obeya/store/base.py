@@ -95,8 +95,11 @@ class Store(ABC):
             return
         self._begin()
         self._local.depth = 1
+        self._local.wrote = False
         try:
             yield
+            if self._local.wrote:
+                self.execute("UPDATE data_versions SET version = version + 1")
         except BaseException:
             self._rollback()
             raise
@@ -172,7 +175,8 @@ class Store(ABC):
         return int(batch.num_rows)
 
     def _bump_data_version(self) -> None:
-        self.execute("UPDATE data_versions SET version = version + 1")
+        """Note that this transaction wrote: its commit bumps the data version once."""
+        self._local.wrote = True
 
     def data_version(self) -> int:
         """A number that grows with every write: figures computed at one version are still right

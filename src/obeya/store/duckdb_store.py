@@ -16,6 +16,7 @@ from obeya.model.schema import TableSpec
 from obeya.store.base import Store
 
 _BATCH = "_obeya_batch"
+_SMALL_BATCH = 32
 
 
 class DuckDBStore(Store):
@@ -69,6 +70,18 @@ class DuckDBStore(Store):
         con = self._con()
         columns = ", ".join(f'"{c}"' for c in spec.column_names)
         unique = pc.count_distinct(batch["id"]).as_py() == batch.num_rows
+        if unique and batch.num_rows <= _SMALL_BATCH:
+            # A few rows (a webhook delivery): plain parameterized statements cost less than
+            # registering an Arrow table.
+            rows = batch.to_pylist()
+            ids = [row["id"] for row in rows]
+            con.execute(f'DELETE FROM "{spec.name}" WHERE id IN ({", ".join("?" * len(ids))})', ids)
+            one = f"({', '.join('?' * len(spec.column_names))})"
+            values = [row[c] for row in rows for c in spec.column_names]
+            con.execute(
+                f'INSERT INTO "{spec.name}" ({columns}) VALUES {", ".join([one] * len(rows))}', values
+            )
+            return
         if unique:
             rows = f"SELECT {columns} FROM {_BATCH}"
         else:
