@@ -6,7 +6,8 @@ All take a `Window` and a `Slice`; "now" for items still in progress is the wind
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
+from itertools import accumulate
 from typing import Any, Literal
 
 from obeya.engine.results import DurationSummary, Ratio, SeriesPoint
@@ -190,22 +191,43 @@ class FlowLoad:
     at_end: int
 
 
-def _daily_states_sql(
-    window: Window, scope: Slice, work_start: WorkStart, group: str
-) -> tuple[str, list[Any]]:
+def _daily_counts(
+    store: Store, window: Window, scope: Slice, work_start: WorkStart, group: str
+) -> tuple[list[date], dict[str, list[int]]]:
+    """Per day of the window and per value of `group` (over the ``intervals`` alias ``v``), how many items
+    were in such a period at the day's instant — the midnight after it, the last one being the window's
+    end; a period covers an instant when it entered at or before it and left after it (or is current).
+
+    Each period adds 1 from the first day whose instant it covers and takes it away after the last, so the
+    counts are running sums of those changes: linear in the periods, not days × periods.
+    """
     t = timeline(scope, window.end, work_start)
-    sql = f"""WITH {t.ctes},
-days AS (
-    SELECT CAST(d AS DATE) AS day, d + INTERVAL '1 day' AS instant
-    FROM generate_series(CAST(? AS TIMESTAMP), CAST(? AS TIMESTAMP) - INTERVAL '1 day',
-                         INTERVAL '1 day') AS g(d)
+    rows = store.query(
+        f"""WITH {t.ctes},
+bounds AS (SELECT CAST(? AS DATE) AS first_day, CAST(? AS DATE) AS last_day),
+spans AS (
+    SELECT {group} AS grp,
+           GREATEST(CAST(v.entered_at - INTERVAL '1 microsecond' AS DATE), b.first_day) AS from_day,
+           CASE WHEN v.is_current THEN b.last_day
+                ELSE CAST(v.left_at - INTERVAL '1 microsecond' AS DATE) - 1 END AS to_day
+    FROM intervals v CROSS JOIN bounds b
+),
+changes AS (
+    SELECT grp, from_day AS day, 1 AS change FROM spans WHERE from_day <= to_day
+    UNION ALL
+    SELECT grp, to_day + 1, -1 FROM spans s CROSS JOIN bounds b
+    WHERE s.from_day <= s.to_day AND s.to_day < b.last_day
 )
-SELECT days.day, {group}, count(v.item_id)
-FROM days JOIN intervals v
-    ON v.entered_at <= days.instant AND (v.left_at > days.instant OR v.is_current)
-GROUP BY days.day, {group}
-ORDER BY days.day, {group}"""
-    return sql, [*t.params, window.start, window.end]
+SELECT grp, day, SUM(change) FROM changes GROUP BY grp, day""",
+        [*t.params, window.start, window.end - timedelta(days=1)],
+    )
+    days = [window.start.date() + timedelta(days=i) for i in range(round(window.days))]
+    index = {d: i for i, d in enumerate(days)}
+    steps: dict[str, list[int]] = {}
+    for grp, day, change in rows:
+        steps.setdefault(str(grp), [0] * (len(days) + 1))[index.get(day, len(days))] += int(change)
+    counts = {grp: list(accumulate(changes[:-1])) for grp, changes in steps.items()}
+    return days, counts
 
 
 def flow_load(
@@ -215,15 +237,14 @@ def flow_load(
 
     docs/metrics.md, "Flow load (WIP)". The last day's instant is the window's end.
     """
-    sql, params = _daily_states_sql(window, scope, work_start, "v.flow_state")
-    wip: dict[date, int] = {}
-    for day, state, count in store.query(sql, params):
-        wip.setdefault(day, 0)
-        if state in ("waiting", "active"):
-            wip[day] += int(count)
-    daily = [SeriesPoint(day, float(n)) for day, n in sorted(wip.items())]
-    average = sum(p.value or 0 for p in daily) / len(daily) if daily else None
-    return FlowLoad(daily, average, int(daily[-1].value or 0) if daily else 0)
+    days, counts = _daily_counts(store, window, scope, work_start, "v.flow_state")
+    wip = [
+        sum(counts.get(state, [0] * len(days))[i] for state in ("waiting", "active"))
+        for i in range(len(days))
+    ]
+    daily = [SeriesPoint(day, float(n)) for day, n in zip(days, wip, strict=True)]
+    average = sum(wip) / len(wip) if wip else None
+    return FlowLoad(daily, average, wip[-1] if wip else 0)
 
 
 @dataclass(frozen=True)
@@ -247,13 +268,7 @@ def cumulative_flow(
     docs/metrics.md, "Cumulative flow". Items with no stage are counted under "(none)".
     """
     group = "v.flow_state" if by == "flow_state" else "COALESCE(v.stage, '(none)')"
-    sql, params = _daily_states_sql(window, scope, work_start, group)
-    rows = store.query(sql, params)
-    days = sorted({r[0] for r in rows})
-    index = {d: i for i, d in enumerate(days)}
-    counts: dict[str, list[int]] = {}
-    for day, key, count in rows:
-        counts.setdefault(str(key), [0] * len(days))[index[day]] = int(count)
+    days, counts = _daily_counts(store, window, scope, work_start, group)
     return CumulativeFlow(by, days, dict(sorted(counts.items())))
 
 
@@ -378,14 +393,20 @@ class WorkItemAge:
 
 
 def work_item_age(
-    store: Store, window: Window, scope: Slice = Slice(), work_start: WorkStart = "active", limit: int = 50
+    store: Store,
+    window: Window,
+    scope: Slice = Slice(),
+    work_start: WorkStart = "active",
+    limit: int = 50,
+    flow_times: FlowTimes | None = None,
 ) -> WorkItemAge:
     """Work item age: now - work start for items started and not done, oldest first.
 
     docs/metrics.md, "Work item age". The service level expectations are the 50/70/85/95th percentile
     flow times of the items completed in the window; each aging item says which one it is beyond.
+    `flow_times` of the same window and slice, when the caller has them already, spares recomputing them.
     """
-    sle = flow_time(store, window, scope, work_start=work_start).flow_time
+    sle = (flow_times or flow_time(store, window, scope, work_start=work_start)).flow_time
     t = timeline(scope, window.end, work_start)
     age_expr = seconds_between("started_at", "?")
     in_progress = "FROM item_times WHERE state_now IN ('waiting', 'active') AND started_at IS NOT NULL"

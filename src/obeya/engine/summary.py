@@ -48,7 +48,7 @@ def _flow_figures(store: Store, window: Window, scope: Slice, work_start: WorkSt
     load = flow.flow_load(store, window, scope, work_start=work_start)
     distribution = flow.flow_distribution(store, window, scope, work_start=work_start)
     predictability = flow.flow_predictability(store, window, scope, work_start=work_start)
-    age = flow.work_item_age(store, window, scope, work_start=work_start, limit=1_000_000)
+    age = flow.work_item_age(store, window, scope, work_start=work_start, limit=1_000_000, flow_times=times)
     figures: Figures = [
         ("flow velocity", velocity.per_week, "items/week"),
         ("items completed", velocity.completed, "items"),

@@ -229,7 +229,7 @@ def _flow_detail(store: StoreDep, filters: FiltersT) -> FlowDetail:
     load = flow.flow_load(store, window, scope, work_start=work_start)
     distribution = flow.flow_distribution(store, window, scope, work_start=work_start)
     predictability = flow.flow_predictability(store, window, scope, work_start=work_start)
-    age = flow.work_item_age(store, window, scope, work_start=work_start)
+    age = flow.work_item_age(store, window, scope, work_start=work_start, flow_times=times)
     return FlowDetail(
         velocity=VelocityOut(completed=velocity.completed, per_week=velocity.per_week),
         flow_time=times.flow_time,
