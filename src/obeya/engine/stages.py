@@ -150,29 +150,23 @@ departed AS (
     WHERE NOT j.is_current AND j.left_at >= b.window_start AND j.left_at < b.window_end
 )"""
     params = [*params, window.start, window.end]
-    wait = "lead_time - process_time"
+    # One pass over the visits: the departures' figures (FILTER on "left in the window") and the
+    # stage's presence over the window (WIP, arrivals, items still in it).
+    departed = "NOT j.is_current AND j.left_at >= b.window_start AND j.left_at < b.window_end"
+    wait = "j.lead_time - j.process_time"
+    overlap = seconds_between("GREATEST(j.entered_at, b.window_start)", "LEAST(j.left_at, b.window_end)")
     rows = {
         r[0]: r
         for r in store.query(
             f"""{sql}
-SELECT stage, count(*),
-       {duration_columns("lead_time", "lead_time >= 0")},
-       {duration_columns("process_time")},
-       {duration_columns(wait, "lead_time >= 0")},
-       {duration_columns("wait_before", "wait_before >= 0")},
-       count(*) FILTER (WHERE accurate),
-       SUM(GREATEST({wait} - uncommitted_time, 0)),
-       avg(lead_time) FILTER (WHERE lead_time >= 0)
-FROM departed GROUP BY stage""",
-            params,
-        )
-    }
-    overlap = seconds_between("GREATEST(j.entered_at, b.window_start)", "LEAST(j.left_at, b.window_end)")
-    presence = {
-        r[0]: r
-        for r in store.query(
-            f"""{sql}
-SELECT j.stage,
+SELECT j.stage, count(*) FILTER (WHERE {departed}),
+       {duration_columns("j.lead_time", f"{departed} AND j.lead_time >= 0")},
+       {duration_columns("j.process_time", departed)},
+       {duration_columns(wait, f"{departed} AND j.lead_time >= 0")},
+       {duration_columns("j.wait_before", f"{departed} AND j.wait_before >= 0")},
+       count(*) FILTER (WHERE {departed} AND j.accurate),
+       SUM(GREATEST({wait} - j.uncommitted_time, 0)) FILTER (WHERE {departed}),
+       avg(j.lead_time) FILTER (WHERE {departed} AND j.lead_time >= 0),
        SUM(GREATEST({overlap}, 0)),
        count(*) FILTER (WHERE j.entered_at >= b.window_start AND j.entered_at < b.window_end),
        count(*) FILTER (WHERE j.is_current),
@@ -181,6 +175,7 @@ FROM judged j CROSS JOIN bounds b GROUP BY j.stage""",
             params,
         )
     }
+    presence = {stage: (stage, *row[29:]) for stage, row in rows.items()}
     waiting_now = dict(
         store.query(
             f"WITH {timeline(scope, window.end, work_start).ctes} "
