@@ -15,8 +15,10 @@ from obeya import __version__
 from obeya.api.figure_cache import FigureCache
 from obeya.api.routes import ROUTERS
 from obeya.api.routes.dependencies import StoreDep
+from obeya.api.routes.sync_status import router as sync_status_router
 from obeya.api.webhooks import webhooks_router
 from obeya.config import ObeyaConfig
+from obeya.connectors.schedule import SyncScheduler
 from obeya.engine.portfolio import value_stream_summaries
 from obeya.store import LATEST_VERSION, Store
 
@@ -47,12 +49,16 @@ class ValueStreamOut(BaseModel):
 
 def create_app(store: Store, config: ObeyaConfig | None = None) -> FastAPI:
     """The application, serving from `store` (opened and migrated by the caller, closed on shutdown);
-    `config` gives the webhook secrets' variables and the mapping rules (defaults without it)."""
+    `config` gives the webhook secrets' variables, the mapping rules and the sync schedule (defaults —
+    no schedule — without it)."""
     config = config or ObeyaConfig()
+    scheduler = SyncScheduler(store, config.sync, config.connections, config.rules.mapping_rules())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        scheduler.start()
         yield
+        scheduler.stop()
         store.close()
 
     app = FastAPI(
@@ -64,9 +70,10 @@ def create_app(store: Store, config: ObeyaConfig | None = None) -> FastAPI:
 
     app.state.store = store
     app.state.config = config
+    app.state.sync_scheduler = scheduler
     app.state.figure_cache = FigureCache(store)
     app.middleware("http")(app.state.figure_cache)
-    for router in ROUTERS:
+    for router in (*ROUTERS, sync_status_router):
         app.include_router(router)
     app.include_router(webhooks_router(config.webhooks, config.rules.mapping_rules()))
 

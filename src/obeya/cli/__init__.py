@@ -6,6 +6,7 @@ import sys
 
 import typer
 
+from obeya.cli.connections import connections_app
 from obeya.cli.db import db_app
 from obeya.cli.demo import demo
 from obeya.cli.insights import insights, maturity
@@ -38,6 +39,7 @@ app.command("vsm")(vsm)
 app.command("insights")(insights)
 app.command("maturity")(maturity)
 app.add_typer(metrics_app, name="metrics")
+app.add_typer(connections_app, name="connections")
 app.add_typer(db_app, name="db")
 
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 
 from obeya.config.webhooks import WebhookSettings
 from obeya.connectors.config import ConnectionConfig
+from obeya.connectors.schedule import ScheduleConfig
 from obeya.linking.rules import GITHUB_ISSUE, JIRA_KEY, LinkingRules
 from obeya.model.vocabulary import EnvironmentClass, FlowItemType, FlowState
 from obeya.normalize.rules import EnvironmentRule, MappingRules, StatusMapping
@@ -122,6 +123,7 @@ class ObeyaConfig(_Section):
     linking: LinkingConfig = Field(default_factory=LinkingConfig)
     connections: list[ConnectionConfig] = Field(default_factory=list)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    sync: ScheduleConfig = Field(default_factory=ScheduleConfig)
 
     @field_validator("connections")
     @classmethod

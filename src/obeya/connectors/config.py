@@ -17,6 +17,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails
 
+from obeya.connectors.azuredevops.config import AzureDevOpsConnectionConfig
 from obeya.connectors.git.config import GitConnectionConfig
 from obeya.connectors.gitlab.config import GitLabConnectionConfig
 from obeya.connectors.jenkins.config import JenkinsConnectionConfig
@@ -158,7 +159,8 @@ ConnectionConfig = Annotated[
         | PagerDutyConnectionConfig
         | OpsgenieConnectionConfig
         | ServiceNowConnectionConfig
-        | GitLabConnectionConfig,
+        | GitLabConnectionConfig
+        | AzureDevOpsConnectionConfig,
         Field(discriminator="tool"),
     ],
     WrapValidator(_untagged),

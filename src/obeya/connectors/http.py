@@ -188,11 +188,27 @@ class RetryPolicy:
     max_delay: float = 60.0
     max_rate_limit_waits: int = 20
     secondary_limit_delay: float = 60.0
+    reset_margin: float = 1.0
+    """Seconds added to ``X-RateLimit-Reset`` before a spent quota is used again (clock skew)."""
+    pace_below: float = 0.5
+    """Once fewer than this share of ``X-RateLimit-Limit`` remain, requests are spread evenly until the
+    reset instead of bursting into the limit."""
 
     def backoff(self, attempt: int, jitter: float) -> float:
         """The wait before retry number `attempt` (1-based); `jitter` in [0, 1) spreads clients apart."""
         delay: float = min(self.max_delay, self.base_delay * 2.0 ** (attempt - 1))
         return delay / 2 + delay / 2 * jitter
+
+
+@dataclass
+class _Quota:
+    """What one host's rate-limit headers said last, and the requests under way against it."""
+
+    limit: float | None = None
+    remaining: float | None = None
+    reset: float | None = None
+    pending: int = 0
+    next_send: float = 0.0
 
 
 def _header_float(response: httpx.Response, name: str) -> float | None:
@@ -234,7 +250,7 @@ class HttpClient:
         self._jitter = jitter
         self._max_concurrency = max_concurrency_per_host
         self._semaphores: dict[str, threading.BoundedSemaphore] = {}
-        self._quota_reset: dict[str, float] = {}
+        self._quotas: dict[str, _Quota] = {}
         self._lock = threading.Lock()
         default_headers = {"User-Agent": f"obeya/{__version__}", "Accept": "application/json"}
         default_headers.update(headers or {})
@@ -310,20 +326,60 @@ class HttpClient:
             yield
 
     def _wait_for_quota(self, host: str) -> None:
+        """Wait until a request to `host` fits the quota, then count it as under way.
+
+        A spent quota (counting requests under way, whose answers have not said so yet) waits for its
+        reset. Once less than `RetryPolicy.pace_below` of the limit remains, requests are spread evenly
+        over the time left until the reset, so a long sync uses the whole budget without being refused.
+        """
+        margin = self.retry.reset_margin
+        while True:
+            with self._lock:
+                quota = self._quotas.setdefault(host, _Quota())
+                now = self._clock()
+                if quota.reset is not None and now >= quota.reset + margin:
+                    quota.remaining = quota.reset = None  # a new window: the next answer tells
+                wait = 0.0
+                if quota.remaining is not None and quota.reset is not None:
+                    left = quota.remaining - quota.pending
+                    if left <= 0:
+                        wait = quota.reset + margin - now
+                    elif quota.limit and quota.remaining <= quota.limit * self.retry.pace_below:
+                        start = max(now, quota.next_send)
+                        quota.next_send = start + max(quota.reset - start, 0.0) / left
+                        wait = start - now
+                        quota.pending += 1
+                        break
+                if wait <= 0:
+                    quota.pending += 1
+                    return
+            self._sleep(wait)
+        if wait > 0:
+            self._sleep(wait)
+
+    def _done(self, host: str) -> None:
         with self._lock:
-            reset = self._quota_reset.pop(host, None)
-        if reset is not None:
-            wait = reset - self._clock()
-            if wait > 0:
-                self._sleep(wait)
+            quota = self._quotas.get(host)
+            if quota is not None:
+                quota.pending = max(quota.pending - 1, 0)
 
     def _note_quota(self, host: str, response: httpx.Response) -> None:
-        """Remember that the quota is spent, so the next request waits for its reset."""
+        """Remember the quota the answer reports (the lowest remaining of the newest window)."""
         remaining = _header_float(response, "X-RateLimit-Remaining")
         reset = _header_float(response, "X-RateLimit-Reset")
-        if remaining is not None and remaining <= 0 and reset is not None:
-            with self._lock:
-                self._quota_reset[host] = reset + 1
+        if remaining is None or reset is None:
+            return
+        limit = _header_float(response, "X-RateLimit-Limit")
+        with self._lock:
+            quota = self._quotas.setdefault(host, _Quota())
+            if reset + self.retry.reset_margin <= self._clock():
+                return  # a window that is over already
+            if quota.reset is None or reset > quota.reset:
+                quota.limit, quota.remaining, quota.reset = limit, remaining, reset
+            elif reset == quota.reset:
+                known = quota.remaining if quota.remaining is not None else remaining
+                quota.remaining = min(known, remaining)
+                quota.limit = limit or quota.limit
 
     def _rate_limit_delay(self, response: httpx.Response) -> float | None:
         """How long to wait before trying again when the answer is a rate limit; None when it is not."""
@@ -348,10 +404,13 @@ class HttpClient:
         attempt = 0
         rate_limit_waits = 0
         while True:
-            self._wait_for_quota(host)
             try:
                 with self._slot(host):
-                    response = self._client.get(url)
+                    self._wait_for_quota(host)
+                    try:
+                        response = self._client.get(url)
+                    finally:
+                        self._done(host)
             except (httpx.TimeoutException, httpx.TransportError) as error:
                 attempt += 1
                 cause = "timed out" if isinstance(error, httpx.TimeoutException) else f"failed ({error})"

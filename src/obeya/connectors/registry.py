@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from obeya.connectors.azuredevops.connector import AzureDevOpsConnector
 from obeya.connectors.base import Connector
 from obeya.connectors.git.connector import GitConnector
 from obeya.connectors.github.connector import GitHubConnector
@@ -23,6 +24,7 @@ CONNECTORS: dict[str, Connector] = {
         OpsgenieConnector(),
         ServiceNowConnector(),
         GitLabConnector(),
+        AzureDevOpsConnector(),
     )
 }
 """Tool name → its connector. A new tool adds its connector here and its config to `ConnectionConfig`."""

@@ -6,14 +6,23 @@ names the resources to walk, collects them page by page and normalizes the pages
 Per page, the raw events, the records normalized from them and the resource's cursor are written in one
 transaction. The cursor therefore never runs ahead of what was stored: a sync that stops half-way (crash,
 network, Ctrl-C) resumes at the first page it did not store, and nothing is missing or twice.
+
+The repositories (projects) of a GitHub or GitLab connection are collected side by side by a bounded pool
+of worker threads, each walking one repository's resources in order; the HTTP client's per-host
+semaphore bounds the requests in flight and its pacing keeps them within the rate budget. Fetching and
+normalizing run in the workers; the page transactions are written one at a time (a lock), so concurrent
+writers never conflict on the store.
 """
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from obeya.connectors.base import Collector, Connector
 from obeya.connectors.config import ConnectionConfig
@@ -21,12 +30,19 @@ from obeya.connectors.http import HttpClient
 from obeya.connectors.registry import connector_for, connector_for_source
 from obeya.model.ids import record_id
 from obeya.model.records import RawEvent, SyncCursor
+from obeya.model.schema import TABLES
 from obeya.normalize.rules import MappingRules
 from obeya.store.base import Store
 
 CURSOR_SOURCE = "obeya"
+PARALLEL_TOOLS = frozenset({"github", "gitlab"})
+"""Tools whose resources are ``REPO/kind``, independent from one repository to the next."""
+DEFAULT_WORKERS = 8
 Progress = Callable[[str, int], None]
-"""Called after every stored page with the resource (``owner/name/pull_requests``) and its item count."""
+"""Called after every stored page with the resource (``owner/name/pull_requests``) and its item count.
+
+Calls come in the order of a sequential sync: a repository's pages stored while an earlier repository is
+still under way are reported once that one is done."""
 
 
 @dataclass
@@ -98,21 +114,56 @@ def _cursor_record(
 
 
 def stored_events(store: Store, source: str, connection: str, event_types: Sequence[str]) -> list[RawEvent]:
-    """The stored raw events of some types from one connection."""
+    """The stored raw events of some types from one connection, ordered by id.
+
+    Read as one Arrow table and built without validating again (they were validated when stored):
+    replay reads every raw event of a connection, and validation was most of its time.
+    """
     if not event_types:
         return []
     placeholders = ", ".join("?" for _ in event_types)
+    spec = TABLES["raw_event"]
+    columns = ", ".join(f'"{c}"' for c in spec.column_names)
+    table = store.query_arrow(
+        # webhook deliveries (with a delivery id) carry another payload shape: the receiver
+        # normalizes them; replay rebuilds from the API answers
+        f'SELECT {columns} FROM "{spec.name}" WHERE source = ? AND connection = ? '
+        f"AND delivery_id IS NULL AND event_type IN ({placeholders}) ORDER BY id",
+        [source, connection, *event_types],
+    )
+    data = {name: table.column(name).to_pylist() for name in spec.column_names if name != "id"}
+    fields = list(data)
     return [
-        e
-        for e in store.fetch_records(
-            "raw_event",
-            # webhook deliveries (with a delivery id) carry another payload shape: the receiver
-            # normalizes them; replay rebuilds from the API answers
-            f"source = ? AND connection = ? AND delivery_id IS NULL AND event_type IN ({placeholders})",
-            [source, connection, *event_types],
-        )
-        if isinstance(e, RawEvent)
+        _stored_raw_event(dict(zip(fields, row, strict=True)))
+        for row in zip(*(data[name] for name in fields), strict=True)
     ]
+
+
+_RAW_EVENT_FIELDS = frozenset(RawEvent.model_fields)
+
+
+def _stored_raw_event(values: dict[str, Any]) -> RawEvent:
+    """A `RawEvent` of stored (validated) values; what `model_construct` does, without its overhead."""
+    event = RawEvent.__new__(RawEvent)
+    object.__setattr__(event, "__dict__", values)
+    object.__setattr__(event, "__pydantic_fields_set__", set(_RAW_EVENT_FIELDS))
+    object.__setattr__(event, "__pydantic_extra__", None)
+    object.__setattr__(event, "__pydantic_private__", None)
+    return event
+
+
+def resource_groups(connection: ConnectionConfig, resources: Sequence[str]) -> list[list[str]]:
+    """The resources in groups a worker walks in order; groups may run side by side.
+
+    A GitHub repository's (GitLab project's) resources form one group; any other tool's resources are
+    one group, in order, since later ones read what earlier ones stored (Jira's catalogs, for example).
+    """
+    if connection.tool not in PARALLEL_TOOLS:
+        return [list(resources)] if resources else []
+    groups: dict[str, list[str]] = {}
+    for resource in resources:
+        groups.setdefault(resource.rsplit("/", 1)[0], []).append(resource)
+    return list(groups.values())
 
 
 def sync(
@@ -124,12 +175,14 @@ def sync(
     rules: MappingRules | None = None,
     client: HttpClient | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    workers: int | None = None,
 ) -> SyncReport:
     """Fetch what changed in the connection's tool since the last sync (everything when `full`).
 
     `client` defaults to one built from the connection (credentials from the environment variables it
-    names). A failure stops the sync with the error; the resource's cursor is marked failed with the
-    message, and pages stored before it stay stored, so the next run resumes.
+    names). Repositories are collected by up to `workers` threads (default `DEFAULT_WORKERS`; 1 walks
+    them one after another). A failure stops the sync with the error; the resource's cursor is marked
+    failed with the message, and pages stored before it stay stored, so the next run resumes.
     """
     rules = rules or MappingRules()
     connector = connector_for(connection.tool)
@@ -137,74 +190,135 @@ def sync(
     http = client or connector.client(connection)
     collector = connector.collector(http, connection, clock)
     report = SyncReport(connection.name)
+    groups = resource_groups(connection, connector.resources(connection))
+    ordered = _OrderedProgress(progress, len(groups)) if progress is not None else None
+    run = _Run(store, connector, collector, connection.name, full, rules, report, ordered, clock)
     try:
-        for resource in connector.resources(connection):
-            stored = load_cursor(store, connection.name, resource)
-            try:
-                _sync_resource(
-                    store,
-                    connector,
-                    collector,
-                    connection.name,
-                    resource,
-                    stored.cursor if stored else None,
-                    full,
-                    rules,
-                    report,
-                    progress,
-                    clock,
-                )
-            except Exception as error:
-                latest = load_cursor(store, connection.name, resource)
-                kept = connector.parse_cursor(latest.cursor if latest else None).dumps()
-                with store.transaction():
-                    store.upsert_records(
-                        [
-                            _cursor_record(
-                                connection.name, resource, kept, "failed", clock(), str(error)[:1000]
-                            )
-                        ]
-                    )
-                raise
+        pool_size = min(max(workers or DEFAULT_WORKERS, 1), len(groups))
+        if pool_size <= 1:
+            for index, group in enumerate(groups):
+                run.walk(group, index)
+        else:
+            with ThreadPoolExecutor(pool_size, thread_name_prefix="obeya-sync") as pool:
+                futures = [pool.submit(run.walk, group, index) for index, group in enumerate(groups)]
+                done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+                failed = next((f for f in futures if f in done and f.exception() is not None), None)
+                if failed is not None:
+                    run.stop.set()
+                    for future in futures:
+                        future.cancel()
+                    error = failed.exception()
+                    assert error is not None
+                    raise error
     finally:
         if own_client:
             http.close()
     return report
 
 
-def _sync_resource(
-    store: Store,
-    connector: Connector,
-    collector: Collector,
-    connection: str,
-    resource: str,
-    cursor: str | None,
-    full: bool,
-    rules: MappingRules,
-    report: SyncReport,
-    progress: Progress | None,
-    clock: Callable[[], datetime],
-) -> None:
-    entry = report.resource(resource)
-    context = stored_events(store, connector.source, connection, connector.context_event_types)
-    for batch in collector.collect_resource(resource, cursor, full):
-        normalized = connector.normalize(batch.events, rules, context)
-        status = "complete" if batch.complete else "running"
-        with store.transaction():
-            store.upsert_records(batch.events)
-            store.upsert_records(normalized.records)
-            store.upsert_records(
-                [_cursor_record(connection, resource, batch.cursor.dumps(), status, clock())]
+class _OrderedProgress:
+    """Passes progress on in group order: a later group's calls wait until the earlier groups are done."""
+
+    def __init__(self, progress: Progress, groups: int) -> None:
+        self._progress = progress
+        self._pending: list[list[tuple[str, int]]] = [[] for _ in range(groups)]
+        self._done = [False] * groups
+        self._current = 0
+        self._lock = threading.RLock()
+
+    def report(self, group: int, resource: str, items: int) -> None:
+        with self._lock:
+            if group == self._current:
+                self._progress(resource, items)
+            else:
+                self._pending[group].append((resource, items))
+
+    def finished(self, group: int) -> None:
+        with self._lock:
+            self._done[group] = True
+            while self._current < len(self._done) and self._done[self._current]:
+                self._current += 1
+                if self._current < len(self._pending):
+                    calls, self._pending[self._current] = self._pending[self._current], []
+                    for resource, items in calls:
+                        self._progress(resource, items)
+
+
+class _Stopped(Exception):
+    """Another worker failed: this one stops at a page boundary (its cursor is where it stood)."""
+
+
+@dataclass
+class _Run:
+    """One sync's shared state: the workers fetch and normalize, and write under `write_lock`."""
+
+    store: Store
+    connector: Connector
+    collector: Collector
+    connection: str
+    full: bool
+    rules: MappingRules
+    report: SyncReport
+    progress: _OrderedProgress | None
+    clock: Callable[[], datetime]
+    write_lock: threading.Lock = field(default_factory=threading.Lock)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def walk(self, resources: Sequence[str], group: int) -> None:
+        """Sync `resources` one after another (one repository's), marking a failed one's cursor."""
+        for resource in resources:
+            if self.stop.is_set():
+                return
+            with self.write_lock:
+                stored = load_cursor(self.store, self.connection, resource)
+            try:
+                self._resource(resource, stored.cursor if stored else None, group)
+            except _Stopped:
+                return
+            except Exception as error:
+                self.stop.set()
+                with self.write_lock:
+                    latest = load_cursor(self.store, self.connection, resource)
+                    kept = self.connector.parse_cursor(latest.cursor if latest else None).dumps()
+                    with self.store.transaction():
+                        self.store.upsert_records(
+                            [
+                                _cursor_record(
+                                    self.connection, resource, kept, "failed", self.clock(), str(error)[:1000]
+                                )
+                            ]
+                        )
+                raise
+        if self.progress is not None:
+            self.progress.finished(group)
+
+    def _resource(self, resource: str, cursor: str | None, group: int) -> None:
+        connector, store = self.connector, self.store
+        with self.write_lock:
+            entry = self.report.resource(resource)
+            context = stored_events(store, connector.source, self.connection, connector.context_event_types)
+        for batch in self.collector.collect_resource(resource, cursor, self.full):
+            normalized = connector.normalize(batch.events, self.rules, context)
+            status = "complete" if batch.complete else "running"
+            cursor_record = _cursor_record(
+                self.connection, resource, batch.cursor.dumps(), status, self.clock()
             )
-        entry.pages += 1
-        entry.fetched += batch.fetched
-        entry.raw_events += len(batch.events)
-        entry.normalized += len(normalized.records)
-        entry.skipped.update(batch.skipped)
-        entry.skipped.update(reason for _, reason in normalized.skipped)
-        entry.complete = batch.complete
-        if progress is not None:
-            progress(resource, batch.fetched)
+            with self.write_lock:
+                if self.stop.is_set():
+                    raise _Stopped
+                with store.transaction():
+                    store.upsert_records(batch.events)
+                    store.upsert_records(normalized.records)
+                    store.upsert_records([cursor_record])
+                entry.pages += 1
+                entry.fetched += batch.fetched
+                entry.raw_events += len(batch.events)
+                entry.normalized += len(normalized.records)
+                entry.skipped.update(batch.skipped)
+                entry.skipped.update(reason for _, reason in normalized.skipped)
+                entry.complete = batch.complete
+            if self.progress is not None:
+                self.progress.report(group, resource, batch.fetched)
 
 
 def _connectors_of(store: Store, connection: ConnectionConfig | str) -> list[Connector]:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 
 from obeya.connectors.base import Normalized
@@ -497,6 +498,14 @@ def _place(event: RawEvent) -> tuple[str, list[str]]:
     return "/".join(parts[:2]), parts[2:]
 
 
+def _loads(payload: str) -> Any:
+    """The payload's JSON (orjson; the standard parser for what orjson refuses, such as huge ints)."""
+    try:
+        return orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return json.loads(payload)
+
+
 def normalize(events: Iterable[RawEvent], rules: MappingRules | None = None) -> Normalized:
     """The records of GitHub raw events.
 
@@ -509,7 +518,7 @@ def normalize(events: Iterable[RawEvent], rules: MappingRules | None = None) -> 
     for event in events:
         if event.event_type == "deployment_status":
             repo, path = _place(event)
-            statuses[f"{repo}/{path[0]}"].append(json.loads(event.payload))
+            statuses[f"{repo}/{path[0]}"].append(_loads(event.payload))
     result = Normalized()
     for event in events:
         handler = HANDLERS.get(event.event_type)
@@ -518,7 +527,7 @@ def normalize(events: Iterable[RawEvent], rules: MappingRules | None = None) -> 
             continue
         repo, path = _place(event)
         try:
-            item = json.loads(event.payload)
+            item = _loads(event.payload)
             records = handler(_Context(event, repo, path, rules, statuses), item)
         except _Skip as skip:
             result.skipped.append((event.id, str(skip)))

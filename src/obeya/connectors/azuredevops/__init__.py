@@ -1,0 +1,1 @@
+"""Azure DevOps (Services and Server): pull requests, builds with their timelines, work items."""

@@ -1,0 +1,59 @@
+"""How `obeya.yaml` declares a connection to Azure DevOps (dev.azure.com or Azure DevOps Server)."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+_VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_NAME = re.compile(r"^[^/\\!@#?]+$")
+
+
+class AzureDevOpsConnectionConfig(BaseModel):
+    """A connection to an Azure DevOps organization and the projects (and repositories) it syncs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
+    tool: Literal["azuredevops"] = "azuredevops"
+    base_url: str = "https://dev.azure.com"
+    organization: Annotated[str, Field(min_length=1)]
+    projects: Annotated[list[str], Field(min_length=1)]
+    repositories: list[str] = Field(default_factory=list)
+    token_env: str = "AZURE_DEVOPS_TOKEN"
+    value_stream: str | None = None
+
+    @field_validator("organization")
+    @classmethod
+    def _organization(cls, organization: str) -> str:
+        if not _NAME.match(organization):
+            raise ValueError(f"{organization!r} is not an organization name (write it without slashes)")
+        return organization
+
+    @field_validator("projects", "repositories")
+    @classmethod
+    def _names(cls, names: list[str]) -> list[str]:
+        for name in names:
+            if not name.strip() or not _NAME.match(name):
+                raise ValueError(f"{name!r} is not a project or repository name (no / \\ ! @ # ?)")
+        return names
+
+    @field_validator("token_env")
+    @classmethod
+    def _variable_name(cls, variable: str) -> str:
+        if not _VARIABLE.match(variable):
+            raise ValueError(
+                f"{variable!r} is not an environment variable name (write the name, not the token)"
+            )
+        return variable
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(
+                f"{url!r} is not an http(s) URL (Azure DevOps Server: https://HOST/COLLECTION-PARENT)"
+            )
+        return url.rstrip("/")
