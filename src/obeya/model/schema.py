@@ -87,9 +87,18 @@ class TableSpec:
         return row
 
     def to_arrow(self, records: Iterable[Record]) -> pa.Table:
-        """A batch of records as an Arrow table, ready for the store's bulk upsert."""
-        rows = [self.to_row(r) for r in records]
-        return pa.Table.from_pylist(rows, schema=self.arrow_schema)
+        """A batch of records as an Arrow table, ready for the store's bulk upsert (built column by
+        column: the same values as `to_row`, without a dict per record)."""
+        batch = list(records)
+        arrays = [pa.array([r.id for r in batch], pa.string())]
+        for column in self.columns[1:]:
+            values = [getattr(r, column.name) for r in batch]
+            if column.type is ColumnType.JSON:
+                values = [orjson.dumps(v).decode() for v in values]
+            elif values and isinstance(next((v for v in values if v is not None), None), Enum):
+                values = [v.value if isinstance(v, Enum) else v for v in values]
+            arrays.append(pa.array(values, ARROW_TYPES[column.type]))
+        return pa.Table.from_arrays(arrays, schema=self.arrow_schema)
 
     def from_row(self, row: dict[str, Any]) -> Record:
         """The record a stored row holds (the inverse of `to_row`)."""

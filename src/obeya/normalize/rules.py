@@ -141,12 +141,15 @@ class MappingRules:
         explicit = self._statuses.get(key)
         if explicit is not None:
             return explicit
+        known = self.unmapped.get(key)
+        if known is not None:  # guessed before: the heuristics give the same answer
+            return known.guessed
         guessed = StatusMapping(FlowState.WAITING, None)
         for pattern, state, stage in _STATUS_HEURISTICS:
             if re.search(pattern, key):
                 guessed = StatusMapping(state, stage)
                 break
-        self.unmapped.setdefault(key, UnmappedStatus(status, guessed))
+        self.unmapped[key] = UnmappedStatus(status, guessed)
         return guessed
 
     def flow_item_type(self, tool_type: str, labels: Iterable[str] = ()) -> FlowItemType:
