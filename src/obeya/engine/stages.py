@@ -253,9 +253,9 @@ def _bottleneck(store: Store, stages: list[StageFigures], sql: str, params: list
         confirmed_by.append(f"most items waiting at the window's end: {worst.in_stage_waiting_now}")
     items = store.query(
         f"""{sql}
-SELECT w.key, d.lead_time - d.process_time - d.uncommitted_time AS waited
+SELECT w.key, SUM(d.lead_time - d.process_time - d.uncommitted_time) AS waited
 FROM departed d JOIN work_items w ON w.id = d.item_id
-WHERE d.stage = ? ORDER BY waited DESC, w.key LIMIT 10""",
+WHERE d.stage = ? GROUP BY w.key ORDER BY waited DESC, w.key LIMIT 10""",
         [*params, worst.stage],
     )
     return Bottleneck(
