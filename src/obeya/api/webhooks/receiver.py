@@ -21,16 +21,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from obeya.api.webhooks import envelopes, github
+from obeya.api.webhooks import envelopes, github, gitlab, jira, pagerduty
 from obeya.api.webhooks.deliveries import DeliveryLedger, SourceStatus
 from obeya.api.webhooks.envelopes import Delivery, MalformedDelivery, ScopeKey
+from obeya.api.webhooks.github import WebhookRecords
 from obeya.api.webhooks.signatures import (
     pagerduty_signature_matches,
     prefixed_signature_matches,
     token_matches,
 )
 from obeya.config.webhooks import WebhookSettings
-from obeya.model.records import RawEvent, Record
+from obeya.model.records import Change, Incident, RawEvent, Record, WorkItem
 from obeya.normalize.rules import MappingRules
 from obeya.store.base import Store
 
@@ -189,13 +190,23 @@ class WebhookReceiver:
                     202,
                     {"status": "stored", "normalized": False, "unknown_scope": delivery.scope.label, **base},
                 )
-            if delivery.source != "github":
+            normalizer = self._normalizers().get(delivery.source)
+            reason = None
+            if normalizer is None:
                 reason = (
                     f"no {delivery.source} normalizer yet: kept as a raw event, to replay when there is one"
                 )
+            else:
+                try:
+                    result = normalizer(raw, delivery)
+                except MalformedDelivery as unmapped:
+                    reason = f"not normalized: {unmapped}"
+            if reason is not None:
                 self.ledger.settle(raw, name, "stored", now, detail={"reason": reason})
                 return Answer(202, {"status": "stored", "normalized": False, "reason": reason, **base})
-            records, skipped = self._normalize_github(raw, delivery)
+            if result.failures:
+                raise NormalizationFailed("; ".join(result.failures))
+            records, skipped = result.records, result.skipped
             written = self.ledger.settle(
                 raw,
                 name,
@@ -221,11 +232,52 @@ class WebhookReceiver:
                 )
             return Answer(202, {"status": "stored", "normalized": False, "error": message, **base})
 
-    def _normalize_github(self, raw: RawEvent, delivery: Delivery) -> tuple[list[Record], list[str]]:
-        result = github.normalize_webhook(raw, delivery.payload, self.rules)
-        if result.failures:
-            raise NormalizationFailed("; ".join(result.failures))
-        return result.records, result.skipped
+    def _normalizers(self) -> dict[str, Callable[[RawEvent, Delivery], WebhookRecords]]:
+        """Per tool, its adapter: a delivery to records (`MalformedDelivery`: it cannot be mapped)."""
+        return {
+            "github": lambda raw, d: github.normalize_webhook(raw, d.payload, self.rules),
+            "gitlab": self._normalize_gitlab,
+            "jira": self._normalize_jira,
+            "pagerduty": self._normalize_pagerduty,
+        }
+
+    def _stored_events(
+        self, source: str, event_types: tuple[str, ...], connection: str | None
+    ) -> list[RawEvent]:
+        """Stored raw events a normalizer reads as context (catalogs, settings), of `connection` if named."""
+        where = f"source = ? AND event_type IN ({', '.join('?' for _ in event_types)})"
+        params: list[Any] = [source, *event_types]
+        if connection is not None:
+            where += " AND connection = ?"
+            params.append(connection)
+        return [e for e in self.store.fetch_records("raw_event", where, params) if isinstance(e, RawEvent)]
+
+    def _previous(self, kind: str, record_id: str) -> Record | None:
+        found = self.store.fetch_records(kind, "id = ?", [record_id])
+        return found[0] if found else None
+
+    def _normalize_jira(self, raw: RawEvent, delivery: Delivery) -> WebhookRecords:
+        def previous(record_id: str) -> WorkItem | None:
+            found = self._previous("work_item", record_id)
+            return found if isinstance(found, WorkItem) else None
+
+        context = self._stored_events("jira", jira.REFERENCE_TYPES, raw.connection)
+        return jira.normalize_webhook(raw, delivery.payload, self.rules, context, previous)
+
+    def _normalize_gitlab(self, raw: RawEvent, delivery: Delivery) -> WebhookRecords:
+        def previous(record_id: str) -> Change | None:
+            found = self._previous("change", record_id)
+            return found if isinstance(found, Change) else None
+
+        return gitlab.normalize_webhook(raw, delivery.payload, self.rules, previous)
+
+    def _normalize_pagerduty(self, raw: RawEvent, delivery: Delivery) -> WebhookRecords:
+        def previous(record_id: str) -> Incident | None:
+            found = self._previous("incident", record_id)
+            return found if isinstance(found, Incident) else None
+
+        context = self._stored_events("pagerduty", (pagerduty.SETTINGS,), raw.connection)
+        return pagerduty.normalize_webhook(raw, delivery.payload, self.rules, context, previous)
 
     def _in_scope(self, scope: ScopeKey) -> bool:
         keys = [k.lower() for k in scope.keys]
