@@ -7,12 +7,12 @@ missing section works).
 from __future__ import annotations
 
 import os
-import re
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-_VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+from obeya.connectors.config_checks import check_variable
+
 MAX_BODY_BYTES = 25 * 1024 * 1024
 """GitHub caps webhook payloads at 25 MB; the other tools send far less."""
 
@@ -27,11 +27,7 @@ class SourceSettings(BaseModel):
     @field_validator("secret_env")
     @classmethod
     def _variable_name(cls, variable: str) -> str:
-        if not _VARIABLE.match(variable):
-            raise ValueError(
-                f"{variable!r} is not an environment variable name (write the name, not the secret)"
-            )
-        return variable
+        return check_variable(variable)
 
     def secret(self) -> bytes | None:
         """The secret from the environment, or None when the variable is unset or empty."""

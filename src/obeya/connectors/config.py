@@ -18,6 +18,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails
 
 from obeya.connectors.azuredevops.config import AzureDevOpsConnectionConfig
+from obeya.connectors.config_checks import check_url, check_variable
 from obeya.connectors.git.config import GitConnectionConfig
 from obeya.connectors.gitlab.config import GitLabConnectionConfig
 from obeya.connectors.jenkins.config import JenkinsConnectionConfig
@@ -26,7 +27,6 @@ from obeya.connectors.pagerduty.config import PagerDutyConnectionConfig
 from obeya.connectors.servicenow.config import ServiceNowConnectionConfig
 
 _REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
-_VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class GitHubConnectionConfig(BaseModel):
@@ -54,18 +54,12 @@ class GitHubConnectionConfig(BaseModel):
     @field_validator("token_env")
     @classmethod
     def _variable_name(cls, variable: str) -> str:
-        if not _VARIABLE.match(variable):
-            raise ValueError(
-                f"{variable!r} is not an environment variable name (write the name, not the token)"
-            )
-        return variable
+        return check_variable(variable)
 
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, url: str) -> str:
-        if not url.startswith(("http://", "https://")):
-            raise ValueError(f"{url!r} is not an http(s) URL (GitHub Enterprise: https://HOST/api/v3)")
-        return url.rstrip("/")
+        return check_url(url, "GitHub Enterprise: https://HOST/api/v3")
 
 
 _PROJECT_KEY = re.compile(r"^[A-Z][A-Z0-9_]+$")
@@ -90,18 +84,12 @@ class JiraConnectionConfig(BaseModel):
     @field_validator("email_env", "token_env")
     @classmethod
     def _variable_name(cls, variable: str) -> str:
-        if not _VARIABLE.match(variable):
-            raise ValueError(
-                f"{variable!r} is not an environment variable name (write the name, not the secret)"
-            )
-        return variable
+        return check_variable(variable)
 
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, url: str) -> str:
-        if not url.startswith(("http://", "https://")):
-            raise ValueError(f"{url!r} is not an http(s) URL (Jira Cloud: https://SITE.atlassian.net)")
-        return url.rstrip("/")
+        return check_url(url, "Jira Cloud: https://SITE.atlassian.net")
 
     @field_validator("projects")
     @classmethod

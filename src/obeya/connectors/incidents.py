@@ -28,7 +28,6 @@ SEVERITIES = ("sev1", "sev2", "sev3", "sev4")
 SETTINGS = "settings"
 """Raw event type (and resource) of a connection's incident rules."""
 
-_VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 NAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
 
 
@@ -39,20 +38,6 @@ class NotChangeCaused(BaseModel):
 
     labels: list[str] = Field(default_factory=list)
     services: list[str] = Field(default_factory=list)
-
-
-def check_variable(variable: str) -> str:
-    """An environment variable's name (not a secret pasted in its place)."""
-    if not _VARIABLE.match(variable):
-        raise ValueError(f"{variable!r} is not an environment variable name (write the name, not the secret)")
-    return variable
-
-
-def check_url(url: str, hint: str) -> str:
-    """An http(s) URL without its trailing slash."""
-    if not url.startswith(("http://", "https://")):
-        raise ValueError(f"{url!r} is not an http(s) URL ({hint})")
-    return url.rstrip("/")
 
 
 def check_severities(mapping: dict[str, str]) -> dict[str, str]:

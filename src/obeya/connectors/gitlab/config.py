@@ -7,8 +7,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from obeya.connectors.config_checks import check_url, check_variable
+
 _PROJECT = re.compile(r"^(\d+|[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+)$")
-_VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class GitLabConnectionConfig(BaseModel):
@@ -37,18 +38,12 @@ class GitLabConnectionConfig(BaseModel):
     @field_validator("token_env")
     @classmethod
     def _variable_name(cls, variable: str) -> str:
-        if not _VARIABLE.match(variable):
-            raise ValueError(
-                f"{variable!r} is not an environment variable name (write the name, not the token)"
-            )
-        return variable
+        return check_variable(variable)
 
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, url: str) -> str:
-        if not url.startswith(("http://", "https://")):
-            raise ValueError(f"{url!r} is not an http(s) URL (self-managed GitLab: https://HOST)")
-        url = url.rstrip("/")
+        url = check_url(url, "self-managed GitLab: https://HOST")
         if url.endswith("/api/v4"):
             raise ValueError(f"{url!r}: give the instance's URL without /api/v4 (e.g. https://gitlab.com)")
         return url

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-_VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+from obeya.connectors.config_checks import check_url, check_variable
 
 
 class JenkinsDeployRule(BaseModel):
@@ -65,18 +65,12 @@ class JenkinsConnectionConfig(BaseModel):
     @field_validator("user_env", "token_env")
     @classmethod
     def _variable_name(cls, variable: str) -> str:
-        if not _VARIABLE.match(variable):
-            raise ValueError(
-                f"{variable!r} is not an environment variable name (write the name, not the secret)"
-            )
-        return variable
+        return check_variable(variable)
 
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, url: str) -> str:
-        if not url.startswith(("http://", "https://")):
-            raise ValueError(f"{url!r} is not an http(s) URL (e.g. https://jenkins.example.com)")
-        return url.rstrip("/")
+        return check_url(url, "e.g. https://jenkins.example.com")
 
     @field_validator("jobs")
     @classmethod

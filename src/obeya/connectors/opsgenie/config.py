@@ -6,12 +6,11 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from obeya.connectors.config_checks import check_url, check_variable
 from obeya.connectors.incidents import (
     NAME_PATTERN,
     NotChangeCaused,
     check_severities,
-    check_url,
-    check_variable,
 )
 
 
