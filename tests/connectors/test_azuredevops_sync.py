@@ -28,12 +28,13 @@ from azuredevops_server import (
 from github_server import FakeClock
 
 from obeya.config.loader import parse_config
-from obeya.connectors.azuredevops.collector import azure_client, parse_time
+from obeya.connectors.azuredevops.collector import azure_client
 from obeya.connectors.azuredevops.config import AzureDevOpsConnectionConfig
 from obeya.connectors.azuredevops.normalizer import is_deployment
 from obeya.connectors.errors import AuthenticationError
 from obeya.connectors.http import HttpClient, RetryPolicy
 from obeya.connectors.sync import load_cursor, replay, sync
+from obeya.connectors.times import required_time
 from obeya.model.records import (
     RECORD_BY_KIND,
     Change,
@@ -113,7 +114,7 @@ def _one(store: Store, kind: str, record_id: str) -> Any:
 
 
 def _utc(value: str) -> datetime:
-    return parse_time(value).astimezone(UTC).replace(tzinfo=None)
+    return required_time(value).astimezone(UTC).replace(tzinfo=None)
 
 
 def snapshot(store: Store) -> dict[str, dict[str, dict[str, Any]]]:

@@ -11,7 +11,6 @@ obeya.yaml, a sync stores them and a replay applies them to every stored inciden
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -134,19 +133,6 @@ def settings_of(events: Sequence[RawEvent], context: Sequence[RawEvent]) -> Inci
 
 
 # --- times, cursors, pages -------------------------------------------------------------------------------
-
-
-def parse_time(value: Any) -> datetime | None:
-    """An ISO 8601 time (``Z``, offsets, fractions of any length) or ServiceNow's ``YYYY-MM-DD HH:MM:SS``
-    (UTC), as an aware datetime; None for a missing or empty value."""
-    if not isinstance(value, str) or not value.strip():
-        return None
-    text = value.strip().replace("Z", "+00:00")
-    match = re.match(r"^(.*T\d\d:\d\d:\d\d)\.(\d+)(.*)$", text)
-    if match:  # Python wants 6 digits of fraction at most (Opsgenie writes 2, PagerDuty 6)
-        text = f"{match.group(1)}.{match.group(2)[:6].ljust(6, '0')}{match.group(3)}"
-    moment = datetime.fromisoformat(text)
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def iso(moment: datetime) -> str:

@@ -41,6 +41,7 @@ import httpx
 from obeya.connectors.errors import MalformedResponseError
 from obeya.connectors.http import HttpClient, RetryPolicy, TokenAuth
 from obeya.connectors.raw import raw_event
+from obeya.connectors.times import required_time
 from obeya.model.records import RawEvent
 
 from .config import AzureDevOpsConnectionConfig
@@ -119,27 +120,16 @@ class AzureCursor:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
 
 
-def parse_time(value: str) -> datetime:
-    """An Azure DevOps timestamp (``2023-02-25T06:23:04.0061884Z``, 7 decimals) as an aware datetime."""
-    text = value.replace("Z", "+00:00")
-    head, dot, rest = text.partition(".")
-    if dot:
-        digits = "".join(c for c in rest if c.isdigit())
-        text = f"{head}.{digits[:6]}{rest[len(digits) :]}"
-    moment = datetime.fromisoformat(text)
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def _later(a: str | None, b: str | None) -> str | None:
     if a is None or b is None:
         return a or b
-    return a if parse_time(a) >= parse_time(b) else b
+    return a if required_time(a) >= required_time(b) else b
 
 
 def _earlier(a: str | None, b: str | None) -> str | None:
     if a is None or b is None:
         return a or b
-    return a if parse_time(a) <= parse_time(b) else b
+    return a if required_time(a) <= required_time(b) else b
 
 
 @dataclass

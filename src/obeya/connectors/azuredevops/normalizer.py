@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from obeya.connectors.base import Normalized
 from obeya.connectors.raw import event_key
+from obeya.connectors.times import required_time
 from obeya.model.ids import record_id
 from obeya.model.records import (
     Change,
@@ -43,7 +44,7 @@ from obeya.model.records import (
 from obeya.model.vocabulary import EnvironmentClass, FlowState
 from obeya.normalize.rules import MappingRules
 
-from .collector import SOURCE, parse_time
+from .collector import SOURCE
 
 Item = dict[str, Any]
 
@@ -85,7 +86,7 @@ class _Context:
 def _time(value: Any) -> datetime | None:
     if not value or str(value).startswith("0001-01-01"):
         return None
-    return parse_time(str(value))
+    return required_time(str(value))
 
 
 def _required(value: Any, what: str) -> datetime:

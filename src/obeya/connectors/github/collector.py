@@ -23,6 +23,7 @@ from typing import Any
 from obeya.connectors.config import GitHubConnectionConfig
 from obeya.connectors.http import HttpClient, LinkHeaderPaging, RetryPolicy, TokenAuth
 from obeya.connectors.raw import raw_event
+from obeya.connectors.times import required_time
 from obeya.model.records import RawEvent
 
 SOURCE = "github"
@@ -121,12 +122,8 @@ class Batch:
     skipped: Counter[str] = field(default_factory=Counter)
 
 
-def _parse_time(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
 def _older(a: str, b: str) -> bool:
-    return _parse_time(a) < _parse_time(b)
+    return required_time(a) < required_time(b)
 
 
 def _newest(a: str | None, b: str) -> str:

@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from obeya.connectors.base import Normalized
 from obeya.connectors.github.collector import SOURCE, latest_status
 from obeya.connectors.raw import event_key
+from obeya.connectors.times import parse_time, required_time
 from obeya.model.ids import record_id
 from obeya.model.records import (
     Change,
@@ -61,17 +62,6 @@ class _Context:
     @property
     def raw_event_id(self) -> str:
         return self.event.id
-
-
-def _time(value: Any) -> datetime | None:
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
-
-
-def _required_time(value: Any, what: str) -> datetime:
-    moment = _time(value)
-    if moment is None:
-        raise ValueError(f"{what} is missing")
-    return moment
 
 
 # --- people --------------------------------------------------------------------------------------------
@@ -147,7 +137,7 @@ def change_id(repo: str, number: int | str) -> str:
 
 
 def _pull_request(ctx: _Context, pr: Item) -> list[Record]:
-    merged_at = _time(pr.get("merged_at"))
+    merged_at = parse_time(pr.get("merged_at"))
     state = "merged" if merged_at else ("open" if pr.get("state") == "open" else "closed")
     return [
         Change(
@@ -161,9 +151,9 @@ def _pull_request(ctx: _Context, pr: Item) -> list[Record]:
             base_branch=(pr.get("base") or {}).get("ref"),
             author_id=person_id(pr.get("user")),
             state=state,
-            created_at=_required_time(pr.get("created_at"), "created_at"),
+            created_at=required_time(pr.get("created_at"), "created_at"),
             merged_at=merged_at,
-            closed_at=_time(pr.get("closed_at")),
+            closed_at=parse_time(pr.get("closed_at")),
             # GitHub computes a test merge commit for open and unmerged pull requests: only a merged one's
             # merge_commit_sha is in the repository's history.
             merge_commit_sha=(pr.get("merge_commit_sha") or None) if merged_at else None,
@@ -194,8 +184,8 @@ def _commit(ctx: _Context, item: Item) -> list[Record]:
             sha=sha,
             message=detail.get("message") or "",
             author_id=author_id,
-            authored_at=_required_time(author.get("date"), "commit.author.date"),
-            committed_at=_time((detail.get("committer") or {}).get("date")),
+            authored_at=required_time(author.get("date"), "commit.author.date"),
+            committed_at=parse_time((detail.get("committer") or {}).get("date")),
             additions=stats.get("additions"),
             deletions=stats.get("deletions"),
         )
@@ -248,7 +238,7 @@ def _review(ctx: _Context, review: Item) -> list[Record]:
             change_id=change_id(ctx.repo, ctx.path[0]),
             reviewer_id=person_id(review.get("user")),
             state=state,
-            submitted_at=_required_time(review.get("submitted_at"), "submitted_at"),
+            submitted_at=required_time(review.get("submitted_at"), "submitted_at"),
         )
     ]
 
@@ -261,7 +251,7 @@ def _review_comment(ctx: _Context, comment: Item) -> list[Record]:
             raw_event_id=ctx.raw_event_id,
             change_id=change_id(ctx.repo, ctx.path[0]),
             author_id=person_id(comment.get("user")),
-            created_at=_required_time(comment.get("created_at"), "created_at"),
+            created_at=required_time(comment.get("created_at"), "created_at"),
             body=comment.get("body"),
             path=comment.get("path"),
         )
@@ -282,7 +272,7 @@ def _issue(ctx: _Context, issue: Item) -> list[Record]:
     status = _issue_status(issue)
     flow_state = ctx.rules.status(status).flow_state
     stage = ctx.rules.status(status).stage
-    closed_at = _time(issue.get("closed_at"))
+    closed_at = parse_time(issue.get("closed_at"))
     if status == "closed" and issue.get("state_reason") == "not_planned":
         flow_state, stage = FlowState.CANCELED, None
     return [
@@ -300,10 +290,10 @@ def _issue(ctx: _Context, issue: Item) -> list[Record]:
             stage=stage,
             assignee_id=person_id(issue.get("assignee")),
             labels=labels,
-            created_at=_required_time(issue.get("created_at"), "created_at"),
+            created_at=required_time(issue.get("created_at"), "created_at"),
             done_at=closed_at if flow_state is FlowState.DONE else None,
             canceled_at=closed_at if flow_state is FlowState.CANCELED else None,
-            updated_at=_time(issue.get("updated_at")),
+            updated_at=parse_time(issue.get("updated_at")),
         )
     ]
 
@@ -326,7 +316,7 @@ def _issue_event(ctx: _Context, event: Item) -> list[Record]:
             external_id=f"{ctx.repo}#{ctx.path[0]}/events/{event['id']}",
             raw_event_id=ctx.raw_event_id,
             work_item_id=record_id(SOURCE, f"{ctx.repo}#{ctx.path[0]}"),
-            at=_required_time(event.get("created_at"), "created_at"),
+            at=required_time(event.get("created_at"), "created_at"),
             from_status=from_status,
             to_status=to_status,
             from_flow_state=from_state.flow_state,
@@ -376,9 +366,9 @@ def _workflow_run(ctx: _Context, run: Item) -> list[Record]:
             trigger=run.get("event"),
             result=result,
             attempt=run.get("run_attempt") or 1,
-            created_at=_required_time(run.get("created_at"), "created_at"),
-            started_at=_time(run.get("run_started_at")),
-            finished_at=_time(run.get("updated_at")) if result != "running" else None,
+            created_at=required_time(run.get("created_at"), "created_at"),
+            started_at=parse_time(run.get("run_started_at")),
+            finished_at=parse_time(run.get("updated_at")) if result != "running" else None,
             url=run.get("html_url"),
         )
     ]
@@ -394,8 +384,8 @@ def _workflow_job(ctx: _Context, job: Item) -> list[Record]:
             name=job.get("name") or str(job["id"]),
             result=run_result(job.get("status"), job.get("conclusion")),
             attempt=job.get("run_attempt") or 1,
-            started_at=_time(job.get("started_at")),
-            finished_at=_time(job.get("completed_at")),
+            started_at=parse_time(job.get("started_at")),
+            finished_at=parse_time(job.get("completed_at")),
         )
     ]
 
@@ -412,9 +402,9 @@ def _finished_at(statuses: list[Item]) -> datetime | None:
     """When the deployment ended: its first final status (an ``inactive`` one only marks it superseded)."""
     ended = sorted(str(s["created_at"]) for s in statuses if str(s.get("state", "")).lower() in _ENDED)
     if ended:
-        return _time(ended[0])
+        return parse_time(ended[0])
     latest = latest_status(statuses)
-    return _time(latest.get("created_at")) if latest else None
+    return parse_time(latest.get("created_at")) if latest else None
 
 
 _ENDED = {"success", "failure", "error"}
@@ -437,7 +427,7 @@ def _deployment(ctx: _Context, deployment: Item) -> list[Record]:
             repo=ctx.repo,
             commit_sha=deployment.get("sha"),
             result=result,
-            started_at=_time(deployment.get("created_at")),
+            started_at=parse_time(deployment.get("created_at")),
             finished_at=_finished_at(statuses) if result != "running" else None,
             url=(latest or {}).get("log_url") or (latest or {}).get("target_url") or None,
         )
@@ -454,7 +444,7 @@ def _release(ctx: _Context, release: Item) -> list[Record]:
             name=release.get("name") or release.get("tag_name") or str(release["id"]),
             version=release.get("tag_name"),
             status=status,
-            released_at=_time(release.get("published_at")) if status == "released" else None,
+            released_at=parse_time(release.get("published_at")) if status == "released" else None,
             description=release.get("body"),
         )
     ]

@@ -35,6 +35,7 @@ import httpx
 from obeya.connectors.errors import NotFoundError, PermissionDeniedError
 from obeya.connectors.http import HttpClient, Page, RetryPolicy, TokenAuth
 from obeya.connectors.raw import raw_event
+from obeya.connectors.times import required_time
 from obeya.model.records import RawEvent
 
 from .config import GitLabConnectionConfig
@@ -167,15 +168,9 @@ class UpdatedCursor:
         )
 
 
-def parse_time(value: str) -> datetime:
-    """A GitLab timestamp (``2019-06-28T05:21:43.743Z`` or with an offset) as an aware datetime."""
-    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def asked_from(mark: str) -> str:
     """The ``updated_after`` sent for a mark: one second before it, in whole seconds, UTC."""
-    moment = parse_time(mark).astimezone(UTC) - timedelta(seconds=1)
+    moment = required_time(mark).astimezone(UTC) - timedelta(seconds=1)
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -252,9 +247,9 @@ class GitLabCollector:
                     continue
                 events.extend(walk.expand(project, item))
                 if stamp:
-                    if mark is None or parse_time(stamp) > parse_time(mark):
+                    if mark is None or required_time(stamp) > required_time(mark):
                         mark, seen = stamp, {key}
-                    elif parse_time(stamp) == parse_time(mark):
+                    elif required_time(stamp) == required_time(mark):
                         seen.add(key)
             done = answer.next_url is None
             if done:
@@ -349,7 +344,7 @@ class GitLabCollector:
 
 
 def _already_stored(stamp: str, key: str, mark: str, seen: set[str]) -> bool:
-    moment, high = parse_time(stamp), parse_time(mark)
+    moment, high = required_time(stamp), required_time(mark)
     return moment < high or (moment == high and key in seen)
 
 

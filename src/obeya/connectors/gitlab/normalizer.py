@@ -16,13 +16,13 @@ import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
 
 from obeya.connectors.base import Normalized
 from obeya.connectors.raw import event_key
+from obeya.connectors.times import parse_time, required_time
 from obeya.model.ids import record_id
 from obeya.model.records import (
     Change,
@@ -69,17 +69,6 @@ class _Context:
 
 class _Skip(Exception):
     """A raw event that rightly gives no record; the message says why."""
-
-
-def _time(value: Any) -> datetime | None:
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
-
-
-def _required_time(value: Any, what: str) -> datetime:
-    moment = _time(value)
-    if moment is None:
-        raise ValueError(f"{what} is missing")
-    return moment
 
 
 # --- people --------------------------------------------------------------------------------------------
@@ -172,7 +161,7 @@ def merge_method(mr: Item) -> str | None:
 
 
 def _merge_request(ctx: _Context, mr: Item) -> list[Record]:
-    merged_at = _time(mr.get("merged_at"))
+    merged_at = parse_time(mr.get("merged_at"))
     merged = merged_at is not None or mr.get("state") == "merged"
     state = "merged" if merged else ("open" if mr.get("state") in ("opened", "locked") else "closed")
     # The commit the target branch got: the merge commit, else (fast-forward) the squash commit, else
@@ -190,9 +179,9 @@ def _merge_request(ctx: _Context, mr: Item) -> list[Record]:
             base_branch=mr.get("target_branch"),
             author_id=person_id(mr.get("author")),
             state=state,
-            created_at=_required_time(mr.get("created_at"), "created_at"),
+            created_at=required_time(mr.get("created_at"), "created_at"),
             merged_at=merged_at,
-            closed_at=_time(mr.get("closed_at")) or (merged_at if merged else None),
+            closed_at=parse_time(mr.get("closed_at")) or (merged_at if merged else None),
             merge_commit_sha=landed or None,
             head_sha=mr.get("sha"),
             merge_method=merge_method(mr),
@@ -212,10 +201,10 @@ def _merge_request_commit(ctx: _Context, commit: Item) -> list[Record]:
             sha=sha,
             message=commit.get("message") or commit.get("title") or "",
             author_id=git_person_id(email) if email else None,
-            authored_at=_required_time(
+            authored_at=required_time(
                 commit.get("authored_date") or commit.get("created_at"), "authored_date"
             ),
-            committed_at=_time(commit.get("committed_date")),
+            committed_at=parse_time(commit.get("committed_date")),
             additions=(commit.get("stats") or {}).get("additions"),
             deletions=(commit.get("stats") or {}).get("deletions"),
         ),
@@ -245,7 +234,7 @@ def _merge_request_commit(ctx: _Context, commit: Item) -> list[Record]:
 def _note(ctx: _Context, note: Item) -> list[Record]:
     iid = ctx.rest.split("/", 1)[0]
     external_id = f"{ctx.project}!{iid}/notes/{note['id']}"
-    created_at = _required_time(note.get("created_at"), "created_at")
+    created_at = required_time(note.get("created_at"), "created_at")
     if note.get("system"):
         body = str(note.get("body") or "").strip()
         state = {APPROVED_NOTE: "approved", UNAPPROVED_NOTE: "dismissed"}.get(body)
@@ -287,7 +276,7 @@ def _approvals(ctx: _Context, approvals: Item) -> list[Record]:
             continue
         # GitLab 17.x+ says when; older versions do not, and the answer's updated_at (the merge
         # request's last update) is the latest the approval can have been given.
-        at = _time(entry.get("approved_at")) or _time(approvals.get("updated_at"))
+        at = parse_time(entry.get("approved_at")) or parse_time(approvals.get("updated_at"))
         if at is None:
             continue
         records.append(
@@ -314,8 +303,8 @@ def _issue(ctx: _Context, issue: Item) -> list[Record]:
     status = "closed" if issue.get("state") == "closed" else "open"
     mapping = ctx.rules.status(status)
     opened = ctx.rules.status("open")
-    closed_at = _time(issue.get("closed_at"))
-    created_at = _required_time(issue.get("created_at"), "created_at")
+    closed_at = parse_time(issue.get("closed_at"))
+    created_at = required_time(issue.get("created_at"), "created_at")
     key = f"{ctx.project}#{issue['iid']}"
     tool_type = str(issue.get("issue_type") or "issue")
     assignees = issue.get("assignees") or ([issue["assignee"]] if issue.get("assignee") else [])
@@ -340,7 +329,7 @@ def _issue(ctx: _Context, issue: Item) -> list[Record]:
             canceled_at=closed_at
             if status == "closed" and mapping.flow_state is FlowState.CANCELED
             else None,
-            updated_at=_time(issue.get("updated_at")),
+            updated_at=parse_time(issue.get("updated_at")),
         ),
         StatusTransition(
             source=SOURCE,
@@ -419,9 +408,9 @@ def _pipeline(ctx: _Context, pipeline: Item) -> list[Record]:
             change_id=change_id(ctx.project, merge_request.group(1)) if merge_request else None,
             trigger=pipeline.get("source"),
             result=result,
-            created_at=_required_time(pipeline.get("created_at"), "created_at"),
-            started_at=_time(pipeline.get("started_at")),
-            finished_at=(_time(pipeline.get("finished_at")) or _time(pipeline.get("updated_at")))
+            created_at=required_time(pipeline.get("created_at"), "created_at"),
+            started_at=parse_time(pipeline.get("started_at")),
+            finished_at=(parse_time(pipeline.get("finished_at")) or parse_time(pipeline.get("updated_at")))
             if result != "running"
             else None,
             url=pipeline.get("web_url"),
@@ -443,8 +432,8 @@ def _job(ctx: _Context, job: Item) -> list[Record]:
             stage=job.get("stage"),
             result=job_result(job.get("status")),
             environment=str(environment) if environment else None,
-            started_at=_time(job.get("started_at")),
-            finished_at=_time(job.get("finished_at")),
+            started_at=parse_time(job.get("started_at")),
+            finished_at=parse_time(job.get("finished_at")),
         )
     ]
 
@@ -481,8 +470,8 @@ def _deployment(ctx: _Context, deployment: Item) -> list[Record]:
             commit_sha=deployment.get("sha"),
             pipeline_run_id=pipeline_id(ctx.project, pipeline["id"]) if pipeline else None,
             result=result,
-            started_at=_time(job.get("started_at")) or _time(deployment.get("created_at")),
-            finished_at=(_time(job.get("finished_at")) or _time(deployment.get("updated_at")))
+            started_at=parse_time(job.get("started_at")) or parse_time(deployment.get("created_at")),
+            finished_at=(parse_time(job.get("finished_at")) or parse_time(deployment.get("updated_at")))
             if result != "running"
             else None,
             url=job.get("web_url") or None,

@@ -31,6 +31,7 @@ from obeya.connectors.config import JiraConnectionConfig
 from obeya.connectors.errors import ConnectorError, MissingCredentialError
 from obeya.connectors.http import HttpClient, OffsetPaging, Paging, RetryPolicy, TokenAuth, TokenPaging
 from obeya.connectors.raw import raw_event
+from obeya.connectors.times import required_time
 from obeya.model.records import RawEvent
 
 SOURCE = "jira"
@@ -85,14 +86,9 @@ def jira_client(
     return HttpClient(connection.base_url, tool="Jira", auth=auth, **options)
 
 
-def parse_time(value: str) -> datetime:
-    """A Jira timestamp (``2020-06-12T08:13:13.360+0800``) as an aware datetime."""
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
 def updated_clause(high_water: str) -> str:
     """The JQL asking for issues updated since `high_water`, in the offset Jira wrote it in."""
-    since = parse_time(high_water) - timedelta(minutes=1)
+    since = required_time(high_water) - timedelta(minutes=1)
     return f'updated >= "{since:%Y/%m/%d %H:%M}"'
 
 
@@ -210,7 +206,7 @@ class JiraCollector:
                 events.extend(self._issue(item))
                 updated = (item.get("fields") or {}).get("updated")
                 if updated and (
-                    state.high_water is None or parse_time(updated) > parse_time(state.high_water)
+                    state.high_water is None or required_time(updated) > required_time(state.high_water)
                 ):
                     state = JiraCursor(updated)
             yield JiraBatch(resource, _unique(events), state, page.next_url is None, len(page.items))

@@ -27,8 +27,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from obeya.connectors.base import Normalized
-from obeya.connectors.jira.collector import SOURCE, parse_time, user_key
+from obeya.connectors.jira.collector import SOURCE, user_key
 from obeya.connectors.raw import event_key
+from obeya.connectors.times import required_time
 from obeya.model.ids import record_id
 from obeya.model.records import (
     Identity,
@@ -181,8 +182,8 @@ def _sprint(sprint: Item, raw_event_id: str) -> list[Record]:
             raw_event_id=raw_event_id,
             name=sprint.get("name") or f"Sprint {sprint['id']}",
             plan_type="sprint",
-            starts_at=parse_time(starts),
-            ends_at=parse_time(ends),
+            starts_at=required_time(starts),
+            ends_at=required_time(ends),
         )
     ]
 
@@ -251,7 +252,7 @@ class _Change:
 def _changes(histories: Iterable[Item], wanted: Callable[[Item], bool]) -> list[_Change]:
     """The changelog's items that `wanted` picks, oldest first."""
     changes = [
-        _Change(parse_time(h["created"]), str(h["id"]), i, item, h.get("author"))
+        _Change(required_time(h["created"]), str(h["id"]), i, item, h.get("author"))
         for h in histories
         for i, item in enumerate(h.get("items") or [])
         if wanted(item)
@@ -292,7 +293,7 @@ def _issue(
     status: Item = fields.get("status") or {}
     status_id = str(status.get("id") or "")
     current = placer.place(status["name"], status_id, (status.get("statusCategory") or {}).get("key"))
-    created = parse_time(fields["created"])
+    created = required_time(fields["created"])
     item_id = work_item_id(key)
 
     def place(name: str | None, sid: str | None) -> StatusMapping:
@@ -344,7 +345,7 @@ def _issue(
             return None
         entries = [t.at for t in transitions if t.to_flow_state is state]
         resolved = fields.get("resolutiondate")
-        return max(entries) if entries else (parse_time(resolved) if resolved else None)
+        return max(entries) if entries else (required_time(resolved) if resolved else None)
 
     started = [t.at for t in transitions if t.to_flow_state is FlowState.ACTIVE]
     labels = [str(label) for label in fields.get("labels") or []]
@@ -374,7 +375,7 @@ def _issue(
         started_at=min(started) if started else None,
         done_at=last_entry(FlowState.DONE),
         canceled_at=last_entry(FlowState.CANCELED),
-        updated_at=parse_time(fields["updated"]) if fields.get("updated") else None,
+        updated_at=required_time(fields["updated"]) if fields.get("updated") else None,
     )
     return [
         work_item,
@@ -415,7 +416,7 @@ def _plan_items(
                 raw_event_id=raw_event_id,
                 plan_id=plan_id(sprint_id),
                 work_item_id=work_item_id(key),
-                added_after_start=bool(start) and added_at > parse_time(str(start)),
+                added_after_start=bool(start) and added_at > required_time(str(start)),
                 planned_value=points,
             )
         )

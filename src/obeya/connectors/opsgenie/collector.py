@@ -26,9 +26,10 @@ from typing import Any
 import httpx
 
 from obeya.connectors.http import HttpClient, RetryPolicy, TokenAuth
-from obeya.connectors.incidents import SETTINGS, Batch, TimeCursor, parse_time, settings_event
+from obeya.connectors.incidents import SETTINGS, Batch, TimeCursor, settings_event
 from obeya.connectors.opsgenie.config import OpsgenieConnectionConfig
 from obeya.connectors.raw import raw_event
+from obeya.connectors.times import parse_time
 from obeya.model.records import RawEvent
 
 SOURCE = "opsgenie"

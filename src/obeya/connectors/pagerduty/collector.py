@@ -33,12 +33,12 @@ from obeya.connectors.incidents import (
     Batch,
     TimeCursor,
     iso,
-    parse_time,
     settings_event,
     unique,
 )
 from obeya.connectors.pagerduty.config import PagerDutyConnectionConfig
 from obeya.connectors.raw import raw_event
+from obeya.connectors.times import parse_time
 from obeya.model.records import RawEvent
 
 SOURCE = "pagerduty"

@@ -23,8 +23,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from obeya.connectors.base import Normalized
-from obeya.connectors.incidents import SETTINGS, IncidentSettings, parse_time, person, settings_of
+from obeya.connectors.incidents import SETTINGS, IncidentSettings, person, settings_of
 from obeya.connectors.pagerduty.collector import SOURCE
+from obeya.connectors.times import parse_time
 from obeya.model.records import Incident, RawEvent, Record
 from obeya.normalize.rules import MappingRules
 

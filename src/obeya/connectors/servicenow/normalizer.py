@@ -24,8 +24,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from obeya.connectors.base import Normalized
-from obeya.connectors.incidents import SETTINGS, IncidentSettings, parse_time, person, settings_of
+from obeya.connectors.incidents import SETTINGS, IncidentSettings, person, settings_of
 from obeya.connectors.servicenow.collector import SOURCE, display, value
+from obeya.connectors.times import parse_time
 from obeya.model.ids import record_id
 from obeya.model.records import Deployment, Incident, RawEvent, Record, Release, TraceLink
 from obeya.normalize.rules import MappingRules
