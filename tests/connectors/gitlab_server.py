@@ -17,6 +17,11 @@ Projects and what is recorded, what is derived:
   is rebuilt from the recorded approval system notes (without ``approved_at``, as before GitLab 17), and
   merge request 3 gets an approval by martinguindon with an ``approved_at`` (the GitLab 17+ shape) and no
   note, so both ways of knowing an approval are served.
+- Issue resource state events (``issues/:iid/resource_state_events``, none are recorded) are **derived**
+  in the shape of GitLab's documented example (docs.gitlab.com/ee/api/resource_state_events.html): each
+  closed issue from #3 on is closed once at its ``closed_at`` by its ``closed_by``; issue 4 was closed,
+  reopened and closed again (`REOPENED_ISSUE_EVENTS`), issue 13 (open) was closed and reopened
+  (`REOPENED_OPEN_ISSUE_EVENTS`); issues 1 and 2 have none, as for closes before GitLab recorded them.
 - ``merico/pip_test`` (id 44, another instance in the recording): jobs (recorded, project-wide list);
   **derived**: its pipelines are the ``pipeline`` objects the jobs embed, and each pipeline's jobs list
   is served with a ``Link: rel="next"`` header and no ``X-Next-Page`` (keyset-style), so the client's
@@ -49,6 +54,15 @@ MARTIN = {
     "web_url": "https://gitlab.com/martinguindon",
 }
 MR3_APPROVED_AT = "2019-08-26T14:10:00.000Z"
+REOPENED_ISSUE_EVENTS = (  # issue 4: (id, state, created_at, username of the recorded account)
+    (9001, "closed", "2019-08-20T10:00:00.000Z", "emilie"),
+    (9002, "reopened", "2019-08-21T09:30:00.500Z", "tayloramurphy"),
+    (9003, "closed", "2019-08-26T15:37:49.678Z", "emilie"),
+)
+REOPENED_OPEN_ISSUE_EVENTS = (  # issue 13, open now
+    (9101, "closed", "2021-07-01T12:00:00.000Z", "tayloramurphy"),
+    (9102, "reopened", "2021-07-02T08:00:00.000Z", "tayloramurphy"),
+)
 
 Item = dict[str, Any]
 
@@ -120,6 +134,45 @@ def approvals(notes: dict[int, list[Item]], mrs: list[Item]) -> dict[int, Item]:
     return answers
 
 
+def issue_state_events(issues: list[Item]) -> dict[int, list[Item]]:
+    """Derived state events: see the module's docstring."""
+    accounts = {
+        user["username"]: user
+        for issue in issues
+        for user in (issue.get("author"), issue.get("closed_by"))
+        if isinstance(user, dict)
+    }
+    by_iid = {issue["iid"]: issue for issue in issues}
+
+    def state_event(iid: int, number: int, state: str, at: str, username: str) -> Item:
+        return {
+            "id": number,
+            "user": accounts[username],
+            "created_at": at,
+            "resource_type": "Issue",
+            "resource_id": by_iid[iid]["id"],
+            "state": state,
+        }
+
+    found: dict[int, list[Item]] = {
+        4: [state_event(4, *e) for e in REOPENED_ISSUE_EVENTS],
+        13: [state_event(13, *e) for e in REOPENED_OPEN_ISSUE_EVENTS],
+    }
+    for issue in issues:
+        if issue["iid"] in found or issue["iid"] < 3 or issue["state"] != "closed":
+            continue
+        close = {
+            "id": 9500 + issue["iid"],
+            "user": issue.get("closed_by"),
+            "created_at": issue["closed_at"],
+            "resource_type": "Issue",
+            "resource_id": issue["id"],
+            "state": "closed",
+        }
+        found[issue["iid"]] = [close]
+    return found
+
+
 _LIST_KEYS = (
     "created_at",
     "id",
@@ -152,6 +205,7 @@ class Project:
     mr_notes: dict[int, list[Item]] = field(default_factory=dict)
     mr_approvals: dict[int, Item] = field(default_factory=dict)
     issues: list[Item] = field(default_factory=list)
+    issue_state_events: dict[int, list[Item]] = field(default_factory=dict)
     pipelines: list[Item] = field(default_factory=list)
     pipeline_details: dict[int, Item] = field(default_factory=dict)
     jobs: dict[int, list[Item]] = field(default_factory=dict)
@@ -170,6 +224,7 @@ def recorded_projects() -> dict[int, Project]:
         mr_notes=notes,
         mr_approvals=approvals(notes, mrs),
         issues=load("issues"),
+        issue_state_events=issue_state_events(load("issues")),
         pipelines=[*load("pipeline"), *({k: d.get(k) for k in _LIST_KEYS} for d in details)],
         pipeline_details={d["id"]: d for d in details},
         deployments=load("deployments"),
@@ -256,6 +311,8 @@ class FakeGitLab:
                 return (200, found, False) if found else (404, {"message": "404 Not found"}, False)
             case ["issues"]:
                 return 200, self._filtered(project.issues, query), True
+            case ["issues", iid, "resource_state_events"]:
+                return 200, project.issue_state_events.get(int(iid), []), True
             case ["pipelines"]:
                 return 200, self._filtered(project.pipelines, query), True
             case ["pipelines", pipeline_id]:

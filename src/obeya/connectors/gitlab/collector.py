@@ -3,7 +3,9 @@
 Merge requests, issues, pipelines and deployments are asked for with ``order_by=updated_at&sort=asc`` and
 ``updated_after`` the resource's high-water mark, so an incremental sync asks only for what changed. Each
 page comes back as one `Batch`: its items, their children (a merge request's commits, notes and
-approvals; a pipeline's details and jobs), the accounts seen in them and the cursor to store with them.
+approvals; an issue's resource state events, every close and reopen; a pipeline's details and jobs), the
+accounts seen in them and the cursor to store with them. Closing or reopening an issue updates its
+``updated_at``, so the issue comes back with all its state events.
 
 The cursor (`UpdatedCursor`) is the newest ``updated_at`` stored plus the ids stored at exactly that time,
 and while a walk is under way the page to ask for next at that mark. After a page that moved the mark,
@@ -16,7 +18,8 @@ with ``>`` on pipelines), and the collector drops what it already has.
 Project members (``members/all``) are read whole on every sync.
 
 Raw event keys start with the project as the connection names it (``group/project`` or an id), followed
-by a separator the normalizer splits on: ``!IID`` (merge request), ``#IID`` (issue), ``@SHA`` (commit),
+by a separator the normalizer splits on: ``!IID`` (merge request), ``#IID`` (issue, and the list of its
+state events as one ``issue_state_events`` event), ``@SHA`` (commit),
 ``/pipelines/ID``, ``/jobs/ID``, ``/deployments/ID``; accounts are ``user/ID``.
 """
 
@@ -320,7 +323,17 @@ class GitLabCollector:
         return events
 
     def _issue(self, project: str, item: Item) -> list[RawEvent]:
-        return [self._event("issue", f"{project}#{item['iid']}", item), *self._users(item)]
+        key = f"{project}#{item['iid']}"
+        events = [self._event("issue", key, item), *self._users(item)]
+        url = f"projects/{project_path(project)}/issues/{item['iid']}/resource_state_events"
+        try:
+            state_events = self._children(url)
+        except (NotFoundError, PermissionDeniedError):
+            return events  # not offered by this instance: the issue's closed_at still says the last close
+        events.append(self._event("issue_state_events", key, state_events))
+        for state_event in state_events:
+            events.extend(self._users(state_event))
+        return events
 
     def _pipeline(self, project: str, item: Item) -> list[RawEvent]:
         pipeline_id = item["id"]

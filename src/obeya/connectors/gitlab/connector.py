@@ -14,10 +14,12 @@ from .collector import RESOURCES, SOURCE, GitLabCollector, UpdatedCursor, gitlab
 from .config import GitLabConnectionConfig
 from .normalizer import HANDLERS, normalize
 
-# A merge request's approvals are normalized with its notes (an approval note carries the time).
+# A merge request's approvals are normalized with its notes (an approval note carries the time), an
+# issue with its state events (which say whether its last close is recorded there).
+_TOGETHER = (("merge_request_note", "merge_request_approvals"), ("issue", "issue_state_events"))
 _REPLAY_GROUPS: tuple[tuple[str, ...], ...] = (
-    *((t,) for t in HANDLERS if t not in ("merge_request_note", "merge_request_approvals")),
-    ("merge_request_note", "merge_request_approvals"),
+    *((t,) for t in HANDLERS if not any(t in group for group in _TOGETHER)),
+    *_TOGETHER,
 )
 
 

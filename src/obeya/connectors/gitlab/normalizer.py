@@ -16,6 +16,7 @@ import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -61,6 +62,7 @@ class _Context:
     rest: str
     rules: MappingRules
     approval_notes: dict[str, set[str]]  # PROJECT!IID → ids of users with an approval note
+    closes_recorded: frozenset[str] = frozenset()  # PROJECT#IID of issues whose state events record a close
 
     @property
     def raw_event_id(self) -> str:
@@ -343,7 +345,8 @@ def _issue(ctx: _Context, issue: Item) -> list[Record]:
             author_id=person_id(issue.get("author")),
         ),
     ]
-    if status == "closed" and closed_at is not None:
+    if status == "closed" and closed_at is not None and key not in ctx.closes_recorded:
+        # Without state events (an instance before them, a webhook) the last close is all that is known.
         records.append(
             StatusTransition(
                 source=SOURCE,
@@ -360,6 +363,64 @@ def _issue(ctx: _Context, issue: Item) -> list[Record]:
                 author_id=person_id(issue.get("closed_by")),
             )
         )
+    return records
+
+
+_STATE_STATUS = {"closed": "closed", "reopened": "open", "opened": "open"}
+"""A resource state event's ``state`` → the issue status it leaves (``merged`` is for merge requests)."""
+
+
+def state_transition_key(issue_key: str, state: str, at: datetime) -> str:
+    """The external id of an issue's close or reopen: ``PROJECT#IID/closed@2024-05-01T10:00:00Z``.
+
+    Made of the state and the second it happened, not GitLab's event id, so a webhook's close or reopen
+    (which carries no event id) and the sync's state event give the same transition.
+    """
+    moment = at.astimezone(UTC) if at.tzinfo else at
+    return f"{issue_key}/{state}@{moment.strftime('%Y-%m-%dT%H:%M:%SZ')}"
+
+
+def state_transition(
+    ctx: _Context, issue_key: str, from_status: str, to_status: str, at: datetime, user: Any
+) -> StatusTransition:
+    """The transition of one close (`to_status` ``closed``) or reopen (``open``) of an issue."""
+    before, after = ctx.rules.status(from_status), ctx.rules.status(to_status)
+    return StatusTransition(
+        source=SOURCE,
+        external_id=state_transition_key(issue_key, "closed" if to_status == "closed" else "reopened", at),
+        raw_event_id=ctx.raw_event_id,
+        work_item_id=record_id(SOURCE, issue_key),
+        at=at,
+        from_status=from_status,
+        to_status=to_status,
+        from_flow_state=before.flow_state,
+        to_flow_state=after.flow_state,
+        from_stage=before.stage,
+        to_stage=after.stage,
+        author_id=person_id(user),
+    )
+
+
+def _issue_state_events(ctx: _Context, state_events: list[Item]) -> list[Record]:
+    """Each close and reopen of an issue, in order, as a transition from the status before it.
+
+    The list does not hold the creation (the issue opens with ``/created``); an event that leaves the
+    status as it was (an ``opened`` while open) changes nothing and gives no transition.
+    """
+    key = f"{ctx.project}#{ctx.rest}"
+    dated = [
+        (required_time(e.get("created_at"), "created_at"), int(e.get("id") or 0), e) for e in state_events
+    ]
+    status = "open"
+    records: list[Record] = []
+    for at, _, state_event in sorted(dated, key=lambda d: (d[0], d[1])):
+        to_status = _STATE_STATUS.get(str(state_event.get("state") or ""))
+        if to_status is None or to_status == status:
+            continue
+        records.append(state_transition(ctx, key, status, to_status, at, state_event.get("user")))
+        status = to_status
+    if not records:
+        raise _Skip("no close or reopen")
     return records
 
 
@@ -479,7 +540,7 @@ def _deployment(ctx: _Context, deployment: Item) -> list[Record]:
     ]
 
 
-Handler = Callable[[_Context, Item], list[Record]]
+Handler = Callable[[_Context, Any], list[Record]]
 
 HANDLERS: dict[str, Handler] = {
     "user": _user,
@@ -489,6 +550,7 @@ HANDLERS: dict[str, Handler] = {
     "merge_request_note": _note,
     "merge_request_approvals": _approvals,
     "issue": _issue,
+    "issue_state_events": _issue_state_events,
     "pipeline": _pipeline,
     "job": _job,
     "deployment": _deployment,
@@ -501,6 +563,7 @@ _SEPARATORS = {
     "merge_request_note": "!",
     "merge_request_approvals": "!",
     "issue": "#",
+    "issue_state_events": "#",
     "pipeline": "/pipelines/",
     "job": "/jobs/",
     "deployment": "/deployments/",
@@ -533,16 +596,32 @@ def _approval_notes(events: list[RawEvent]) -> dict[str, set[str]]:
     return found
 
 
+def _closes_recorded(events: list[RawEvent]) -> frozenset[str]:
+    """The issues (``PROJECT#IID``) whose state events among `events` record at least one close."""
+    found: set[str] = set()
+    for event in events:
+        if event.event_type != "issue_state_events":
+            continue
+        state_events = json.loads(event.payload)
+        if isinstance(state_events, list) and any(
+            isinstance(e, dict) and e.get("state") == "closed" for e in state_events
+        ):
+            found.add(event_key(event))
+    return frozenset(found)
+
+
 def normalize(events: Iterable[RawEvent], rules: MappingRules | None = None) -> Normalized:
     """The records of GitLab raw events.
 
-    A merge request's approvals are compared with its notes among `events` (the collector stores them in
-    one batch; replay reads them together). An event that cannot be normalized is reported in `skipped`;
-    it never stops the others.
+    A merge request's approvals are compared with its notes among `events`, and an issue with its state
+    events (the collector stores them in one batch; replay reads them together): an issue whose state
+    events record its closes gets one transition per close and reopen instead of one for the last close.
+    An event that cannot be normalized is reported in `skipped`; it never stops the others.
     """
     rules = rules or MappingRules()
     events = list(events)
     approval_notes = _approval_notes(events)
+    closes_recorded = _closes_recorded(events)
     result = Normalized()
     for event in events:
         handler = HANDLERS.get(event.event_type)
@@ -552,7 +631,7 @@ def normalize(events: Iterable[RawEvent], rules: MappingRules | None = None) -> 
         project, rest = _place(event)
         try:
             item = json.loads(event.payload)
-            records = handler(_Context(event, project, rest, rules, approval_notes), item)
+            records = handler(_Context(event, project, rest, rules, approval_notes, closes_recorded), item)
         except _Skip as skip:
             result.skipped.append((event.id, str(skip)))
             continue
