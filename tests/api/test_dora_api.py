@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from obeya.api import create_app
+from obeya.config import ObeyaConfig
 from obeya.store import Store
 from tests.engine.test_dora import _scenario
 
@@ -174,3 +175,17 @@ def test_change_and_recovery_evidence(client: TestClient) -> None:
     lines = csv.text.splitlines()
     assert lines[0].split(",")[:4] == ["id", "service", "environment", "result"]
     assert len(lines) == 7 and "test:I1" in csv.text and ",true," in csv.text
+
+
+def test_deployment_and_incident_rules_of_obeya_yaml_reach_figures_and_evidence(store: Store) -> None:
+    store.upsert_records(_scenario())
+    config = ObeyaConfig.model_validate(
+        {"rules": {"deployments": {"count_rollbacks": True}, "incidents": {"min_severity": "sev1"}}}
+    )
+    client = TestClient(create_app(store, config))
+    figures = _figures(client.get("/api/v1/metrics/dora", params=MARCH).json())
+    # R5 counts as a deployment (5 of them); I1 has no severity, so it still counts: CFR 3 of 7
+    assert figures["deployments"]["value"] == 5
+    assert figures["change_failure_rate"]["value"] == pytest.approx(3 / 7)
+    assert _evidence(client, "deployment_frequency")["total"] == 5
+    assert _evidence(client, "change_failure_rate")["total"] == 7

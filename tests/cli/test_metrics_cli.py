@@ -122,6 +122,28 @@ def test_dora_table_has_levels_from_both_years(database: str) -> None:
     assert float(rows["lead time for changes p50"]["value"]) == pytest.approx(50 * 3600)
 
 
+def test_dora_follows_the_deployment_rules_of_obeya_yaml(
+    database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "obeya.yaml"
+    config.write_text("rules:\n  deployments:\n    exclude_services: [api]\n", encoding="utf-8")
+    monkeypatch.setenv("OBEYA_CONFIG", str(config))
+    out = _run(
+        "metrics",
+        "dora",
+        "--window",
+        "31d",
+        "--as-of",
+        "2025-03-31",
+        "--format",
+        "csv",
+        "--database-url",
+        database,
+    )
+    rows = {r["metric"]: r for r in csv.DictReader(io.StringIO(out))}
+    assert rows["deployments"]["value"] == "1"  # only W1 of web; every api deployment is excluded
+
+
 def test_vsm_writes_an_svg_with_the_bottleneck_marked(database: str, tmp_path: Path) -> None:
     svg = tmp_path / "map.svg"
     out = _run(

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from obeya.config import ConfigError, load_config
+from obeya.engine.dora_rules import DeploymentRules, DoraRules, IncidentRules
 from obeya.linking.rules import LinkingRules
 from obeya.model import EnvironmentClass, FlowItemType, FlowState
 from obeya.settings import database_url
@@ -141,6 +142,75 @@ def test_linking_defaults_match_the_linking_layer(tmp_path: Path) -> None:
     ],
 )
 def test_bad_rules_name_line_and_key(tmp_path: Path, text: str, problem: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_config(_write(tmp_path, text))
+    assert problem in str(error.value)
+
+
+def test_deployment_and_incident_rules_reach_the_engine(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        "rules:\n  deployments:\n    frequency_results: [success, failure]\n    count_rollbacks: true\n"
+        "    exclude_services: [docs-site]\n    exclude_environments: [prod-canary]\n"
+        "  incidents:\n    min_severity: sev2\n"
+        "    not_change_caused: {labels: [provider-outage], services: [cdn]}\n",
+    )
+    assert load_config(path).rules.dora_rules() == DoraRules(
+        DeploymentRules(("success", "failure"), True, ("docs-site",), ("prod-canary",)),
+        IncidentRules("sev2", ("provider-outage",), ("cdn",)),
+    )
+
+
+def test_deployment_and_incident_defaults_match_the_engine(tmp_path: Path) -> None:
+    assert load_config(_write(tmp_path, "{}\n")).rules.dora_rules() == DoraRules()
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (
+            "rules:\n  deployments:\n    frequency_results: [success, canceled]\n",
+            ":3: rules.deployments.frequency_results[1]: Input should be 'success', 'failure' or",
+        ),
+        (
+            "rules:\n  deployments:\n    frequency_results: []\n",
+            ":3: rules.deployments.frequency_results: List should have at least 1 item",
+        ),
+        (
+            "rules:\n  deployments:\n    frequency_results: [success, success]\n",
+            ":3: rules.deployments.frequency_results: Value error, given more than once: success",
+        ),
+        (
+            "rules:\n  deployments:\n    count_rollbacks: sometimes\n",
+            ":3: rules.deployments.count_rollbacks: Input should be a valid boolean",
+        ),
+        (
+            "rules:\n  deployments:\n    exclude_services: [docs, DOCS]\n",
+            ":3: rules.deployments.exclude_services: Value error, 'DOCS' is given more than once",
+        ),
+        (
+            'rules:\n  deployments:\n    exclude_environments: ["  "]\n',
+            ":3: rules.deployments.exclude_environments: Value error, names must not be empty",
+        ),
+        (
+            "rules:\n  deployments:\n    job_name: deploy\n",
+            ":3: rules.deployments.job_name: unknown key",
+        ),
+        (
+            "rules:\n  incidents:\n    min_severity: critical\n",
+            ":3: rules.incidents.min_severity: Input should be 'sev1', 'sev2', 'sev3' or 'sev4'",
+        ),
+        (
+            "rules:\n  incidents:\n    not_change_caused:\n      label: [outage]\n",
+            ":4: rules.incidents.not_change_caused.label: unknown key",
+        ),
+        (
+            "rules:\n  incidents:\n    not_change_caused:\n      services: cdn\n",
+            ":4: rules.incidents.not_change_caused.services: Input should be a valid list",
+        ),
+    ],
+)
+def test_bad_deployment_and_incident_rules_name_line_and_key(tmp_path: Path, text: str, problem: str) -> None:
     with pytest.raises(ConfigError) as error:
         load_config(_write(tmp_path, text))
     assert problem in str(error.value)

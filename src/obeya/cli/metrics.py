@@ -129,7 +129,8 @@ def dora_command(
     Deployment frequency, lead time for changes (with coding, pickup, review and deploy), change failure
     rate, failed deployment recovery time, time to restore service and rework rate, with the previous
     window beside them. Shipped changes and incident causes come from `obeya link`. Definitions and the
-    benchmark tables: docs/metrics.md.
+    benchmark tables: docs/metrics.md. What counts as a deployment and as an incident comes from
+    obeya.yaml (rules.deployments, rules.incidents; docs/configuration.md).
 
     Examples:
 
@@ -141,10 +142,11 @@ def dora_command(
     """
     grouping = _grouping(by)
     period = _window(window, as_of)
+    rules = load_config().rules.dora_rules()
     with open_store(database) as store:
         scope = _slice(store, stream, team, item_type, service)
         title = _title("DORA", stream, period)
         if grouping:
-            print_series(title, dora_series(store, period, scope, grouping), _UNITS, output)
+            print_series(title, dora_series(store, period, scope, grouping, rules), _UNITS, output)
         else:
-            print_figures(title, dora_summary(store, period, scope), output)
+            print_figures(title, dora_summary(store, period, scope, rules), output)

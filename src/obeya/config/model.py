@@ -6,11 +6,12 @@ import re
 from datetime import timedelta
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from obeya.config.webhooks import WebhookSettings
 from obeya.connectors.config import ConnectionConfig
 from obeya.connectors.schedule import ScheduleConfig
+from obeya.engine.dora_rules import DeploymentRules, DoraRules, IncidentRules
 from obeya.linking.rules import GITHUB_ISSUE, JIRA_KEY, LinkingRules
 from obeya.model.vocabulary import EnvironmentClass, FlowItemType, FlowState
 from obeya.normalize.rules import EnvironmentRule, MappingRules, StatusMapping
@@ -59,6 +60,61 @@ class EnvironmentRuleConfig(_Section):
         return pattern
 
 
+def _names(names: list[str]) -> list[str]:
+    """Names compared case-insensitively: none empty, none twice."""
+    seen: set[str] = set()
+    for name in names:
+        key = name.strip().lower()
+        if not key:
+            raise ValueError("names must not be empty")
+        if key in seen:
+            raise ValueError(f"{name!r} is given more than once")
+        seen.add(key)
+    return names
+
+
+Names = Annotated[list[str], AfterValidator(_names)]
+"""A list of names (services, environments, labels), compared case-insensitively."""
+
+
+DeploymentResult = Literal["success", "failure", "rolled_back"]
+
+
+def _successful() -> list[DeploymentResult]:
+    return ["success"]
+
+
+class DeploymentRulesConfig(_Section):
+    """What counts as a production deployment for DORA; applied when figures are computed (no re-sync)."""
+
+    frequency_results: list[DeploymentResult] = Field(default_factory=_successful, min_length=1)
+    count_rollbacks: bool = False
+    exclude_services: Names = Field(default_factory=list)
+    exclude_environments: Names = Field(default_factory=list)
+
+    @field_validator("frequency_results")
+    @classmethod
+    def _each_once(cls, results: list[DeploymentResult]) -> list[DeploymentResult]:
+        twice = sorted({r for r in results if results.count(r) > 1})
+        if twice:
+            raise ValueError(f"given more than once: {', '.join(twice)}")
+        return results
+
+
+class NotChangeCausedConfig(_Section):
+    """Incidents no change caused (a provider's outage): by label or by service."""
+
+    labels: Names = Field(default_factory=list)
+    services: Names = Field(default_factory=list)
+
+
+class IncidentRulesConfig(_Section):
+    """What counts as an incident for DORA; applied when figures are computed (no re-sync)."""
+
+    min_severity: Literal["sev1", "sev2", "sev3", "sev4"] | None = None
+    not_change_caused: NotChangeCausedConfig = Field(default_factory=NotChangeCausedConfig)
+
+
 class RulesConfig(_Section):
     """Mapping rules; entries here win over the built-in defaults and heuristics."""
 
@@ -67,6 +123,25 @@ class RulesConfig(_Section):
     labels: dict[str, FlowItemType] = Field(default_factory=dict)
     environments: list[EnvironmentRuleConfig] = Field(default_factory=list)
     work_start: Literal["active", "committed"] = "active"
+    deployments: DeploymentRulesConfig = Field(default_factory=DeploymentRulesConfig)
+    incidents: IncidentRulesConfig = Field(default_factory=IncidentRulesConfig)
+
+    def dora_rules(self) -> DoraRules:
+        """What counts as a deployment and an incident, as the engine's DORA queries take it."""
+        d, i = self.deployments, self.incidents
+        return DoraRules(
+            DeploymentRules(
+                tuple(d.frequency_results),
+                d.count_rollbacks,
+                tuple(d.exclude_services),
+                tuple(d.exclude_environments),
+            ),
+            IncidentRules(
+                i.min_severity,
+                tuple(i.not_change_caused.labels),
+                tuple(i.not_change_caused.services),
+            ),
+        )
 
     def mapping_rules(self) -> MappingRules:
         """The rules as the normalizers use them."""

@@ -2,9 +2,14 @@
 
 Production deployments are deployments to an environment of class ``production``, placed in a window by
 when they finished (when they started, if the finish is unknown). Rollback deployments (``is_rollback``)
-are remediation: they are counted neither as deployments nor as changes that could fail. Shipped changes
-come from ``deployment_changes`` (derived by `obeya.linking`); incident attribution from ``trace_links``
-of kind ``caused_by``.
+are remediation: by default they are counted neither as deployments nor as changes that could fail.
+Shipped changes come from ``deployment_changes`` (derived by `obeya.linking`); incident attribution from
+``trace_links`` of kind ``caused_by``. What counts as a deployment and as an incident follows the
+`DoraRules` of obeya.yaml (`obeya.engine.dora_rules`), applied here in SQL at query time.
+
+Sliced by team or flow item type, deployment frequency, change failure rate, recovery and rework count
+the deployments that ship a change of the slice; lead time for changes counts the changes of the slice
+themselves (`obeya.engine.sql.change_conditions`).
 """
 
 from __future__ import annotations
@@ -15,30 +20,40 @@ from datetime import date
 from typing import Any
 
 from obeya.engine.benchmarks import Rating, rate
+from obeya.engine.dora_rules import DEFAULT_DORA_RULES, DoraRules
 from obeya.engine.flow import duration_columns
 from obeya.engine.results import DurationSummary, Ratio
-from obeya.engine.sql import deployment_conditions, incident_conditions, seconds_between
+from obeya.engine.sql import change_conditions, deployment_conditions, incident_conditions, seconds_between
 from obeya.engine.window import Slice, Window
 from obeya.store import Store
 
 FINISHED_AT = "COALESCE(d.finished_at, d.started_at)"
 """When a deployment (aliased ``d``) counts as having happened: its finish, else its start."""
 
-RECOVERED_AT = f"""COALESCE(
+
+def recovered_at(rules: DoraRules = DEFAULT_DORA_RULES) -> str:
+    """When a failed deployment ``d`` recovered: the latest resolution of the incidents it caused, else the
+    next successful deployment of the same service and environment."""
+    return f"""COALESCE(
         (SELECT MAX(i.resolved_at) FROM trace_links l JOIN incidents i ON i.id = l.from_id
-         WHERE l.link_kind = 'caused_by' AND l.to_id = d.id AND COALESCE(i.change_caused, TRUE)),
+         WHERE l.link_kind = 'caused_by' AND l.to_id = d.id AND {rules.incidents.change_caused()}),
         (SELECT MIN(COALESCE(n.finished_at, n.started_at)) FROM deployments n
          WHERE n.service = d.service AND n.environment = d.environment AND n.result = 'success'
            AND COALESCE(n.finished_at, n.started_at) > {FINISHED_AT}))"""
-"""When a failed deployment ``d`` recovered: the latest resolution of the incidents it caused, else the
-next successful deployment of the same service and environment."""
 
 
-def production_condition(window: Window, scope: Slice) -> tuple[str, list[Any]]:
-    """Condition and parameters for the production deployments of a slice in a window."""
+RECOVERED_AT = recovered_at()
+"""`recovered_at` under the default rules."""
+
+
+def production_condition(
+    window: Window, scope: Slice, rules: DoraRules = DEFAULT_DORA_RULES
+) -> tuple[str, list[Any]]:
+    """Condition and parameters for the production deployments of a slice in a window that the rules
+    count (rollbacks and excluded services or environments left out)."""
     condition, params = deployment_conditions(scope)
     return (
-        f"d.environment_class = 'production' AND NOT d.is_rollback "
+        f"d.environment_class = 'production' AND {rules.deployments.counted()} "
         f"AND {FINISHED_AT} >= ? AND {FINISHED_AT} < ? AND {condition}",
         [window.start, window.end, *params],
     )
@@ -56,19 +71,21 @@ class DeploymentFrequency:
     ratings: list[Rating] = field(default_factory=list)
 
 
-def deployment_frequency(store: Store, window: Window, scope: Slice = Slice()) -> DeploymentFrequency:
+def deployment_frequency(
+    store: Store, window: Window, scope: Slice = Slice(), rules: DoraRules = DEFAULT_DORA_RULES
+) -> DeploymentFrequency:
     """Deployment frequency: successful production deployments per day, and deployment days per week.
 
     docs/metrics.md, "Deployment frequency". Weeks are 7-day buckets from the window's start (the last
     may be shorter); weeks without a deployment count as 0. Rated by 2023 on deployment days per week
     (elite needs a median of at least 5; below that the mean is read against the table) and by 2021 on
-    deployments per day.
+    deployments per day. The results counted are `rules.deployments.frequency_results` (default success).
     """
-    condition, params = production_condition(window, scope)
+    condition, params = production_condition(window, scope, rules)
     day_expr = f"CAST({FINISHED_AT} AS DATE)"
     rows = store.query(
         f"""SELECT {day_expr} AS day, count(*) FROM deployments d
-WHERE d.result = 'success' AND {condition} GROUP BY {day_expr}""",
+WHERE {rules.deployments.frequency_result()} AND {condition} GROUP BY {day_expr}""",
         params,
     )
     deployments = sum(int(r[1]) for r in rows)
@@ -92,15 +109,27 @@ WHERE d.result = 'success' AND {condition} GROUP BY {day_expr}""",
     return DeploymentFrequency(deployments, per_day, len(rows), median, mean, ratings)
 
 
-def shipped_change_ctes(scope: Slice) -> tuple[str, list[Any]]:
-    """The CTEs ``shipped`` (each change's first successful production deployment in the slice),
-    ``first_commits`` and ``first_reviews`` (bots and the author left out), and their parameters."""
-    condition, params = deployment_conditions(scope)
+def shipped_change_ctes(scope: Slice, rules: DoraRules = DEFAULT_DORA_RULES) -> tuple[str, list[Any]]:
+    """The CTEs ``shipped`` (each change of the slice with its first successful production deployment in
+    the slice's streams and services), ``first_commits`` and ``first_reviews`` (bots and the author left
+    out), and their parameters.
+
+    A team or flow item type selects the changes themselves (`change_conditions`: the author's team or a
+    linked work item's team; a linked work item's type), not every change of a deployment that ships one.
+    Rollback deployments never ship changes (they put back what was there).
+    """
+    deployments = Slice(value_stream_id=scope.value_stream_id, service=scope.service)
+    condition, params = deployment_conditions(deployments)
+    changes, change_params = change_conditions(
+        Slice(team_id=scope.team_id, flow_item_type=scope.flow_item_type)
+    )
     return (
         f"""shipped AS (
     SELECT dc.change_id, MIN({FINISHED_AT}) AS deployed_at
     FROM deployment_changes dc JOIN deployments d ON d.id = dc.deployment_id
-    WHERE d.environment_class = 'production' AND d.result = 'success' AND NOT d.is_rollback AND {condition}
+    JOIN changes ch ON ch.id = dc.change_id
+    WHERE d.environment_class = 'production' AND d.result = 'success' AND NOT d.is_rollback
+      AND {rules.deployments.counted()} AND {condition} AND {changes}
     GROUP BY dc.change_id
 ),
 first_commits AS (
@@ -119,7 +148,7 @@ first_reviews AS (
       AND NOT COALESCE(p.is_bot, FALSE)
     GROUP BY r.change_id
 )""",
-        params,
+        [*params, *change_params],
     )
 
 
@@ -135,16 +164,19 @@ class LeadTimeForChanges:
     ratings: list[Rating] = field(default_factory=list)
 
 
-def lead_time_for_changes(store: Store, window: Window, scope: Slice = Slice()) -> LeadTimeForChanges:
+def lead_time_for_changes(
+    store: Store, window: Window, scope: Slice = Slice(), rules: DoraRules = DEFAULT_DORA_RULES
+) -> LeadTimeForChanges:
     """Lead time for changes: first commit authored → finish of the first successful production
     deployment that ships the change, for changes whose first production deployment is in the window.
 
     docs/metrics.md, "Lead time for changes". A change without known commits starts when it was opened.
     Changes of a service's first deployment have no base and are not linked (so never counted). Each
     part — coding, pickup (bots and the author excluded), review, deploy — leaves out its negative spans
-    and counts them in `excluded`; a lead time that is negative is left out the same way.
+    and counts them in `excluded`; a lead time that is negative is left out the same way. Sliced by team
+    or flow item type, the changes of that team or type count (`shipped_change_ctes`).
     """
-    shipped_ctes, params = shipped_change_ctes(scope)
+    shipped_ctes, params = shipped_change_ctes(scope, rules)
     sql = f"""
 WITH {shipped_ctes},
 spans AS (
@@ -180,12 +212,13 @@ FROM spans"""
     return LeadTimeForChanges(lead, coding, pickup, review, deploy, ratings)
 
 
-def failed_condition() -> str:
-    """A production deployment failed when its result says so or an incident is attributed to it."""
+def failed_condition(rules: DoraRules = DEFAULT_DORA_RULES) -> str:
+    """A production deployment failed when its result says so or an incident is attributed to it that
+    the rules count as change-caused (severe enough, not ruled out as a provider's)."""
     return (
         "(d.result IN ('failure', 'rolled_back') OR EXISTS (SELECT 1 FROM trace_links l "
         "JOIN incidents i ON i.id = l.from_id WHERE l.link_kind = 'caused_by' AND l.to_id = d.id "
-        "AND COALESCE(i.change_caused, TRUE)))"
+        f"AND {rules.incidents.change_caused()}))"
     )
 
 
@@ -200,21 +233,24 @@ class ChangeFailureRate:
     ratings: list[Rating] = field(default_factory=list)
 
 
-def change_failure_rate(store: Store, window: Window, scope: Slice = Slice()) -> ChangeFailureRate:
+def change_failure_rate(
+    store: Store, window: Window, scope: Slice = Slice(), rules: DoraRules = DEFAULT_DORA_RULES
+) -> ChangeFailureRate:
     """Change failure rate: failed, rolled back or incident-causing production deployments ÷ production
     deployments (successful, failed or rolled back; canceled and running ones are not counted).
 
     docs/metrics.md, "Change failure rate". Incidents marked ``change_caused = false`` (a provider's
-    outage) never count here; attribution comes from ``caused_by`` trace links (explicit, then the time
-    rule), see docs/traceability.md.
+    outage) never count here, nor those the incident rules leave out; attribution comes from ``caused_by``
+    trace links (explicit, then the time rule), see docs/traceability.md.
     """
-    condition, params = production_condition(window, scope)
+    condition, params = production_condition(window, scope, rules)
+    failed = failed_condition(rules)
     row = store.query(
         f"""SELECT count(*),
-       count(*) FILTER (WHERE {failed_condition()}),
+       count(*) FILTER (WHERE {failed}),
        count(*) FILTER (WHERE d.result = 'failure'),
        count(*) FILTER (WHERE d.result = 'rolled_back'),
-       count(*) FILTER (WHERE d.result = 'success' AND {failed_condition()})
+       count(*) FILTER (WHERE d.result = 'success' AND {failed})
 FROM deployments d WHERE d.result IN ('success', 'failure', 'rolled_back') AND {condition}""",
         params,
     )[0]
@@ -241,21 +277,23 @@ class RecoveryTime:
     ratings: list[Rating] = field(default_factory=list)
 
 
-def recovery_time(store: Store, window: Window, scope: Slice = Slice()) -> RecoveryTime:
+def recovery_time(
+    store: Store, window: Window, scope: Slice = Slice(), rules: DoraRules = DEFAULT_DORA_RULES
+) -> RecoveryTime:
     """Failed deployment recovery time: a failed or incident-causing production deployment's finish →
     recovery, which is the latest resolution of the incidents it caused, or (without incidents) the next
     successful production deployment of the same service and environment. Time to restore service: an
     incident's start → its resolution, for incidents of the slice's services created in the window
-    (whatever caused them).
+    (whatever caused them, but severe enough for the incident rules).
 
     docs/metrics.md, "Failed deployment recovery time" and "Time to restore service".
     """
-    condition, params = production_condition(window, scope)
+    condition, params = production_condition(window, scope, rules)
     deployment_row = store.query(
         f"""WITH failed AS (
-    SELECT {seconds_between(FINISHED_AT, RECOVERED_AT)} AS recovery
+    SELECT {seconds_between(FINISHED_AT, recovered_at(rules))} AS recovery
     FROM deployments d
-    WHERE d.result IN ('success', 'failure', 'rolled_back') AND {failed_condition()} AND {condition}
+    WHERE d.result IN ('success', 'failure', 'rolled_back') AND {failed_condition(rules)} AND {condition}
 )
 SELECT {duration_columns("recovery", "recovery >= 0")}, count(*) FILTER (WHERE recovery < 0),
        count(*) FILTER (WHERE recovery IS NULL)
@@ -267,6 +305,7 @@ FROM failed""",
         f"""WITH restored AS (
     SELECT {seconds_between("i.created_at", "i.resolved_at")} AS restore
     FROM incidents i WHERE i.created_at >= ? AND i.created_at < ? AND {incident_condition}
+      AND {rules.incidents.counted()}
 )
 SELECT {duration_columns("restore", "restore >= 0")}, count(*) FILTER (WHERE restore < 0),
        count(*) FILTER (WHERE restore IS NULL)
@@ -281,20 +320,23 @@ FROM restored""",
     return RecoveryTime(recovery, int(deployment_row[7]), restore, int(incident_row[7]), ratings)
 
 
-def rework_rate(store: Store, window: Window, scope: Slice = Slice()) -> Ratio:
-    """Rework rate (DORA 2024): successful production deployments that ship a change fixing a defect
-    (a change implementing a work item of type ``defect``) ÷ successful production deployments.
+def rework_rate(
+    store: Store, window: Window, scope: Slice = Slice(), rules: DoraRules = DEFAULT_DORA_RULES
+) -> Ratio:
+    """Rework rate (DORA 2024): production deployments that ship a change fixing a defect (a change
+    implementing a work item of type ``defect``) ÷ production deployments, both of the results deployment
+    frequency counts (default: successful ones).
 
     docs/metrics.md, "Rework rate".
     """
-    condition, params = production_condition(window, scope)
+    condition, params = production_condition(window, scope, rules)
     row = store.query(
         f"""SELECT count(*), count(*) FILTER (WHERE EXISTS (
     SELECT 1 FROM deployment_changes dc
     JOIN trace_links l ON l.to_id = dc.change_id AND l.link_kind = 'implemented_by'
     JOIN work_items w ON w.id = l.from_id
     WHERE dc.deployment_id = d.id AND w.flow_item_type = 'defect'))
-FROM deployments d WHERE d.result = 'success' AND {condition}""",
+FROM deployments d WHERE {rules.deployments.frequency_result()} AND {condition}""",
         params,
     )[0]
     return Ratio(int(row[1]), int(row[0]))
@@ -313,14 +355,16 @@ class DoraReport:
     rework_rate: Ratio
 
 
-def dora_report(store: Store, window: Window, scope: Slice = Slice()) -> DoraReport:
-    """All DORA figures for a slice and window."""
+def dora_report(
+    store: Store, window: Window, scope: Slice = Slice(), rules: DoraRules = DEFAULT_DORA_RULES
+) -> DoraReport:
+    """All DORA figures for a slice and window, under the deployment and incident rules."""
     return DoraReport(
         window.start.date(),
         window.end.date(),
-        deployment_frequency(store, window, scope),
-        lead_time_for_changes(store, window, scope),
-        change_failure_rate(store, window, scope),
-        recovery_time(store, window, scope),
-        rework_rate(store, window, scope),
+        deployment_frequency(store, window, scope, rules),
+        lead_time_for_changes(store, window, scope, rules),
+        change_failure_rate(store, window, scope, rules),
+        recovery_time(store, window, scope, rules),
+        rework_rate(store, window, scope, rules),
     )

@@ -9,13 +9,16 @@ number Obeya shows must be reproducible from these definitions and the evidence 
   (for the times, those whose span is not negative; for efficiency, those with a positive flow time);
 - flow ``load``: the items in ``waiting`` or ``active`` at the window's end; ``age``: those of them that
   started;
-- dora ``deployment_frequency`` and ``rework_rate``: the successful production deployments;
+- dora ``deployment_frequency`` and ``rework_rate``: the production deployments of the results deployment
+  frequency counts (default: successful);
   ``change_failure_rate``: the production deployments that succeeded, failed or were rolled back, each
   saying whether it counts as failed;
 - dora ``lead_time_for_changes`` (and its parts ``coding_time``, ``pickup_time``, ``review_time``,
   ``deploy_time``): the changes whose first production deployment is in the window;
 - dora ``recovery``: the failed (or incident-causing) production deployments and when they recovered;
   ``time_to_restore``: the incidents of the window and when they were resolved.
+
+DORA evidence follows the same deployment and incident rules (`obeya.engine.dora_rules`) as the figures.
 """
 
 from __future__ import annotations
@@ -26,11 +29,12 @@ from typing import Any, Literal
 
 from obeya.engine.dora import (
     FINISHED_AT,
-    RECOVERED_AT,
     failed_condition,
     production_condition,
+    recovered_at,
     shipped_change_ctes,
 )
+from obeya.engine.dora_rules import DEFAULT_DORA_RULES, DoraRules
 from obeya.engine.flow import completed_items
 from obeya.engine.sql import incident_conditions, seconds_between
 from obeya.engine.timeline import WorkStart, timeline
@@ -49,10 +53,12 @@ METRICS: dict[str, dict[str, str]] = {
         "age": "work items in waiting or active at the window's end that have started, with their age",
     },
     "dora": {
-        "deployment_frequency": "successful production deployments finished in the window",
+        "deployment_frequency": "production deployments finished in the window with a result deployment "
+        "frequency counts (rules.deployments.frequency_results, default success)",
         "change_failure_rate": "production deployments that succeeded, failed or were rolled back, "
         "each marked failed when it failed, was rolled back or caused an incident",
-        "rework_rate": "successful production deployments, each marked when it ships a defect fix",
+        "rework_rate": "production deployments deployment frequency counts, each marked when it ships a "
+        "defect fix",
         "lead_time_for_changes": "changes first deployed to production in the window, lead time ≥ 0",
         "coding_time": "changes first deployed to production in the window, coding time ≥ 0",
         "pickup_time": "changes first deployed to production in the window, pickup time ≥ 0",
@@ -205,10 +211,12 @@ class EvidencePage:
     row_type: type[EvidenceRow]  # the type of every row, also when there are none
 
 
-# Incidents counted against a deployment: attributed by a caused_by link, not ruled out as a provider's.
-_CAUSED_INCIDENTS = """(SELECT string_agg(i.id, ',' ORDER BY i.id) FROM trace_links l
+def _caused_incidents(rules: DoraRules) -> str:
+    """Incidents counted against a deployment: attributed by a caused_by link, counted by the rules."""
+    return f"""(SELECT string_agg(i.id, ',' ORDER BY i.id) FROM trace_links l
     JOIN incidents i ON i.id = l.from_id
-    WHERE l.link_kind = 'caused_by' AND l.to_id = d.id AND COALESCE(i.change_caused, TRUE))"""
+    WHERE l.link_kind = 'caused_by' AND l.to_id = d.id AND {rules.incidents.change_caused()})"""
+
 
 _COMPLETED_FILTERS = {
     "velocity": "TRUE",
@@ -256,11 +264,7 @@ ORDER BY i.started_at, i.key, i.id"""
     return EvidenceQuery(sql, [*t.params, window.end], InProgressItemEvidence)
 
 
-_DEPLOYMENT_RESULTS = {
-    "deployment_frequency": "d.result = 'success'",
-    "rework_rate": "d.result = 'success'",
-    "change_failure_rate": "d.result IN ('success', 'failure', 'rolled_back')",
-}
+_DEPLOYMENT_METRICS = ("deployment_frequency", "rework_rate", "change_failure_rate")
 
 # as in dora.rework_rate: the deployment ships a change implementing a work item of type defect
 _FIXES_DEFECT = """EXISTS (SELECT 1 FROM deployment_changes dc
@@ -269,13 +273,18 @@ _FIXES_DEFECT = """EXISTS (SELECT 1 FROM deployment_changes dc
     WHERE dc.deployment_id = d.id AND w.flow_item_type = 'defect')"""
 
 
-def _deployments(metric: str, window: Window, scope: Slice) -> EvidenceQuery:
-    condition, params = production_condition(window, scope)
+def _deployments(metric: str, window: Window, scope: Slice, rules: DoraRules) -> EvidenceQuery:
+    condition, params = production_condition(window, scope, rules)
+    results = (
+        "d.result IN ('success', 'failure', 'rolled_back')"
+        if metric == "change_failure_rate"
+        else rules.deployments.frequency_result()
+    )
     sql = f"""SELECT d.id, d.service, d.environment, d.result, d.started_at, d.finished_at, d.repo,
-       d.commit_sha, {failed_condition()} AS failed, {_FIXES_DEFECT} AS fixes_defect,
-       {_CAUSED_INCIDENTS} AS caused
+       d.commit_sha, {failed_condition(rules)} AS failed, {_FIXES_DEFECT} AS fixes_defect,
+       {_caused_incidents(rules)} AS caused
 FROM deployments d
-WHERE {_DEPLOYMENT_RESULTS[metric]} AND {condition}
+WHERE {results} AND {condition}
 ORDER BY {FINISHED_AT}, d.id"""
     return EvidenceQuery(sql, params, DeploymentEvidence)
 
@@ -289,8 +298,8 @@ _CHANGE_SPANS = {
 }
 
 
-def _shipped_changes(metric: str, window: Window, scope: Slice) -> EvidenceQuery:
-    shipped_ctes, params = shipped_change_ctes(scope)
+def _shipped_changes(metric: str, window: Window, scope: Slice, rules: DoraRules) -> EvidenceQuery:
+    shipped_ctes, params = shipped_change_ctes(scope, rules)
     sql = f"""WITH {shipped_ctes},
 spans AS (
     SELECT ch.id, ch.repo, ch.number, ch.title, f.first_commit_at, ch.created_at AS opened_at,
@@ -310,13 +319,13 @@ ORDER BY deployed_at, repo, number, id"""
     return EvidenceQuery(sql, [*params, window.start, window.end], ShippedChangeEvidence)
 
 
-def _failed_deployments(window: Window, scope: Slice) -> EvidenceQuery:
-    condition, params = production_condition(window, scope)
+def _failed_deployments(window: Window, scope: Slice, rules: DoraRules) -> EvidenceQuery:
+    condition, params = production_condition(window, scope, rules)
     sql = f"""WITH failed AS (
     SELECT d.id, d.service, d.environment, d.result, {FINISHED_AT} AS finished_at,
-           {RECOVERED_AT} AS recovered_at, {_CAUSED_INCIDENTS} AS caused
+           {recovered_at(rules)} AS recovered_at, {_caused_incidents(rules)} AS caused
     FROM deployments d
-    WHERE d.result IN ('success', 'failure', 'rolled_back') AND {failed_condition()} AND {condition}
+    WHERE d.result IN ('success', 'failure', 'rolled_back') AND {failed_condition(rules)} AND {condition}
 )
 SELECT id, service, environment, result, finished_at, recovered_at,
        {seconds_between("finished_at", "recovered_at")} AS recovery_time, caused
@@ -325,22 +334,29 @@ ORDER BY finished_at, id"""
     return EvidenceQuery(sql, params, FailedDeploymentEvidence)
 
 
-def _incidents(window: Window, scope: Slice) -> EvidenceQuery:
+def _incidents(window: Window, scope: Slice, rules: DoraRules) -> EvidenceQuery:
     condition, params = incident_conditions(scope)
     restore = seconds_between("i.created_at", "i.resolved_at")
     sql = f"""SELECT i.id, i.title, i.service, i.severity, i.created_at, i.resolved_at, {restore} AS restore,
        (SELECT string_agg(l.to_id, ',' ORDER BY l.to_id) FROM trace_links l
         WHERE l.link_kind = 'caused_by' AND l.from_id = i.id AND l.to_kind = 'deployment') AS caused_by
 FROM incidents i
-WHERE i.created_at >= ? AND i.created_at < ? AND {condition} AND {restore} >= 0
+WHERE i.created_at >= ? AND i.created_at < ? AND {condition} AND {rules.incidents.counted()}
+  AND {restore} >= 0
 ORDER BY i.created_at, i.id"""
     return EvidenceQuery(sql, [window.start, window.end, *params], IncidentEvidence)
 
 
 def evidence_query(
-    family: str, metric: str, window: Window, scope: Slice = Slice(), work_start: WorkStart = "active"
+    family: str,
+    metric: str,
+    window: Window,
+    scope: Slice = Slice(),
+    work_start: WorkStart = "active",
+    rules: DoraRules = DEFAULT_DORA_RULES,
 ) -> EvidenceQuery:
-    """The query for the rows behind `metric` of `family` over a slice and window.
+    """The query for the rows behind `metric` of `family` over a slice and window (DORA rows under the
+    deployment and incident `rules`, as the figures).
 
     Raises `UnknownEvidenceMetric` for a family or metric without evidence (see `METRICS`).
     """
@@ -350,13 +366,13 @@ def evidence_query(
         return _completed_items(metric, window, scope, work_start)
     if metric in ("load", "age"):
         return _in_progress_items(metric, window, scope, work_start)
-    if metric in _DEPLOYMENT_RESULTS:
-        return _deployments(metric, window, scope)
+    if metric in _DEPLOYMENT_METRICS:
+        return _deployments(metric, window, scope, rules)
     if metric in _CHANGE_SPANS:
-        return _shipped_changes(metric, window, scope)
+        return _shipped_changes(metric, window, scope, rules)
     if metric == "recovery":
-        return _failed_deployments(window, scope)
-    return _incidents(window, scope)
+        return _failed_deployments(window, scope, rules)
+    return _incidents(window, scope, rules)
 
 
 def _row(row_type: type[EvidenceRow], values: tuple[Any, ...]) -> EvidenceRow:
@@ -377,12 +393,13 @@ def evidence(
     limit: int | None = None,
     offset: int = 0,
     work_start: WorkStart = "active",
+    rules: DoraRules = DEFAULT_DORA_RULES,
 ) -> EvidencePage:
     """The rows behind `metric` of `family` (all of them, or `limit` from `offset`) and their count.
 
     Raises `UnknownEvidenceMetric` for a family or metric without evidence (see `METRICS`).
     """
-    query = evidence_query(family, metric, window, scope, work_start)
+    query = evidence_query(family, metric, window, scope, work_start, rules)
     total = int(store.query(f"SELECT count(*) FROM ({query.sql}) AS evidence", query.params)[0][0])
     if limit is None:
         rows = store.query(query.sql, query.params) if total else []

@@ -90,7 +90,11 @@ def change_conditions(scope: Slice, alias: str = "ch") -> tuple[str, list[Any]]:
     """A WHERE condition selecting the changes (pull requests) of a slice, and its parameters.
 
     A change is in a value stream when its repository is one of the stream's repository scopes; in a
-    team's slice when its author is in the team; in a service's when a deployment of it shipped it.
+    service's slice when a deployment of it shipped it. Its team is its author's team or the team of a
+    work item it implements (``implemented_by`` trace link), so it is in every one of those teams'
+    slices; its flow item type is the type of a work item it implements, so a change without a work item
+    is in no type's slice, and one implementing a feature and a defect is in both (docs/metrics.md,
+    "Slicing DORA by team and flow item type").
     """
     conditions, params = ["TRUE"], []
     if scope.value_stream_id:
@@ -100,8 +104,18 @@ def change_conditions(scope: Slice, alias: str = "ch") -> tuple[str, list[Any]]:
         )
         params.append(scope.value_stream_id)
     if scope.team_id:
-        conditions.append(f"{alias}.author_id IN (SELECT id FROM people WHERE team_id = ?)")
-        params.append(scope.team_id)
+        conditions.append(
+            f"({alias}.author_id IN (SELECT id FROM people WHERE team_id = ?) OR {alias}.id IN "
+            "(SELECT l.to_id FROM trace_links l JOIN work_items w ON w.id = l.from_id "
+            "WHERE l.link_kind = 'implemented_by' AND l.to_kind = 'change' AND w.team_id = ?))"
+        )
+        params += [scope.team_id, scope.team_id]
+    if scope.flow_item_type:
+        conditions.append(
+            f"{alias}.id IN (SELECT l.to_id FROM trace_links l JOIN work_items w ON w.id = l.from_id "
+            "WHERE l.link_kind = 'implemented_by' AND l.to_kind = 'change' AND w.flow_item_type = ?)"
+        )
+        params.append(scope.flow_item_type.value)
     if scope.service:
         conditions.append(
             f"{alias}.id IN (SELECT dc.change_id FROM deployment_changes dc "

@@ -12,6 +12,7 @@ from datetime import date
 from typing import Literal
 
 from obeya.engine import dora, flow
+from obeya.engine.dora_rules import DEFAULT_DORA_RULES, DoraRules
 from obeya.engine.timeline import WorkStart
 from obeya.engine.window import Slice, Window
 from obeya.store import Store
@@ -74,8 +75,10 @@ def _flow_figures(store: Store, window: Window, scope: Slice, work_start: WorkSt
     return figures
 
 
-def _dora_figures(store: Store, window: Window, scope: Slice) -> Figures:
-    report = dora.dora_report(store, window, scope)
+def _dora_figures(
+    store: Store, window: Window, scope: Slice, rules: DoraRules = DEFAULT_DORA_RULES
+) -> Figures:
+    report = dora.dora_report(store, window, scope, rules)
     frequency, lead = report.deployment_frequency, report.lead_time_for_changes
     cfr, recovery = report.change_failure_rate, report.recovery_time
     figures: Figures = [
@@ -117,9 +120,11 @@ def flow_summary(
     return _with_previous(lambda st, w, sc: _flow_figures(st, w, sc, work_start), store, window, scope)
 
 
-def dora_summary(store: Store, window: Window, scope: Slice = Slice()) -> list[FigureRow]:
+def dora_summary(
+    store: Store, window: Window, scope: Slice = Slice(), rules: DoraRules = DEFAULT_DORA_RULES
+) -> list[FigureRow]:
     """The DORA figures (and ratings) of a slice over a window, with the previous window's."""
-    return _with_previous(_dora_figures, store, window, scope)
+    return _with_previous(lambda st, w, sc: _dora_figures(st, w, sc, rules), store, window, scope)
 
 
 def flow_series(
@@ -141,12 +146,14 @@ def flow_series(
     return rows
 
 
-def dora_series(store: Store, window: Window, scope: Slice, by: flow.Grouping) -> list[SeriesRow]:
+def dora_series(
+    store: Store, window: Window, scope: Slice, by: flow.Grouping, rules: DoraRules = DEFAULT_DORA_RULES
+) -> list[SeriesRow]:
     """Deployments per day, median lead time for changes, change failure rate and median failed
     deployment recovery time, per calendar week or month of the window."""
     rows: list[SeriesRow] = []
     for period in window.periods(by):
-        report = dora.dora_report(store, period, scope)
+        report = dora.dora_report(store, period, scope, rules)
         start = period.start.date()
         rows += [
             SeriesRow("deployment frequency", start, report.deployment_frequency.per_day),

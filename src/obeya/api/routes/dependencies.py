@@ -11,6 +11,7 @@ from fastapi import Depends, HTTPException, Query, Request
 from pydantic import BaseModel
 
 from obeya.config import ObeyaConfig
+from obeya.engine.dora_rules import DEFAULT_DORA_RULES, DoraRules
 from obeya.engine.slices import UnknownSliceValue, resolve_slice
 from obeya.engine.timeline import WorkStart
 from obeya.engine.window import Slice, Window, WindowError
@@ -66,6 +67,7 @@ class Filters:
     window: Window
     window_spec: str
     work_start: WorkStart = "active"  # from obeya.yaml (rules.work_start), not a request parameter
+    dora_rules: DoraRules = DEFAULT_DORA_RULES  # from obeya.yaml (rules.deployments, rules.incidents)
 
     @property
     def as_of(self) -> date:
@@ -148,6 +150,7 @@ def _filters(
         period,
         window.strip(),
         config.rules.work_start,
+        config.rules.dora_rules(),
     )
 
 

@@ -110,6 +110,8 @@ def metric_evidence(
             filters.scope,
             limit=page_size,
             offset=(page - 1) * page_size,
+            work_start=filters.work_start,
+            rules=filters.dora_rules,
         )
     except UnknownEvidenceMetric as error:
         raise HTTPException(status_code=422, detail=f"metric: {error}") from error

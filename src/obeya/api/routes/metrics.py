@@ -254,7 +254,7 @@ def _flow_detail(store: StoreDep, filters: FiltersT) -> FlowDetail:
 
 
 def _dora_detail(store: StoreDep, filters: FiltersT) -> DoraDetail:
-    report = dora.dora_report(store, filters.window, filters.scope)
+    report = dora.dora_report(store, filters.window, filters.scope, filters.dora_rules)
     cfr = report.change_failure_rate
     return DoraDetail(
         deployment_frequency=report.deployment_frequency,
@@ -307,8 +307,12 @@ def dora_metrics(
     return DoraMetricsOut(
         window=filters.window_out(),
         slice=filters.slice_out(),
-        figures=_figures("dora", dora_summary(store, filters.window, filters.scope), filters),
+        figures=_figures(
+            "dora", dora_summary(store, filters.window, filters.scope, filters.dora_rules), filters
+        ),
         by=by,
-        series=_series(dora_series(store, filters.window, filters.scope, by)) if by else [],
+        series=_series(dora_series(store, filters.window, filters.scope, by, filters.dora_rules))
+        if by
+        else [],
         detail=_dora_detail(store, filters) if detail else None,
     )
