@@ -23,6 +23,7 @@ from obeya.normalize.rules import MappingRules
 from obeya.store import Store
 
 NOW = datetime(2024, 5, 1, tzinfo=UTC)
+Item = dict[str, Any]
 NORMALIZED_KINDS = ("pipeline_run", "pipeline_job", "deployment")
 RULES = [
     JenkinsDeployRule(job=FREESTYLE, service="lake", environment="production"),
@@ -154,21 +155,53 @@ def test_deployments_from_deploy_jobs_and_stages_that_ran(store: Store, jenkins:
     assert deployed == 11  # 13 recorded deploy stages minus PR-2 #1 and feature-2 #6 (aborted earlier)
 
 
-def test_a_stage_not_executed_is_no_deployment() -> None:
-    describe = {
-        "id": "7",
+# A wfapi ``describe`` answer in the shape of the example in the Pipeline REST API's documentation
+# (jenkinsci/pipeline-stage-view-plugin, rest-api/README.md: Build 5228 ms, Test, Deploy), with the
+# deploy stage's status as each way Jenkins says a `when` condition skipped it.
+def _describe(deploy: Item) -> Item:
+    return {
+        "id": "2014-10-16_13-07-52",
+        "name": "#15",
+        "status": "SUCCESS",
+        "startTimeMillis": 1413461275770,
+        "endTimeMillis": 1413461285999,
+        "durationMillis": 10229,
         "stages": [
-            {"id": "5", "name": "build", "status": "SUCCESS", "startTimeMillis": 1, "durationMillis": 5},
-            {
-                "id": "9",
-                "name": "deploy",
-                "status": "NOT_EXECUTED",
-                "startTimeMillis": 0,
-                "durationMillis": 0,
-            },
+            {"id": "5", "name": "build", "status": "SUCCESS", "startTimeMillis": 1413461275770,
+             "durationMillis": 5228},
+            {"id": "8", "name": "test", "status": "SUCCESS", "startTimeMillis": 1413461280998,
+             "durationMillis": 4001},
+            {"id": "10", "name": "deploy", "startTimeMillis": 1413461285000, "durationMillis": 12, **deploy},
         ],
+    }  # fmt: skip
+
+
+# The pipeline-graph-view plugin's ``pipeline-graph/tree`` answer (its PipelineGraph: ``stages`` of
+# PipelineStage with ``id``, ``name``, ``state`` in lower case, ``startTimeMillis``, ``totalDurationMillis``).
+_GRAPH_TREE = {
+    "status": "ok",
+    "data": {
+        "complete": True,
+        "stages": [
+            {"id": "5", "name": "build", "state": "success", "startTimeMillis": 1413461275770,
+             "totalDurationMillis": 5228, "type": "STAGE", "children": []},
+            {"id": "8", "name": "test", "state": "success", "startTimeMillis": 1413461280998,
+             "totalDurationMillis": 4001, "type": "STAGE", "children": []},
+            {"id": "10", "name": "deploy", "state": "skipped", "startTimeMillis": 1413461285000,
+             "totalDurationMillis": 12, "type": "STAGE", "children": []},
+        ],
+    },
+}  # fmt: skip
+
+
+def _normalized_stages(describe: Item) -> list[Any]:
+    build = {
+        "number": 15,
+        "result": "SUCCESS",
+        "building": False,
+        "timestamp": 1413461275770,
+        "duration": 10229,
     }
-    build = {"number": 7, "result": "SUCCESS", "building": False, "timestamp": 1711277301765, "duration": 9}
     rules = raw_event(
         "jenkins",
         "deploy_rules",
@@ -178,15 +211,47 @@ def test_a_stage_not_executed_is_no_deployment() -> None:
         received_at=NOW,
     )
     events = [
-        raw_event("jenkins", kind, f"{MULTIBRANCH}/main#7", item, connection="ci", received_at=NOW)
+        raw_event("jenkins", kind, f"{MULTIBRANCH}/main#15", item, connection="ci", received_at=NOW)
         for kind, item in (("build", build), ("stages", describe))
     ]
-    records = normalize(events, MappingRules(), [rules]).records
+    return normalize(events, MappingRules(), [rules]).records
+
+
+@pytest.mark.parametrize(
+    "describe",
+    [
+        _describe({"status": "NOT_EXECUTED"}),
+        _describe({"status": "SKIPPED"}),
+        _describe({"status": "NOT_BUILT"}),
+        _GRAPH_TREE,
+        _describe({"state": "SKIPPED", "result": "NOT_BUILT"}),  # Blue Ocean's node of a skipped stage
+    ],
+    ids=["wfapi-not-executed", "wfapi-skipped", "wfapi-not-built", "pipeline-graph-skipped", "blue-ocean"],
+)
+def test_a_deploy_stage_skipped_by_a_when_condition_is_no_deployment(describe: Item) -> None:
+    records = _normalized_stages(describe)
     assert not [r for r in records if isinstance(r, Deployment)]
-    assert [(r.name, r.result) for r in records if isinstance(r, PipelineJob)] == [
-        ("build", "success"),
-        ("deploy", "skipped"),
+    assert [
+        (r.external_id, r.name, r.result, r.environment) for r in records if isinstance(r, PipelineJob)
+    ] == [
+        (f"{MULTIBRANCH}/main#15/stages/5", "build", "success", None),
+        (f"{MULTIBRANCH}/main#15/stages/8", "test", "success", None),
+        (f"{MULTIBRANCH}/main#15/stages/10", "deploy", "skipped", None),
     ]
+
+
+def test_the_same_deploy_stage_that_ran_is_a_deployment() -> None:
+    records = _normalized_stages(_describe({"status": "SUCCESS"}))
+    deployments = [r for r in records if isinstance(r, Deployment)]
+    assert len(deployments) == 1
+    deployed = deployments[0]
+    assert (deployed.external_id, deployed.environment, deployed.result) == (
+        f"{MULTIBRANCH}/main#15/stages/10/deployment",
+        "staging",
+        "success",
+    )
+    assert deployed.started_at == datetime(2014, 10, 16, 12, 8, 5)
+    assert deployed.finished_at == datetime(2014, 10, 16, 12, 8, 5, 12000)
 
 
 def test_second_sync_fetches_only_new_builds(store: Store, jenkins: FakeJenkins) -> None:

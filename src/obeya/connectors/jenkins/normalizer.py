@@ -7,10 +7,12 @@ Record ids, all under source ``jenkins``: ``JOB#N`` (PipelineRun), ``JOB#N/stage
 
 1. a build of a job named by a ``job``-only rule of `deploy_jobs` is a deployment (unless it was never
    built, ``NOT_BUILT``): the job is declared a deploy job, the build's result is the deployment's;
-2. otherwise a stage matching a ``stage`` rule is a deployment only if it really ran: not
-   ``NOT_EXECUTED``, and not after an earlier stage of the build that failed or was aborted (a declarative
-   Pipeline skips the remaining stages then, and the stage view reports them with the build's status).
-   A stage name alone never makes a deployment of a stage that did not run.
+2. otherwise a stage matching a ``stage`` rule is a deployment only if it really ran: not skipped
+   (`SKIPPED_STATUSES`: wfapi's ``NOT_EXECUTED``, ``SKIPPED`` for a stage a ``when`` condition skipped,
+   ``NOT_BUILT``; the pipeline-graph and Blue Ocean answers' ``state`` ``skipped`` / ``not_built``), and
+   not after an earlier stage of the build that failed or was aborted (a declarative Pipeline skips the
+   remaining stages then, and the stage view reports them with the build's status). A stage name alone
+   never makes a deployment of a stage that did not run.
 
 The environment is the rule's `environment`, else the stage pattern's ``environment`` group; its class
 comes from `MappingRules.environment_class`.
@@ -53,9 +55,15 @@ STAGE_RESULTS: dict[str, RunResult] = {
     "ABORTED": "canceled",
     "NOT_EXECUTED": "skipped",
     "NOT_BUILT": "skipped",
+    "SKIPPED": "skipped",
     "IN_PROGRESS": "running",
     "PAUSED_PENDING_INPUT": "running",
+    "RUNNING": "running",
+    "QUEUED": "running",
+    "PAUSED": "running",
 }
+SKIPPED_STATUSES = frozenset({"NOT_EXECUTED", "NOT_BUILT", "SKIPPED"})
+"""Stage statuses of a stage that did not run (a ``when`` condition, a stage never reached)."""
 _BROKEN = {"FAILED", "FAILURE", "ABORTED"}
 _REMOTE = re.compile(r"[:/]([^/:]+/[^/]+?)(?:\.git)?/?$")
 
@@ -102,14 +110,27 @@ def build_result(build: Item) -> RunResult:
     return BUILD_RESULTS.get(str(build.get("result")), "failure")
 
 
+def stage_status(stage: Item) -> str:
+    """A stage's status, upper case: wfapi's ``status``; else the ``state`` of a pipeline-graph (or Blue
+    Ocean) stage, whose ``state`` ``skipped`` wins over its ``result`` (Blue Ocean says ``NOT_BUILT``)."""
+    state = str(stage.get("state") or "").upper()
+    if state == "SKIPPED":
+        return state
+    return str(stage.get("status") or state or stage.get("result") or "").upper()
+
+
 def stages_that_ran(describe: Item) -> list[tuple[Item, bool]]:
-    """The stages of a wfapi answer, in order, each with whether it really ran."""
-    stages = sorted(describe.get("stages") or [], key=lambda s: int(s.get("id", 0)))
+    """The stages of a wfapi answer (or a pipeline-graph tree's ``data``), in order, each with whether it
+    really ran."""
+    listed = describe.get("stages")
+    if listed is None and isinstance(describe.get("data"), dict):
+        listed = describe["data"].get("stages")
+    stages = sorted(listed or [], key=lambda s: int(s.get("id", 0)))
     broken = False
     result = []
     for stage in stages:
-        status = str(stage.get("status"))
-        ran = status not in ("NOT_EXECUTED", "NOT_BUILT") and not broken
+        status = stage_status(stage)
+        ran = status not in SKIPPED_STATUSES and not broken
         result.append((stage, ran))
         broken = broken or status in _BROKEN
     return result
@@ -217,10 +238,13 @@ def _build_records(
         return records
     stage_rules = [r for r in deploy_rules if r.stage is not None and _job_matches(r, job)]
     for stage, ran in stages_that_ran(json.loads(stages_event.payload)):
-        status = str(stage.get("status"))
+        status = stage_status(stage)
         begun = _time(stage.get("startTimeMillis"))
         over = (
-            begun + timedelta(milliseconds=int(stage.get("durationMillis") or 0))
+            begun
+            + timedelta(
+                milliseconds=int(stage.get("durationMillis") or stage.get("totalDurationMillis") or 0)
+            )
             if begun and STAGE_RESULTS.get(status) != "running"
             else None
         )
