@@ -37,6 +37,45 @@ def test_value_stream_map_as_json(store: Store) -> None:
     assert [(i["key"], i["waited"] / DAY) for i in bottleneck["items"]] == [("A", 3), ("B", 1), ("D", 1)]
 
 
+def test_stage_evidence_pages_equal_the_stage_figures(store: Store) -> None:
+    store.upsert_records(_scenario())
+    client = TestClient(create_app(store))
+    stages = {s["stage"]: s for s in client.get("/api/v1/vsm", params=MARCH).json()["stages"]}
+    for name, figures in stages.items():
+        body = client.get(f"/api/v1/vsm/stages/{name}/evidence", params=MARCH).json()
+        assert body["departed"] == figures["departures"], name
+        assert body["in_stage"] == figures["in_stage_now"], name
+        assert body["total"] == len(body["rows"]) == figures["departures"] + figures["in_stage_now"]
+    # integration: 4 departed visits (A, B, B, D) then C, still in it 12 days; two pages of 3
+    first = client.get("/api/v1/vsm/stages/integration/evidence", params={**MARCH, "page_size": 3}).json()
+    assert [(r["part"], r["key"]) for r in first["rows"]] == [
+        ("departed", "A"),
+        ("departed", "B"),
+        ("departed", "B"),
+    ]
+    assert first["pages"] == 2 and first["next"].startswith("/api/v1/vsm/stages/integration/evidence?")
+    second = client.get(first["next"]).json()
+    assert [(r["part"], r["key"], r["age"]) for r in second["rows"]] == [
+        ("departed", "D", None),
+        ("in_stage", "C", pytest.approx(12 * DAY)),
+    ]
+    csv_response = client.get("/api/v1/vsm/stages/integration/evidence", params={**MARCH, "format": "csv"})
+    assert csv_response.headers["content-type"].startswith("text/csv")
+    assert csv_response.headers["x-total-count"] == "5"
+    lines = csv_response.text.splitlines()
+    assert lines[0].startswith("part,key,title,flow_item_type,entered_at,left_at,lead_time")
+    assert lines[1].startswith("departed,A,A title,feature,2025-03-03T00:00:00,2025-03-05T00:00:00,172800.0")
+    assert lines[-1].startswith("in_stage,C,")
+
+
+def test_stage_evidence_of_an_unknown_stage_is_404_naming_the_stages(store: Store) -> None:
+    store.upsert_records(_scenario())
+    response = TestClient(create_app(store)).get("/api/v1/vsm/stages/testing/evidence", params=MARCH)
+    assert response.status_code == 404
+    assert "stage: no stage 'testing'" in response.json()["detail"]
+    assert "ideation, integration" in response.json()["detail"]
+
+
 def test_value_stream_map_as_svg_marks_the_bottleneck(store: Store) -> None:
     store.upsert_records(_scenario())
     response = TestClient(create_app(store)).get("/api/v1/vsm.svg", params=MARCH)

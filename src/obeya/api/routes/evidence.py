@@ -5,9 +5,10 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections.abc import Sequence
 from dataclasses import astuple, fields
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Response
 from pydantic import BaseModel
@@ -74,13 +75,19 @@ def _cell(value: object) -> str:
     return str(value)
 
 
-def _csv(found: EvidencePage) -> str:
+def csv_text(row_type: type[Any], rows: Sequence[Any]) -> str:
+    """Rows of a dataclass type as CSV text with a header row of its field names (lists joined by ``;``,
+    times in ISO 8601, booleans as true/false, None as empty)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([f.name for f in fields(found.row_type)])
-    for row in found.rows:
+    writer.writerow([f.name for f in fields(row_type)])
+    for row in rows:
         writer.writerow([_cell(v) for v in astuple(row)])
     return buffer.getvalue()
+
+
+def _csv(found: EvidencePage) -> str:
+    return csv_text(found.row_type, found.rows)
 
 
 @router.get(

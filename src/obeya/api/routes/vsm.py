@@ -1,15 +1,21 @@
-"""`/api/v1/vsm` (the value stream map as JSON) and `/api/v1/vsm.svg` (drawn as an SVG image)."""
+"""`/api/v1/vsm` (the value stream map as JSON), `/api/v1/vsm.svg` (drawn as an SVG image) and
+`/api/v1/vsm/stages/{stage}/evidence` (the rows behind one stage's figures, as JSON or CSV)."""
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
+from typing import Annotated, Literal
+from urllib.parse import quote
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, HTTPException, Query, Response
 from pydantic import BaseModel
 
 from obeya.api.routes.dependencies import Filters, FiltersDep, SliceOut, StoreDep, WindowOut
+from obeya.api.routes.evidence import csv_text
 from obeya.api.routes.models import RatioOut
 from obeya.engine.results import DurationSummary
+from obeya.engine.stage_evidence import StageVisitEvidence, UnknownStage, stage_evidence
 from obeya.engine.stages import ValueStreamMap, value_stream_map
 from obeya.store import Store
 from obeya.web.vsm_svg import value_stream_map_svg
@@ -123,3 +129,84 @@ def vsm_svg(store: StoreDep, filters: FiltersDep) -> Response:
     marked in red, the totals beside."""
     vsm = value_stream_map(store, filters.window, filters.scope, filters.work_start)
     return Response(value_stream_map_svg(vsm, _title(store, filters)), media_type="image/svg+xml")
+
+
+class StageEvidenceOut(BaseModel):
+    """One page of the rows behind a stage's figures: ``departed`` visits (counted in departures,
+    throughput, LT, PT, wait and %C&A), then the items still ``in_stage`` with their age so far."""
+
+    stage: str
+    window: WindowOut
+    slice: SliceOut
+    total: int
+    departed: int
+    in_stage: int
+    page: int
+    page_size: int
+    pages: int
+    next: str | None
+    previous: str | None
+    rows: list[StageVisitEvidence]
+
+
+def _stage_link(stage: str, filters: Filters, page: int, page_size: int, output: str) -> str:
+    extra: dict[str, str | int | None] = {"page": page, "page_size": page_size}
+    if output != "json":
+        extra["format"] = output
+    return f"/api/v1/vsm/stages/{quote(stage, safe='')}/evidence?{filters.query(extra)}"
+
+
+@router.get(
+    "/vsm/stages/{stage}/evidence",
+    response_model=StageEvidenceOut,
+    responses={200: {"content": {"text/csv": {}}, "description": "The rows, as JSON or CSV."}},
+)
+def vsm_stage_evidence(
+    stage: str,
+    store: StoreDep,
+    filters: FiltersDep,
+    page: Annotated[int, Query(ge=1, description="Page number, from 1.")] = 1,
+    page_size: Annotated[int, Query(ge=1, le=10_000, description="Rows per page.")] = 100,
+    output: Annotated[Literal["json", "csv"], Query(alias="format", description="json or csv.")] = "json",
+) -> StageEvidenceOut | Response:
+    """The rows behind one stage of the map of the same filters: the visits that left the stage in the
+    window (`departed` equals the stage's departures), then the items still in it (`in_stage` equals
+    in_stage_now) with their age so far, `page_size` at a time. CSV has a header row; its `Link` header
+    gives the next page and `X-Total-Count` the number of rows. docs/api.md."""
+    try:
+        found = stage_evidence(
+            store,
+            stage,
+            filters.window,
+            filters.scope,
+            limit=page_size,
+            offset=(page - 1) * page_size,
+            work_start=filters.work_start,
+        )
+    except UnknownStage as error:
+        raise HTTPException(status_code=404, detail=f"stage: {error}") from error
+    pages = max(1, math.ceil(found.total / page_size))
+    if page > pages:
+        raise HTTPException(
+            status_code=404, detail=f"page: page {page} is past the last page ({pages} of {page_size} rows)"
+        )
+    next_link = _stage_link(stage, filters, page + 1, page_size, output) if page < pages else None
+    previous_link = _stage_link(stage, filters, page - 1, page_size, output) if page > 1 else None
+    if output == "csv":
+        links = [f'<{u}>; rel="{rel}"' for u, rel in ((next_link, "next"), (previous_link, "prev")) if u]
+        headers = {"X-Total-Count": str(found.total)} | ({"Link": ", ".join(links)} if links else {})
+        return Response(csv_text(StageVisitEvidence, found.rows), media_type="text/csv", headers=headers)
+    return StageEvidenceOut(
+        stage=stage,
+        window=filters.window_out(),
+        slice=filters.slice_out(),
+        total=found.total,
+        departed=found.departed,
+        in_stage=found.in_stage,
+        page=page,
+        page_size=page_size,
+        pages=pages,
+        next=next_link,
+        previous=previous_link,
+        rows=found.rows,
+    )

@@ -1,0 +1,187 @@
+"""The rows behind one stage of the value stream map: the visits its figures count, and the items still
+in it (docs/metrics.md, "Evidence"; the figures: `obeya.engine.stages`).
+
+Two kinds of row, marked by `part` and listed in that order:
+
+- ``departed``: every visit that left the stage in the window (``departures`` and throughput count them;
+  LT is over those with a lead time ≥ 0, PT and wait beside it; %C&A counts those marked
+  `complete_and_accurate`; wait before over those with one ≥ 0);
+- ``in_stage``: every item still in the stage at the window's end (``in_stage_now``), with its age in the
+  stage so far (``age_in_stage``).
+
+The visits are those of `obeya.engine.stages` (its ``visits`` CTE, reused), judged here by the same rules;
+the test suite checks that the rows give back the stage's figures on both engines.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from obeya.engine.sql import seconds_between
+from obeya.engine.stages import _visits_sql, stage_order, stage_positions
+from obeya.engine.timeline import WorkStart
+from obeya.engine.window import Slice, Window
+from obeya.store import Store
+
+Part = Literal["departed", "in_stage"]
+
+
+class UnknownStage(ValueError):
+    """The value stream has no stage of that name."""
+
+    def __init__(self, stage: str, known: list[str]) -> None:
+        super().__init__(f"no stage {stage!r} in this value stream: use one of {', '.join(known)}")
+        self.stage = stage
+        self.known = known
+
+
+@dataclass(frozen=True)
+class StageVisitEvidence:
+    """A visit of a work item to the stage; durations in seconds.
+
+    ``departed`` rows have `left_at`, `lead_time`, `process_time`, `wait_time`, `wait_before` (None when
+    the item came from a later stage or from none) and `complete_and_accurate`; ``in_stage`` rows have
+    `age` (window end − entry) and None for the rest.
+    """
+
+    part: Part
+    key: str
+    title: str
+    flow_item_type: str
+    entered_at: datetime
+    left_at: datetime | None
+    lead_time: float | None
+    process_time: float | None
+    wait_time: float | None
+    wait_before: float | None
+    complete_and_accurate: bool | None
+    age: float | None
+
+
+@dataclass(frozen=True)
+class StageEvidencePage:
+    """`rows` of the `total` rows behind a stage's figures, from `offset`; `departed` and `in_stage`
+    count each part of the whole (not only of the page)."""
+
+    stage: str
+    total: int
+    departed: int
+    in_stage: int
+    offset: int
+    rows: list[StageVisitEvidence]
+
+
+def _stage_evidence_sql(
+    store: Store, stage: str, window: Window, scope: Slice, work_start: WorkStart
+) -> tuple[str, list[object]]:
+    order = stage_order(store, scope)
+    if stage not in order:
+        raise UnknownStage(stage, order)
+    sql, params = _visits_sql(window, scope, work_start)
+    # placed/judged as in `stages.value_stream_map`: LT, wait before (only from an earlier stage), %C&A
+    # (never back into this stage or an earlier one)
+    sql += f""",
+bounds AS (SELECT CAST(? AS TIMESTAMP) AS window_start, CAST(? AS TIMESTAMP) AS window_end),
+{stage_positions(order)},
+placed AS (
+    SELECT v.*, p.position,
+           {seconds_between("v.entered_at", "v.left_at")} AS lead_time,
+           LAG(v.left_at) OVER (PARTITION BY v.item_id ORDER BY v.entered_at) AS previous_left_at,
+           LAG(p.position) OVER (PARTITION BY v.item_id ORDER BY v.entered_at) AS previous_position
+    FROM visits v JOIN positions p ON p.stage = v.stage
+),
+judged AS (
+    SELECT pl.*,
+           COALESCE(MIN(pl.position) OVER (PARTITION BY pl.item_id ORDER BY pl.entered_at
+                                           ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING), 999999)
+               > pl.position AS accurate,
+           CASE WHEN pl.previous_position < pl.position
+                THEN {seconds_between("pl.previous_left_at", "pl.entered_at")} END AS wait_before
+    FROM placed pl
+),
+rows_behind AS (
+    SELECT CASE WHEN j.is_current THEN 'in_stage' ELSE 'departed' END AS part,
+           w.key, w.title, w.flow_item_type, j.entered_at,
+           CASE WHEN j.is_current THEN NULL ELSE j.left_at END AS left_at,
+           CASE WHEN j.is_current THEN NULL ELSE j.lead_time END AS lead_time,
+           CASE WHEN j.is_current THEN NULL ELSE j.process_time END AS process_time,
+           CASE WHEN j.is_current THEN NULL ELSE j.lead_time - j.process_time END AS wait_time,
+           CASE WHEN j.is_current THEN NULL ELSE j.wait_before END AS wait_before,
+           CASE WHEN j.is_current THEN NULL ELSE j.accurate END AS complete_and_accurate,
+           CASE WHEN j.is_current THEN {seconds_between("j.entered_at", "b.window_end")} END AS age,
+           j.item_id, j.visit
+    FROM judged j JOIN work_items w ON w.id = j.item_id CROSS JOIN bounds b
+    WHERE j.stage = ?
+      AND (j.is_current OR (j.left_at >= b.window_start AND j.left_at < b.window_end))
+)"""
+    return sql, [*params, window.start, window.end, stage]
+
+
+_COLUMNS = (
+    "part, key, title, flow_item_type, entered_at, left_at, lead_time, process_time, wait_time, "
+    "wait_before, complete_and_accurate, age"
+)
+
+
+def stage_evidence(
+    store: Store,
+    stage: str,
+    window: Window,
+    scope: Slice = Slice(),
+    limit: int | None = None,
+    offset: int = 0,
+    work_start: WorkStart = "active",
+) -> StageEvidencePage:
+    """The rows behind `stage`'s figures on the value stream map of a slice and window: departed visits
+    (by exit, then key), then the items still in the stage (by entry, then key); all of them, or `limit`
+    from `offset`.
+
+    Raises `UnknownStage` when the slice's value stream has no such stage.
+    """
+    sql, params = _stage_evidence_sql(store, stage, window, scope, work_start)
+    counts = store.query(
+        f"{sql} SELECT count(*) FILTER (WHERE part = 'departed'), count(*) FILTER (WHERE part = 'in_stage') "
+        "FROM rows_behind",
+        params,
+    )[0]
+    departed, in_stage = int(counts[0]), int(counts[1])
+    select = (
+        f"{sql} SELECT {_COLUMNS} FROM rows_behind "
+        "ORDER BY CASE WHEN part = 'departed' THEN 0 ELSE 1 END, COALESCE(left_at, entered_at), key, "
+        "item_id, visit"
+    )
+    if limit is None:
+        rows = store.query(select, params)
+    else:
+        rows = store.query(f"{select} LIMIT ? OFFSET ?", [*params, limit, offset])
+    return StageEvidencePage(
+        stage,
+        departed + in_stage,
+        departed,
+        in_stage,
+        offset,
+        [_row(r) for r in rows],
+    )
+
+
+def _seconds(value: object) -> float | None:
+    return None if value is None else float(str(value))
+
+
+def _row(r: tuple[object, ...]) -> StageVisitEvidence:
+    return StageVisitEvidence(
+        part="in_stage" if r[0] == "in_stage" else "departed",
+        key=str(r[1]),
+        title=str(r[2]),
+        flow_item_type=str(r[3]),
+        entered_at=r[4],  # type: ignore[arg-type]
+        left_at=r[5],  # type: ignore[arg-type]
+        lead_time=_seconds(r[6]),
+        process_time=_seconds(r[7]),
+        wait_time=_seconds(r[8]),
+        wait_before=_seconds(r[9]),
+        complete_and_accurate=None if r[10] is None else bool(r[10]),
+        age=_seconds(r[11]),
+    )
