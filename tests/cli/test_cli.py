@@ -46,9 +46,9 @@ def test_db_upgrade_then_status(tmp_path: Path) -> None:
     url = f"duckdb:///{tmp_path}/cli.duckdb"
     upgraded = runner.invoke(app, ["db", "upgrade", "--database-url", url])
     assert upgraded.exit_code == 0
-    assert "schema version 6" in upgraded.output
+    assert "schema version 7" in upgraded.output
     status = runner.invoke(app, ["db", "status", "--database-url", url])
-    assert "schema version: 6 (this Obeya: 6)" in status.output
+    assert "schema version: 7 (this Obeya: 7)" in status.output
     assert "work_items" in status.output
 
 

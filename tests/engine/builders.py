@@ -15,6 +15,7 @@ STATES = {
     "Testing": ("active", "verification"),
     "Ready for Release": ("waiting", "delivery"),
     "Done": ("done", "observation"),
+    "Closed": ("done", "observation"),
     "Canceled": ("canceled", None),
 }
 

@@ -157,3 +157,31 @@ def test_upgrade_to_version_5_derives_the_timeline_of_stored_items(
     assert store.query("SELECT stage, entered_at, left_at FROM flow_visits") == [
         ("integration", datetime(2025, 3, 1), None)
     ]
+
+
+def test_upgrade_rebuilds_the_derived_timeline_once_with_the_latest_columns(
+    open_store: Callable[[str], Store], engine: str
+) -> None:
+    store = open_store(engine)
+    store.migrate(target=4)  # before the derived tables existed
+    # Transitions written as an Obeya of version 4 wrote them: no derived rows kept.
+    rows = [
+        ("jira:T1", "jira:W1", datetime(2025, 3, 1, 9), "To Do", "new"),
+        ("jira:T2", "jira:W1", datetime(2025, 3, 2, 9), "In Progress", "active"),  # active 1 day
+        ("jira:T3", "jira:W1", datetime(2025, 3, 3, 9), "Review", "waiting"),
+        ("jira:T4", "jira:W1", datetime(2025, 3, 4, 9), "In Progress", "active"),  # active 6 hours
+        ("jira:T5", "jira:W1", datetime(2025, 3, 4, 15), "Done", "done"),
+    ]
+    for id_, item, at, status, state in rows:
+        store.execute(
+            'INSERT INTO status_transitions (id, source, external_id, work_item_id, "at", to_status, '
+            "to_flow_state) VALUES (?, 'jira', ?, ?, ?, ?, ?)",
+            [id_, id_, item, at, status, state],
+        )
+
+    store.migrate()
+
+    assert store.query(
+        "SELECT item_id, first_active_at, last_done_at, current_state, active_time FROM flow_items"
+    ) == [("jira:W1", datetime(2025, 3, 2, 9), datetime(2025, 3, 4, 15), "done", 30 * 3600.0)]
+    assert store.query("SELECT count(*) FROM flow_periods") == [(5,)]

@@ -128,15 +128,25 @@ FROM completed""",
 
 
 def _active_seconds_cte() -> str:
-    """Per completed item, the seconds it spent in ``active`` between work start and complete."""
+    """Per completed item, the seconds it spent in ``active`` between work start and complete.
+
+    A settled item (no transition after the window's end) is done for good, so every closed ``active``
+    period of it lies between its work start and its completion: its ``active_time`` from the derived
+    ``flow_items`` is the answer. Only the others are summed from their periods.
+    """
     overlap = seconds_between("GREATEST(v.entered_at, c.started_at)", "LEAST(v.left_at, c.completed_at)")
     return f""",
+unsettled_active AS (
+    SELECT c.id, SUM(GREATEST({overlap}, 0)) AS active_time
+    FROM completed c JOIN intervals v ON v.item_id = c.id
+    WHERE c.flow_time >= 0 AND NOT COALESCE(c.settled, TRUE) AND v.flow_state = 'active'
+    GROUP BY c.id
+),
 active AS (
     SELECT c.id, c.completed_at, c.flow_time,
-           COALESCE(SUM(GREATEST({overlap}, 0)) FILTER (WHERE v.flow_state = 'active'), 0) AS active_time
-    FROM completed c LEFT JOIN intervals v ON v.item_id = c.id
+           CASE WHEN c.settled THEN c.active_time ELSE COALESCE(u.active_time, 0) END AS active_time
+    FROM completed c LEFT JOIN unsettled_active u ON u.id = c.id
     WHERE c.flow_time >= 0
-    GROUP BY c.id, c.completed_at, c.flow_time
 )"""
 
 
@@ -194,23 +204,29 @@ class FlowLoad:
 def _daily_counts(
     store: Store, window: Window, scope: Slice, work_start: WorkStart, group: str
 ) -> tuple[list[date], dict[str, list[int]]]:
-    """Per day of the window and per value of `group` (over the ``intervals`` alias ``v``), how many items
+    """Per day of the window and per value of `group` (over the periods, alias ``v``), how many items
     were in such a period at the day's instant — the midnight after it, the last one being the window's
     end; a period covers an instant when it entered at or before it and left after it (or is current).
 
     Each period adds 1 from the first day whose instant it covers and takes it away after the last, so the
-    counts are running sums of those changes: linear in the periods, not days × periods.
+    counts are running sums of those changes: linear in the periods, not days × periods. Only periods
+    that had not ended by the window's start are read.
     """
     t = timeline(scope, window.end, work_start)
     rows = store.query(
         f"""WITH {t.ctes},
 bounds AS (SELECT CAST(? AS DATE) AS first_day, CAST(? AS DATE) AS last_day),
+periods AS (
+    SELECT p.flow_state, p.stage, p.entered_at, p.left_at, (p.left_at IS NULL OR p.left_at >= ?) AS is_current
+    FROM flow_periods p JOIN items i ON i.id = p.item_id
+    WHERE p.entered_at < ? AND (p.left_at IS NULL OR p.left_at > ?)
+),
 spans AS (
     SELECT {group} AS grp,
            GREATEST(CAST(v.entered_at - INTERVAL '1 microsecond' AS DATE), b.first_day) AS from_day,
            CASE WHEN v.is_current THEN b.last_day
                 ELSE CAST(v.left_at - INTERVAL '1 microsecond' AS DATE) - 1 END AS to_day
-    FROM intervals v CROSS JOIN bounds b
+    FROM periods v CROSS JOIN bounds b
 ),
 changes AS (
     SELECT grp, from_day AS day, 1 AS change FROM spans WHERE from_day <= to_day
@@ -219,7 +235,7 @@ changes AS (
     WHERE s.from_day <= s.to_day AND s.to_day < b.last_day
 )
 SELECT grp, day, SUM(change) FROM changes GROUP BY grp, day""",
-        [*t.params, window.start, window.end - timedelta(days=1)],
+        [*t.params, window.start, window.end - timedelta(days=1), window.end, window.end, window.start],
     )
     days = [window.start.date() + timedelta(days=i) for i in range(round(window.days))]
     index = {d: i for i, d in enumerate(days)}

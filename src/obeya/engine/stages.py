@@ -40,7 +40,9 @@ def _visits_sql(window: Window, scope: Slice, work_start: WorkStart) -> tuple[st
     """CTEs ending in ``visits``: one row per item and stage visit, cut at the window's end.
 
     Visits come from the derived ``flow_visits``; a visit that had not ended by the window's end is the
-    item's current visit then (its process time is only used for visits that ended).
+    item's current visit then (its process time is only used for visits that ended). Only items with a
+    visit overlapping the window are read (with all their visits, which the per-item judgements need):
+    every figure of the map is about visits that left, entered or were open during the window.
     """
     t = timeline(scope, window.end, work_start)
     sql = f"""WITH {t.ctes},
@@ -52,8 +54,10 @@ visits AS (
            v.process_time, v.uncommitted_time
     FROM flow_visits v JOIN items i ON i.id = v.item_id
     WHERE v.entered_at < ?
+      AND v.item_id IN (SELECT o.item_id FROM flow_visits o
+                        WHERE o.entered_at < ? AND (o.left_at IS NULL OR o.left_at >= ?))
 )"""
-    return sql, [*t.params, *[window.end] * 4]
+    return sql, [*t.params, *[window.end] * 5, window.start]
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ timeline that the engine reads instead of recomputing them per query.
   (``left_at`` NULL for the current period);
 - ``flow_items``: per item, its first entry into ``active`` (work start), into ``waiting`` or
   ``active`` (the "committed" start), its last entry into ``done``, its current flow state and stage,
-  and the time of its last transition;
+  the time of its last transition, and the seconds of its closed ``active`` periods (``active_time``);
 - ``flow_visits``: per item, each maximal run of consecutive periods in one stage (entering ``done`` or
   ``canceled`` leaves the stage), with the time spent ``active`` and ``new`` in its closed periods
   (``left_at`` NULL for the visit the item is in now).
@@ -37,14 +37,15 @@ SELECT t.work_item_id, t.id, t.to_status, t.to_flow_state, t.to_stage, t.at,
 FROM status_transitions t WHERE t.work_item_id IN ({ids})""",
         f"DELETE FROM flow_items WHERE item_id IN ({ids})",
         f"""INSERT INTO flow_items (item_id, first_active_at, first_committed_at, last_done_at,
-                        current_state, current_stage, last_transition_at)
+                        current_state, current_stage, last_transition_at, active_time)
 SELECT p.item_id,
        MIN(p.entered_at) FILTER (WHERE p.flow_state = 'active'),
        MIN(p.entered_at) FILTER (WHERE p.flow_state IN ('waiting', 'active')),
        MAX(p.entered_at) FILTER (WHERE p.flow_state = 'done'),
        MAX(p.flow_state) FILTER (WHERE p.left_at IS NULL),
        MAX(p.stage) FILTER (WHERE p.left_at IS NULL),
-       MAX(p.entered_at)
+       MAX(p.entered_at),
+       COALESCE(SUM({_PERIOD}) FILTER (WHERE p.flow_state = 'active' AND p.left_at IS NOT NULL), 0)
 FROM flow_periods p WHERE p.item_id IN ({ids}) GROUP BY p.item_id""",
         f"DELETE FROM flow_visits WHERE item_id IN ({ids})",
         f"""INSERT INTO flow_visits

@@ -398,5 +398,11 @@ _V6 = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4, _V5, _V6)
+_V7 = Migration(
+    7,
+    "per item, the seconds spent active (flow efficiency of settled items without a period scan)",
+    (AddColumn("flow_items", "active_time double"), RebuildDerived()),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7)
 LATEST_VERSION = MIGRATIONS[-1].version
