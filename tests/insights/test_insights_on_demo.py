@@ -1,5 +1,6 @@
 """Insights on a small demo organisation (docs/demo.md): the story's bottlenecks come out, Platform is
-more mature than Mobile on the DevOps toolchain and metrics, and every insight carries its items."""
+more mature than Mobile on the DevOps toolchain and metrics (and Payments in between on the toolchain), and
+every insight carries its items."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import datetime as dt
 from obeya.demo import load_demo
 from obeya.engine.window import Window
 from obeya.insights import bottlenecks, maturity, recommendations
+from obeya.insights.model import MaturityLevel
 from obeya.linking import derive_links
 from obeya.store import Store
 
@@ -31,3 +33,8 @@ def test_demo_bottlenecks_maturity_and_items(store: Store) -> None:
         p, m = platform.level(dimension), mobile.level(dimension)
         assert p is not None and m is not None
         assert p.score > m.score, dimension
+    # the toolchain follows the story's DORA cadence: Mobile's two-week train (medium) scores below
+    # Payments' twice a week (high); Platform deploys on every merge, which at this small size (fewer
+    # merges) is high too, elite on the full demo (docs/insights.md)
+    toolchain = [scored[n].level("DevOps toolchain") for n in ("Platform", "Payments", "Mobile App")]
+    assert toolchain == [MaturityLevel.PRACTICING, MaturityLevel.PRACTICING, MaturityLevel.LEARNING]

@@ -6,19 +6,36 @@ Window: March 2025. Stream pay (project PAY, repository pay/api, service pay-api
 - Change size: merged changes of 500 + 100, 450 + 50 and 100 + 20 lines → median 500 > 400: small batches
   fires with the two changes over 400 lines; with sizes 100, 120, 150 it does not.
 - Maturity: stream pay has work items, a commit, a pipeline run, production deployments and an incident
-  (5 tool categories, deployments in 1 of 5 weeks → Practicing); stream ops has only work items
-  (1 category → Emerging).
+  (5 tool categories, but one deployment day in 5 weeks: deployment frequency low → Learning); stream ops
+  has only work items (1 category → Emerging).
+- Toolchain by cadence, 3–31 March 2025 (four weeks from a Monday), every stream with all five categories:
+  daily (every weekday: 5 deployment days each week, median 5 → elite → Evolving), twice (Tue and Thu:
+  median 2, mean 2 → high → Practicing), train (4 and 18 Mar: weeks [1, 0, 1, 0], mean 0.5 ≥ 12/52 →
+  medium → Learning), quiet (every weekday but no incident tool: 4 categories, elite → Practicing).
+- Insights-driven on the lower of two shares: stream pay's 2 successful production deployments both ship
+  a change implementing PAY-1 (2 of 2), but only PAY-1 of its 4 done items has a change (1 of 4 = 25 %)
+  → Learning.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from obeya.engine.window import Slice, Window
 from obeya.insights.maturity import maturity
 from obeya.insights.model import MaturityLevel
 from obeya.insights.recommendations import blue_green_and_canary, gather, recommendations, small_batches
-from obeya.model import Change, Commit, Deployment, Incident, PipelineRun, Record, Scope
+from obeya.model import (
+    Change,
+    Commit,
+    Deployment,
+    DeploymentChange,
+    Incident,
+    PipelineRun,
+    Record,
+    Scope,
+    TraceLink,
+)
 from obeya.store import Store
 from tests.engine.builders import day, item, stream
 
@@ -143,10 +160,139 @@ def test_maturity_toolchain_all_five_categories_against_work_items_only(store: S
     window = Window(datetime(2025, 3, 1), datetime(2025, 4, 5))  # five weeks
     scored = {m.name: m for m in maturity(store, window)}
     pay, ops = scored["Payments"], scored["Operations"]
-    assert pay.level("DevOps toolchain") is MaturityLevel.PRACTICING
+    assert pay.level("DevOps toolchain") is MaturityLevel.LEARNING
     assert ops.level("DevOps toolchain") is MaturityLevel.EMERGING
     toolchain = next(d for d in pay.dimensions if d.dimension == "DevOps toolchain")
     assert toolchain.figure == 5
     assert "deployments in 1 of 5 weeks" in toolchain.evidence
+    assert "deployment frequency low" in toolchain.evidence
     assert ops.level("insights-driven") is None  # no production deployment to trace: no data
     assert ops.level("organizational") is None  # nothing completed: no data
+
+
+def _connected_stream(
+    key: str, name: str, deployment_days: list[datetime], incident: bool = True
+) -> list[Record]:
+    """A stream with planning, code, CI and CD data in March (and an incident unless told), deploying
+    its service `{key}-svc` to production at noon on each of `deployment_days`."""
+    project, repo, service = key.upper(), f"{key}/app", f"{key}-svc"
+    records = stream(key, name, [project])
+    for object_type, object_key in (("repository", repo), ("service", service)):
+        records.append(
+            Scope(
+                source="test",
+                external_id=f"{key}-{object_key}",
+                value_stream_id=f"test:{key}",
+                tool="github",
+                object_type=object_type,
+                object_key=object_key,
+            )
+        )
+    records += item(f"{project}-1", day(3, 3), [(day(3, 4), "In Progress")], project=project)
+    records += [
+        Commit(
+            source="test",
+            external_id=f"{key}-c",
+            repo=repo,
+            sha=f"{key}000001",
+            message="x",
+            authored_at=day(3, 4),
+        ),
+        PipelineRun(
+            source="test",
+            external_id=f"{key}-r",
+            pipeline="ci",
+            repo=repo,
+            result="success",
+            created_at=day(3, 4),
+        ),
+    ]
+    records += [
+        Deployment(
+            source="test",
+            external_id=f"{key}-d{n}",
+            service=service,
+            environment="production",
+            environment_class="production",
+            repo=repo,
+            result="success",
+            started_at=at + timedelta(hours=12),
+            finished_at=at + timedelta(hours=12),
+        )
+        for n, at in enumerate(deployment_days)
+    ]
+    if incident:
+        records.append(
+            Incident(
+                source="test",
+                external_id=f"{key}-i",
+                title="slow",
+                service=service,
+                status="resolved",
+                created_at=day(3, 5),
+            )
+        )
+    return records
+
+
+def test_maturity_toolchain_follows_the_deployment_cadence(store: Store) -> None:
+    weekdays = [
+        day(3, 3) + timedelta(days=d) for d in range(28) if (day(3, 3) + timedelta(days=d)).weekday() < 5
+    ]
+    assert len(weekdays) == 20
+    records = _connected_stream("daily", "Daily", weekdays)
+    records += _connected_stream("twice", "Twice", [d for d in weekdays if d.weekday() in (1, 3)])
+    records += _connected_stream("train", "Train", [day(3, 4), day(3, 18)])
+    records += _connected_stream("quiet", "Quiet", weekdays, incident=False)
+    store.upsert_records(records)
+    scored = {m.name: m for m in maturity(store, Window(day(3, 3), day(3, 31)))}
+    levels = {name: m.level("DevOps toolchain") for name, m in scored.items()}
+    assert levels == {
+        "Daily": MaturityLevel.EVOLVING,
+        "Twice": MaturityLevel.PRACTICING,
+        "Train": MaturityLevel.LEARNING,
+        "Quiet": MaturityLevel.PRACTICING,
+    }
+    evidence = {
+        n: next(d.evidence for d in m.dimensions if d.dimension == "DevOps toolchain")
+        for n, m in scored.items()
+    }
+    assert "deployment frequency elite (DORA 2023: median 5," in evidence["Daily"]
+    assert "deployment frequency high (DORA 2023: median 2, mean 2.0" in evidence["Twice"]
+    assert "deployment frequency medium (DORA 2023: median 0.5, mean 0.5" in evidence["Train"]
+
+
+def _link(kind: str, from_kind: str, from_id: str, to_kind: str, to_id: str) -> TraceLink:
+    return TraceLink(
+        source="test",
+        external_id=f"{from_id}>{to_id}",
+        from_kind=from_kind,
+        from_id=from_id,
+        to_kind=to_kind,
+        to_id=to_id,
+        link_kind=kind,
+        evidence="test",
+        confidence=1.0,
+    )
+
+
+def test_maturity_insights_driven_is_the_weaker_traceability_direction(store: Store) -> None:
+    records = _scopes()
+    for n in range(1, 5):
+        records += item(f"PAY-{n}", day(3, 1), [(day(3, 2), "In Progress"), (day(3, 10), "Done")])
+    records += _deployments(["success", "success"])
+    records += _changes([(10, 1)])
+    records += [
+        DeploymentChange(
+            source="test", external_id=f"dep-{n}>pr-0", deployment_id=f"test:dep-{n}", change_id="test:pr-0"
+        )
+        for n in range(2)
+    ]
+    records.append(_link("implemented_by", "work_item", "test:PAY-1", "change", "test:pr-0"))
+    store.upsert_records(records)
+    pay = next(m for m in maturity(store, MARCH) if m.name == "Payments")
+    insights = next(d for d in pay.dimensions if d.dimension == "insights-driven")
+    assert (insights.level, insights.figure) == (MaturityLevel.LEARNING, 0.25)
+    assert insights.evidence == (
+        "2 of 2 successful production deployments reach a work item; 1 of 4 done work items have a change"
+    )

@@ -2,6 +2,10 @@
 
 Levels: Emerging, Learning, Practicing, Evolving. The thresholds are in docs/insights.md and below, next
 to the figure each dimension reads. A dimension without data has level None ("no data").
+
+Where a dimension can lean on an outside benchmark it does: the DevOps toolchain's upper levels need the
+DORA 2023 deployment-frequency level (`obeya.engine.dora`), so a stream whose tools are all connected but
+whose delivery reaches production only every other week is not scored like one that deploys on demand.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from obeya.engine.dora import deployment_frequency
 from obeya.engine.sql import (
     change_conditions,
     deployment_conditions,
@@ -20,7 +25,7 @@ from obeya.engine.timeline import timeline
 from obeya.engine.window import Slice, Window
 from obeya.insights.model import DimensionScore, MaturityLevel, StreamMaturity
 from obeya.insights.scope import ITEM_CHANGES
-from obeya.linking.coverage import traceability_coverage
+from obeya.linking.coverage import Coverage, traceability_coverage
 from obeya.store import Store
 
 WEEKLY_SHARE = 0.8
@@ -63,10 +68,12 @@ def toolchain(store: Store, window: Window, scope: Slice) -> DimensionScore:
     """DevOps toolchain: which of the five tool categories have data for the stream in the window —
     planning (work items created or moved), code (commits or changes), CI (pipeline runs), CD
     (production deployments), operations (incidents up to the window's end: incidents are rare, so a
-    quiet window does not disconnect the tool).
+    quiet window does not disconnect the tool) — and how far delivery runs through them, read as the
+    stream's DORA 2023 deployment-frequency level.
 
-    Emerging: 0–1 categories; Learning: 2–3; Practicing: 4–5; Evolving: all 5 and a successful production
-    deployment in at least 80 % of the window's weeks (delivery runs through the toolchain every week).
+    Emerging: 0–1 categories; Learning: 2 or more; Practicing: 4 or more and deployment frequency at
+    least high (production at least weekly on average); Evolving: all 5 and deployment frequency elite
+    (on demand: a median of at least 5 deployment days a week).
     """
     items, item_params = work_item_conditions(scope)
     changes, change_params = change_conditions(scope)
@@ -119,17 +126,28 @@ def toolchain(store: Store, window: Window, scope: Slice) -> DimensionScore:
     connected = [name for name, has in zip(TOOL_CATEGORIES, row, strict=True) if has]
     weeks = _production_weeks(store, window, scope)
     count = len(connected)
-    if count == 5 and weeks >= WEEKLY_SHARE * _weeks(window):
+    frequency = deployment_frequency(store, window, scope)
+    rated = next((r.level for r in frequency.ratings if r.year == 2023), None)
+    if count == 5 and rated == "elite":
         level = MaturityLevel.EVOLVING
+    elif count >= 4 and rated in ("elite", "high"):
+        level = MaturityLevel.PRACTICING
     else:
-        level = _by_share(count, (2, 4, 6))
+        level = _by_share(count, (2, 99, 99))
+    median = frequency.median_deployment_days_per_week
+    cadence = (
+        f"deployment frequency {rated} (DORA 2023: median {median:g}, mean "
+        f"{frequency.mean_deployment_days_per_week or 0:.1f} deployment days a week)"
+        if rated
+        else "no successful production deployment"
+    )
     return DimensionScore(
         "DevOps toolchain",
         level,
         count,
         "tool categories",
         f"{count} of 5 tool categories with data ({', '.join(connected) or 'none'}); production "
-        f"deployments in {weeks} of {_weeks(window)} weeks",
+        f"deployments in {weeks} of {_weeks(window)} weeks; {cadence}",
     )
 
 
@@ -176,19 +194,29 @@ def metrics(store: Store, window: Window, scope: Slice) -> DimensionScore:
 
 
 def insights_driven(store: Store, window: Window, scope: Slice) -> DimensionScore:
-    """Insights-driven: traceability coverage, the share of the stream's successful production
-    deployments that reach a work item (`obeya.linking.traceability_coverage`, over all time).
+    """Insights-driven: end-to-end traceability (`obeya.linking.traceability_coverage`, over all time),
+    read both ways — the share of the stream's successful production deployments that reach a work item
+    (so DORA can be cut by work) and the share of its done work items with a change (so the map's delivery
+    stages see the work) — and scored on the lower of the two: the weaker direction limits what the data
+    can explain.
 
     Emerging: below 25 %; Learning: from 25 %; Practicing: from 50 %; Evolving: from 80 %.
     """
-    coverage = traceability_coverage(store, scope.value_stream_id).deployments_with_work_item
-    share = coverage.share
+    coverage = traceability_coverage(store, scope.value_stream_id)
+    deployments, items = coverage.deployments_with_work_item, coverage.work_items_with_change
+    shares = [c.share for c in (deployments, items) if c.share is not None]
+    share = min(shares) if shares else None
+
+    def _said(c: Coverage, what: str) -> str:
+        return f"{c.numerator} of {c.denominator} {what}"
+
     return DimensionScore(
         "insights-driven",
         None if share is None else _by_share(share, (0.25, 0.5, 0.8)),
         share,
         "share",
-        f"{coverage.numerator} of {coverage.denominator} successful production deployments reach a work item",
+        f"{_said(deployments, 'successful production deployments reach a work item')}; "
+        f"{_said(items, 'done work items have a change')}",
     )
 
 
