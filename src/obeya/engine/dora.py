@@ -199,7 +199,7 @@ SELECT {
 FROM spans"""
     row = store.query(sql, [*params, window.start, window.end])[0]
     lead, coding, pickup, review, deploy = (
-        DurationSummary.from_row(row[i * 7 : i * 7 + 6], excluded=int(row[i * 7 + 6])) for i in range(5)
+        DurationSummary.from_row(row[i * 4 : i * 4 + 3], excluded=int(row[i * 4 + 3])) for i in range(5)
     )
     ratings = [
         r
@@ -312,12 +312,12 @@ SELECT {duration_columns("restore", "restore >= 0")}, count(*) FILTER (WHERE res
 FROM restored""",
         [window.start, window.end, *incident_params],
     )[0]
-    recovery = DurationSummary.from_row(deployment_row[0:6], excluded=int(deployment_row[6]))
-    restore = DurationSummary.from_row(incident_row[0:6], excluded=int(incident_row[6]))
+    recovery = DurationSummary.from_row(deployment_row[0:3], excluded=int(deployment_row[3]))
+    restore = DurationSummary.from_row(incident_row[0:3], excluded=int(incident_row[3]))
     ratings = [
         r for r in (rate("recovery_time", recovery.p50, 2023), rate("recovery_time", restore.p50, 2021)) if r
     ]
-    return RecoveryTime(recovery, int(deployment_row[7]), restore, int(incident_row[7]), ratings)
+    return RecoveryTime(recovery, int(deployment_row[4]), restore, int(incident_row[4]), ratings)
 
 
 def rework_rate(

@@ -24,10 +24,17 @@ class DurationSummary:
 
     @classmethod
     def from_row(cls, row: tuple[Any, ...], excluded: int = 0) -> DurationSummary:
-        """From a row of ``count, p50, p70, p85, p95, mean``."""
+        """From the ``DURATION_WIDTH`` columns ``count, [p50, p70, p85, p95], mean`` (the percentiles as
+        one list: one sort computes all four; see `obeya.engine.flow.duration_columns`)."""
         count = int(row[0] or 0)
-        p50, p70, p85, p95, mean = (None if v is None or count == 0 else float(v) for v in row[1:6])
-        return cls(count, p50, p70, p85, p95, mean, excluded)
+        if count == 0 or row[1] is None:
+            return cls(count, None, None, None, None, None, excluded)
+        p50, p70, p85, p95 = (None if v is None else float(v) for v in row[1])
+        return cls(count, p50, p70, p85, p95, None if row[2] is None else float(row[2]), excluded)
+
+
+DURATION_WIDTH = 3
+"""How many columns a duration summary takes in a result row (`DurationSummary.from_row`)."""
 
 
 @dataclass(frozen=True)

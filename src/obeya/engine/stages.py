@@ -34,6 +34,7 @@ from obeya.store import Store
 
 _DEFAULT_STAGES = [c.value for c in StageCategory]
 _NOT_QUEUES = {StageCategory.OBSERVATION.value}
+_NONE = (0, None, None)  # an empty duration summary row
 
 
 def _visits_sql(window: Window, scope: Slice, work_start: WorkStart) -> tuple[str, list[Any]]:
@@ -179,7 +180,7 @@ FROM judged j CROSS JOIN bounds b GROUP BY j.stage""",
             params,
         )
     }
-    presence = {stage: (stage, *row[29:]) for stage, row in rows.items()}
+    presence = {stage: (stage, *row[17:]) for stage, row in rows.items()}
     waiting_now = dict(
         store.query(
             f"WITH {timeline(scope, window.end, work_start).ctes} "
@@ -193,26 +194,26 @@ FROM judged j CROSS JOIN bounds b GROUP BY j.stage""",
         row = rows.get(name)
         present = presence.get(name)
         departures = int(row[1]) if row else 0
-        mean_lead = float(row[28]) if row and row[28] is not None else None
+        mean_lead = float(row[16]) if row and row[16] is not None else None
         throughput = departures / window.weeks if departures else None
         stages.append(
             StageFigures(
                 stage=name,
                 position=position,
                 departures=departures,
-                lead_time=DurationSummary.from_row(row[2:8] if row else (0,) * 6),
-                process_time=DurationSummary.from_row(row[8:14] if row else (0,) * 6),
-                wait_time=DurationSummary.from_row(row[14:20] if row else (0,) * 6),
-                wait_before=DurationSummary.from_row(row[20:26] if row else (0,) * 6),
-                complete_and_accurate=Ratio(int(row[26]) if row else 0, departures),
+                lead_time=DurationSummary.from_row(row[2:5] if row else _NONE),
+                process_time=DurationSummary.from_row(row[5:8] if row else _NONE),
+                wait_time=DurationSummary.from_row(row[8:11] if row else _NONE),
+                wait_before=DurationSummary.from_row(row[11:14] if row else _NONE),
+                complete_and_accurate=Ratio(int(row[14]) if row else 0, departures),
                 throughput_per_week=throughput,
                 average_wip=float(present[1]) / window_seconds if present and present[1] else None,
                 littles_law_wip=(departures / window_seconds) * mean_lead if mean_lead is not None else None,
                 arrivals=int(present[2]) if present else 0,
                 in_stage_now=int(present[3]) if present else 0,
                 in_stage_waiting_now=int(waiting_now.get(name, 0)),
-                age_in_stage=DurationSummary.from_row(present[4:10] if present else (0,) * 6),
-                committed_wait_total=float(row[27] or 0) if row else 0.0,
+                age_in_stage=DurationSummary.from_row(present[4:7] if present else _NONE),
+                committed_wait_total=float(row[15] or 0) if row else 0.0,
             )
         )
     return _with_totals(store, window, stages, sql, params)
