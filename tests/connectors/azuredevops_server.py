@@ -13,6 +13,8 @@ build 13).
 
 **Derived** (no recording holds them):
 
+- the organization's project list and the project's repository list (what `obeya connections test`
+  asks), in the documented ``{"count", "value"}`` shape;
 - pull request 2, completed, built from pull request 1 with four reviewers voting 10, 5, -5 and -10, and
   ``VoteUpdate`` threads giving the time of two of the votes (the shape of Azure DevOps' documented
   pull request threads answer); its commit is the recorded one;
@@ -34,6 +36,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from loopback import Fault, fault_for
 
 from tests.shared_fixtures import API_RECORDINGS
 
@@ -283,6 +287,7 @@ class FakeAzureDevOps:
     builds: list[Item] = field(default_factory=lambda: load("builds"))
     timelines: dict[int, list[Item]] = field(default_factory=timelines)
     revisions: dict[int, list[Item]] = field(default_factory=work_item_revisions)
+    faults: dict[str, Fault] = field(default_factory=dict)  # path suffix → the answer to give instead
 
     def __post_init__(self) -> None:
         (commit,) = load("pull_request_commits")
@@ -313,6 +318,14 @@ class FakeAzureDevOps:
 
     def answer(self, path: str, query: dict[str, str]) -> tuple[int, Any, str]:
         """Status, body and how the body is paged (``skip``, ``token``, ``reporting`` or ``none``)."""
+        if path == f"/{ORG}/_apis/projects":  # what `obeya connections test` asks first
+            return (
+                200,
+                [{"id": "eb6e4656-77fc-42a1-9181-4c6d8e9da5d1", "name": PROJECT, "state": "wellFormed"}],
+                "skip",
+            )
+        if path == f"/{ORG}/{PROJECT}/_apis/git/repositories":
+            return 200, [{"id": REPO_ID, "name": REPO}], "skip"
         prefix = f"/{ORG}/{PROJECT}/_apis/"
         if not path.startswith(prefix):
             return 404, {"message": f"{path} not found"}, "none"
@@ -375,6 +388,10 @@ class FakeAzureDevOps:
                 headers: dict[str, str] = {}
                 if self.headers.get("Authorization") != expected:
                     self._send(401, {"message": "TF400813: the user is not authorized"}, headers)
+                    return
+                fault = fault_for(server.faults, path)
+                if fault is not None:
+                    self._send(fault.status, fault.body, fault.headers)
                     return
                 status, body, paging = server.answer(path, query)
                 if status == 200 and isinstance(body, list):

@@ -22,6 +22,10 @@ Projects and what is recorded, what is derived:
   closed issue from #3 on is closed once at its ``closed_at`` by its ``closed_by``; issue 4 was closed,
   reopened and closed again (`REOPENED_ISSUE_EVENTS`), issue 13 (open) was closed and reopened
   (`REOPENED_OPEN_ISSUE_EVENTS`); issues 1 and 2 have none, as for closes before GitLab recorded them.
+- ``GET /user`` and ``GET /personal_access_tokens/self`` answer GitLab's documented examples (`CURRENT_USER`,
+  `TOKEN_SELF`, scopes ``api``), and ``GET /projects/:id`` the project's id and path: what
+  `obeya connections test` asks. `faults` (a `loopback.Fault` by path suffix) are answered instead of the
+  above once the token is right.
 - ``merico/pip_test`` (id 44, another instance in the recording): jobs (recorded, project-wide list);
   **derived**: its pipelines are the ``pipeline`` objects the jobs embed, and each pipeline's jobs list
   is served with a ``Link: rel="next"`` header and no ``X-Next-Page`` (keyset-style), so the client's
@@ -37,6 +41,8 @@ from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
+
+from loopback import Fault, fault_for, send
 
 from tests.shared_fixtures import API_RECORDINGS
 
@@ -54,6 +60,29 @@ MARTIN = {
     "web_url": "https://gitlab.com/martinguindon",
 }
 MR3_APPROVED_AT = "2019-08-26T14:10:00.000Z"
+CURRENT_USER = {  # docs.gitlab.com/ee/api/users.html, "Get the current user" (fields trimmed)
+    "id": 1,
+    "username": "john_smith",
+    "name": "John Smith",
+    "state": "active",
+    "web_url": "http://localhost:3000/john_smith",
+}
+TOKEN_SELF = {  # docs.gitlab.com/ee/api/personal_access_tokens.html, "Get single personal access token"
+    "id": 4,
+    "name": "Test Token",
+    "revoked": False,
+    "created_at": "2020-07-23T14:31:47.729Z",
+    "scopes": ["api"],
+    "user_id": 1,
+    "last_used_at": "2021-10-06T17:58:37.550Z",
+    "active": True,
+    "expires_at": None,
+}
+INSUFFICIENT_SCOPE = {  # GitLab's 403 to a token without the scope an endpoint needs
+    "error": "insufficient_scope",
+    "error_description": "The request requires higher privileges than provided by the access token.",
+    "scope": "api read_api",
+}
 REOPENED_ISSUE_EVENTS = (  # issue 4: (id, state, created_at, username of the recorded account)
     (9001, "closed", "2019-08-20T10:00:00.000Z", "emilie"),
     (9002, "reopened", "2019-08-21T09:30:00.500Z", "tayloramurphy"),
@@ -250,6 +279,8 @@ class FakeGitLab:
         self.rate_limit_exhausted_at: set[int] = set()  # answer numbers with RateLimit-Remaining: 0
         self.rate_limit_reset = 0
         self.too_many_requests: dict[str, int] = {}  # path suffix → 429s still to answer
+        self.faults: dict[str, Fault] = {}  # path suffix → the answer to give instead
+        self.token_self: Item = dict(TOKEN_SELF)
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
@@ -293,6 +324,17 @@ class FakeGitLab:
     def answer(self, path: str, query: dict[str, str]) -> tuple[int, Any, bool]:
         """Status, body and whether the body is a list to page (with keyset-style paging when "keyset")."""
         parts = [unquote(part) for part in path.removeprefix("/api/v4/").split("/")]
+        if parts == ["user"]:
+            return 200, CURRENT_USER, False
+        if parts == ["personal_access_tokens", "self"]:
+            return 200, self.token_self, False
+        if len(parts) == 2 and parts[0] == "projects":
+            ref = unquote(parts[1])
+            project_id = int(ref) if ref.isdigit() else PROJECT_IDS.get(ref)
+            known = {v: k for k, v in PROJECT_IDS.items()}
+            if project_id in known:
+                return 200, {"id": project_id, "path_with_namespace": known[project_id]}, False
+            return 404, {"message": "404 Project Not Found"}, False
         if len(parts) < 3 or parts[0] != "projects":
             return 404, {"message": "404 Not Found"}, False
         project = self._project(parts[1])
@@ -353,8 +395,12 @@ class FakeGitLab:
                 waiting = next(
                     (p for p, n in server.too_many_requests.items() if path.endswith(p) and n), None
                 )
+                fault = fault_for(server.faults, path)
                 if token not in (TOKEN, f"Bearer {TOKEN}"):
                     status, body = 401, {"message": "401 Unauthorized"}
+                elif fault is not None:
+                    status, body = fault.status, fault.body
+                    headers.update(fault.headers)
                 elif waiting is not None:
                     server.too_many_requests[waiting] -= 1
                     status, body = 429, {"message": "Retry later"}
@@ -400,13 +446,6 @@ class FakeGitLab:
                 return items[(page - 1) * size : page * size]
 
             def _send(self, status: int, body: Any, headers: dict[str, str]) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(data)
+                send(self, status, body, headers)
 
         return Handler

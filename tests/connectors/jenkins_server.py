@@ -10,7 +10,9 @@ id order, under the build's number and result), and 404 for a Pipeline build wit
 
 It answers ``job/A/job/B/api/json?tree=...`` with ``allBuilds[...]{M,N}`` ranges newest first, and
 ``job/.../N/wfapi/describe``; basic auth with `USER`/`TOKEN`, else 401. `hidden` builds are left out
-until `reveal` (a new build arriving between two syncs). Tests read the requests in `requests`.
+until `reveal` (a new build arriving between two syncs). Tests read the requests in `requests`. The root
+``api/json`` answers as a controller does (``{"_class": "hudson.model.Hudson", "mode": "NORMAL"}``), and
+`faults` (a `loopback.Fault` by path suffix) are answered instead once the credentials are right.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from loopback import Fault, fault_for, send
 
 from tests.shared_fixtures import API_RECORDINGS
 
@@ -66,6 +70,7 @@ class FakeJenkins:
     def __init__(self) -> None:
         self.builds = load_builds()
         self.stages = load_stages()
+        self.faults: dict[str, Fault] = {}
         self.folders = {MULTIBRANCH: [r["data"]["name"] for r in _rows("jobs_multibranch")]}
         self.hidden: set[tuple[str, int]] = set()
         self.requests: list[tuple[str, dict[str, str]]] = []
@@ -98,6 +103,8 @@ class FakeJenkins:
         return sorted(builds, key=lambda b: -int(b["number"]))
 
     def answer(self, path: str, query: dict[str, str]) -> tuple[int, Any]:
+        if path in ("/api/json", "/api/json/"):
+            return 200, {"_class": "hudson.model.Hudson", "mode": "NORMAL"}
         match = re.fullmatch(r"/((?:job/[^/]+/)+)(?:(\d+)/wfapi/describe|api/json)/?", path)
         if not match:
             return 404, {"message": "not found"}
@@ -148,16 +155,15 @@ class FakeJenkins:
                 with server._lock:
                     server.requests.append((parts.path, query))
                 expected = "Basic " + base64.b64encode(f"{USER}:{TOKEN}".encode()).decode()
+                fault = fault_for(server.faults, parts.path)
+                headers: dict[str, str] = {}
                 if self.headers.get("Authorization") != expected:
                     status, body = 401, {"message": "Unauthorized"}
+                elif fault is not None:
+                    status, body, headers = fault.status, fault.body, fault.headers
                 else:
                     status, body = server.answer(parts.path, query)
-                payload = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                send(self, status, body, headers)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass

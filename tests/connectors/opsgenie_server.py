@@ -17,7 +17,7 @@ import json
 from typing import Any
 from urllib.parse import urlencode
 
-from pagerduty_server import LoopbackServer
+from loopback import LoopbackServer
 
 from tests.shared_fixtures import API_RECORDINGS
 

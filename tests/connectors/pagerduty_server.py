@@ -8,105 +8,23 @@ log entries the recording embeds (taken out of the listed incidents), paged the 
 token than ``Token token=TOKEN``. Tests read the requests it received in `requests` and change incidents
 with `resolve` and `add`.
 
-`LoopbackServer` is the threaded server the Opsgenie and ServiceNow servers share.
+It is a `loopback.LoopbackServer`, as the Opsgenie and ServiceNow servers are.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-import threading
-from dataclasses import dataclass
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+
+from loopback import LoopbackServer
 
 from tests.shared_fixtures import API_RECORDINGS
 
 RECORDINGS = API_RECORDINGS / "pagerduty"
 TOKEN = "pagerduty-test-token"
 Item = dict[str, Any]
-
-
-@dataclass
-class Request:
-    """A request the server received; `query` keeps every value of a repeated parameter."""
-
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]
-
-    def one(self, name: str) -> str | None:
-        """The last value of a query parameter."""
-        values = self.query.get(name)
-        return values[-1] if values else None
-
-
-class LoopbackServer:
-    """A threaded HTTP server on 127.0.0.1 answering GETs with `answer`; `base_url` for the connection."""
-
-    def __init__(self) -> None:
-        self.requests: list[Request] = []
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> Any:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def received(self, path: str) -> list[Request]:
-        """The requests to exactly `path`."""
-        return [r for r in self.requests if r.path == path]
-
-    def authorized(self, headers: dict[str, str]) -> bool:
-        raise NotImplementedError
-
-    def unauthorized(self) -> Item:
-        return {"message": "Unauthorized"}
-
-    def answer(self, path: str, query: dict[str, list[str]]) -> tuple[int, Any, dict[str, str]]:
-        raise NotImplementedError
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                parts = urlsplit(self.path)
-                query = parse_qs(parts.query, keep_blank_values=True)
-                headers = dict(self.headers.items())
-                with server._lock:
-                    server.requests.append(Request(parts.path, query, headers))
-                    extra: dict[str, str] = {}
-                    if not server.authorized(headers):
-                        status, body = 401, server.unauthorized()
-                    else:
-                        status, body, extra = server.answer(parts.path, query)
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for name, value in extra.items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(data)
-
-        return Handler
 
 
 def load_incidents() -> list[Item]:

@@ -17,7 +17,7 @@ import base64
 import copy
 from typing import Any
 
-from pagerduty_server import LoopbackServer
+from loopback import LoopbackServer
 
 USER, PASSWORD, BEARER = "obeya.integration", "servicenow-test-password", "servicenow-test-oauth-token"
 Item = dict[str, Any]

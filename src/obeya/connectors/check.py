@@ -14,9 +14,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
+from obeya.connectors.azuredevops.collector import API_VERSION as AZURE_API_VERSION
+from obeya.connectors.azuredevops.collector import azure_client
+from obeya.connectors.azuredevops.config import AzureDevOpsConnectionConfig
 from obeya.connectors.config import ConnectionConfig, GitHubConnectionConfig, JiraConnectionConfig
 from obeya.connectors.errors import (
     AuthenticationError,
@@ -94,6 +98,43 @@ def credential_variables(connection: ConnectionConfig) -> list[str]:
     return [token_env] if isinstance(token_env, str) else []
 
 
+def _credentials_phrase(connection: ConnectionConfig) -> tuple[str, str]:
+    """How a message names the connection's credentials: (subject, verb), e.g. ("the token in $X", "is")."""
+    variables = [f"${v}" for v in credential_variables(connection)]
+    if len(variables) == 1:
+        return f"the token in {variables[0]}", "is"
+    return f"the credentials in {' and '.join(variables)}", "are"
+
+
+def _account(connection: ConnectionConfig) -> str:
+    """The account whose rights a 403 is about, named by the variable that holds it."""
+    if isinstance(connection, JenkinsConnectionConfig):
+        return f"the user in ${connection.user_env}"
+    if isinstance(connection, ServiceNowConnectionConfig) and connection.auth == "basic":
+        return f"the user in ${connection.username_env}"
+    if isinstance(connection, ServiceNowConnectionConfig):
+        return f"the user of the OAuth token in ${connection.token_env}"
+    return f"the token in ${getattr(connection, 'token_env', '')}"
+
+
+def permissions_needed(connection: ConnectionConfig) -> str:
+    """What a connection's credentials must be allowed, in the tool's words (said when a 403 comes)."""
+    if isinstance(connection, GitLabConnectionConfig):
+        return "the read_api scope, and at least Reporter access to the projects"
+    if isinstance(connection, JenkinsConnectionConfig):
+        return "the Overall/Read and Job/Read permissions"
+    if isinstance(connection, PagerDutyConnectionConfig):
+        return "to be a REST API key (read-only is enough), or a user token whose user can see the services"
+    if isinstance(connection, OpsgenieConnectionConfig):
+        return "to be an API key with the Read access right (an API integration's key, or the account's)"
+    if isinstance(connection, ServiceNowConnectionConfig):
+        tables = "incident and change_request tables" if connection.change_requests else "incident table"
+        return f"read access to the {tables} (the itil role, or read ACLs on them)"
+    if isinstance(connection, AzureDevOpsConnectionConfig):
+        return "the scopes Code (Read), Work Items (Read), Build (Read) and Release (Read)"
+    return "read access"
+
+
 def _client(connection: ConnectionConfig, timeout: float) -> HttpClient:
     options: dict[str, Any] = {"retry": _CHECK_RETRY, "timeout": timeout}
     if isinstance(connection, GitHubConnectionConfig):
@@ -110,6 +151,8 @@ def _client(connection: ConnectionConfig, timeout: float) -> HttpClient:
         return opsgenie_client(connection, **options)
     if isinstance(connection, ServiceNowConnectionConfig):
         return servicenow_client(connection, **options)
+    if isinstance(connection, AzureDevOpsConnectionConfig):
+        return azure_client(connection, **options)
     raise TypeError(f"no HTTP check for a {type(connection).__name__}")
 
 
@@ -217,10 +260,11 @@ class _Checker:
         self.add("reachable", Status.ok, f"{base} answers")
         variable = getattr(self.connection, "token_env", "")
         if answer.kind == "rejected":
+            subject, verb = _credentials_phrase(self.connection)
             self.add(
                 "token",
                 Status.fail,
-                f"rejected (401) by {self.connection.tool}: the token in ${variable} is not valid",
+                f"rejected (401) by {self.connection.tool}: {subject} {verb} not valid",
                 f"create a new token (or check it has not expired or been revoked) and set it in ${variable}",
             )
             return False
@@ -230,23 +274,66 @@ class _Checker:
         self.last = answer
         return True
 
+    def refused(self, check: str, where: str, what: str) -> None:
+        """A 403: the credentials are valid, and what they lack to read `where`."""
+        needs = permissions_needed(self.connection)
+        self.add(
+            check,
+            Status.fail,
+            f"refused (403) at {where}: {_account(self.connection)} lacks {what}",
+            f"{_account(self.connection)} needs {needs}",
+        )
+
     def readable(
-        self, what: str, client: HttpClient, path: str, params: Mapping[str, Any] | None = None
+        self,
+        what: str,
+        client: HttpClient,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        lacks: str | None = None,
+        missing: str | None = None,
     ) -> None:
-        """One resource the connection names: readable, or why not."""
+        """One resource the connection names: readable, or why not.
+
+        `lacks` says what the account lacks when the tool answers 403, `missing` what a 404 means.
+        """
         answer = _probe(client, path, params)
+        name = what.split(" ", 1)[-1]
+        status = answer.error.status if answer.error is not None else None
         if answer.kind == "ok":
             self.add(what, Status.ok, "readable")
-        elif answer.kind in ("forbidden", "not_found"):
-            status = answer.error.status if answer.error else 404
+        elif answer.kind == "forbidden" and lacks is not None:
+            account = _account(self.connection)
             self.add(
                 what,
                 Status.fail,
-                f"cannot read {what.split(' ', 1)[-1]} ({status}): check the token's access",
+                f"cannot read {name} (403): {account} lacks {lacks}",
+                f"{account} needs {permissions_needed(self.connection)}",
+            )
+        elif answer.kind == "not_found" and missing is not None:
+            self.add(
+                what,
+                Status.fail,
+                f"cannot read {name} (404): {missing}",
+                "check the name in obeya.yaml and that the token's account may read it",
+            )
+        elif answer.kind in ("forbidden", "not_found"):
+            self.add(
+                what,
+                Status.fail,
+                f"cannot read {name} ({status or 404}): check the token's access",
                 "check the name in obeya.yaml and that the token's account may read it",
             )
         elif answer.kind == "unreachable":
             self.add(what, Status.fail, f"cannot reach {answer.url}: {_unreachable_reason(answer)}")
+        elif answer.kind == "server":
+            self.add(
+                what,
+                Status.fail,
+                f"{answer.url} answered {status}: the service may be down",
+                "try again later",
+            )
         else:
             self.add(what, Status.fail, str(answer.error or f"unexpected answer at {answer.url}"))
 
@@ -334,52 +421,127 @@ def _check_jira(checker: _Checker, connection: JiraConnectionConfig, client: Htt
         checker.readable("jql", client, f"{api}/{search}", {"jql": connection.jql, "maxResults": 1})
 
 
+_GITLAB_SCOPES = {"api", "read_api"}
+
+
 def _check_gitlab(checker: _Checker, connection: GitLabConnectionConfig, client: HttpClient) -> None:
     if not checker.access(client, "user"):
         return
     answer = checker.last
+    if answer is not None and answer.kind == "forbidden":  # GitLab: 403 insufficient_scope
+        checker.refused("token", "/user", "a scope GitLab needs to read the API (read_api)")
+        return
     if answer is not None and answer.kind == "ok":
         body = answer.body()
         who = body.get("username") if isinstance(body, dict) else None
         checker.add("token", Status.ok, f"accepted (user {who})" if who else "accepted")
-    else:  # project and group tokens may not read /user
-        checker.add("token", Status.ok, "accepted (/user not readable: a project or group token?)")
+    else:
+        checker.add("token", Status.ok, "accepted (/user not readable)")
+    own = _probe(client, "personal_access_tokens/self")
+    body = own.body() if own.kind == "ok" else None
+    scopes = body.get("scopes") if isinstance(body, dict) else None
+    if not isinstance(scopes, list):
+        checker.add(
+            "scopes",
+            Status.ok,
+            "not told (an OAuth token, or GitLab before 15.5): access is checked per project",
+        )
+    elif _GITLAB_SCOPES & set(scopes):
+        checker.add("scopes", Status.ok, f"scopes: {', '.join(sorted(scopes))}")
+    else:
+        checker.add(
+            "scopes",
+            Status.fail,
+            f"the token in ${connection.token_env} has no read_api or api scope (scopes: "
+            f"{', '.join(sorted(scopes)) or 'none'})",
+            f"create a token with the read_api scope and set it in ${connection.token_env}",
+        )
     for project in connection.projects:
-        checker.readable(f"project {project}", client, f"projects/{project_path(project)}")
+        checker.readable(
+            f"project {project}",
+            client,
+            f"projects/{project_path(project)}",
+            lacks="at least Reporter access to it",
+            missing="no such project, or the token's account is not a member of it",
+        )
 
 
 def _check_jenkins(checker: _Checker, connection: JenkinsConnectionConfig, client: HttpClient) -> None:
     if not checker.access(client, "api/json", {"tree": "mode"}):
         return
     answer = checker.last
+    if answer is not None and answer.kind == "forbidden":
+        checker.refused("token", "/api/json", "the Overall/Read permission")
+        return
     if answer is None or answer.kind != "ok":
         checker.add("token", Status.fail, str(answer.error if answer else "no answer"))
         return
     checker.add("token", Status.ok, "accepted")
     for job in connection.jobs:
-        checker.readable(f"job {job}", client, f"{job_path(job)}api/json", {"tree": "name"})
+        checker.readable(
+            f"job {job}",
+            client,
+            f"{job_path(job)}api/json",
+            {"tree": "name"},
+            lacks="the Job/Read permission on it",
+            missing=f"no such job, or {_account(connection)} may not see it",
+        )
 
 
-def _check_list(path: str, params: Mapping[str, Any]) -> Callable[[_Checker, Any, HttpClient], None]:
-    """A tool proven by one cheap list call (PagerDuty, Opsgenie, ServiceNow)."""
+def _check_list(
+    path: str,
+    params: Mapping[str, Any],
+    what: str,
+    more: Callable[[Any], list[tuple[str, str]]] = lambda _c: [],
+) -> Callable[[_Checker, Any, HttpClient], None]:
+    """A tool proven by cheap list calls: `path`, then each (path, what) of `more` (PagerDuty, Opsgenie,
+    ServiceNow)."""
 
     def check(checker: _Checker, connection: Any, client: HttpClient) -> None:
         if not checker.access(client, path, params):
             return
         answer = checker.last
-        if answer is not None and answer.kind == "ok":
-            checker.add("token", Status.ok, "accepted")
-            checker.add("access", Status.ok, f"can list {path}")
-            return
         checker.add("token", Status.ok, "accepted")
-        checker.add(
-            "access",
-            Status.fail,
-            f"cannot list {path}: {answer.error if answer else 'no answer'}",
-            "give the token's account read access to it",
-        )
+        lists = [(path, what, answer), *((p, w, _probe(client, p, params)) for p, w in more(connection))]
+        for where, listed, found in lists:
+            if found is not None and found.kind == "ok":
+                checker.add(f"access {listed}", Status.ok, f"can list {where}")
+            elif found is not None and found.kind == "forbidden":
+                checker.refused(f"access {listed}", f"/{where}", f"the right to list {listed}")
+            else:
+                checker.add(
+                    f"access {listed}",
+                    Status.fail,
+                    f"cannot list {where}: {found.error if found else 'no answer'}",
+                    f"{_account(connection)} needs {permissions_needed(connection)}",
+                )
 
     return check
+
+
+def _servicenow_tables(connection: ServiceNowConnectionConfig) -> list[tuple[str, str]]:
+    return [("api/now/table/change_request", "change requests")] if connection.change_requests else []
+
+
+def _check_azure(checker: _Checker, connection: AzureDevOpsConnectionConfig, client: HttpClient) -> None:
+    version = {"api-version": AZURE_API_VERSION}
+    if not checker.access(client, "_apis/projects", {**version, "$top": 1}):
+        return
+    answer = checker.last
+    if answer is not None and answer.kind == "forbidden":
+        checker.refused("token", "/_apis/projects", "read access to the organization's projects")
+        return
+    checker.add("token", Status.ok, "accepted")
+    for project in connection.projects:
+        name = quote(project, safe="")
+        checker.readable(
+            f"project {project}",
+            client,
+            f"{name}/_apis/git/repositories",
+            version,
+            lacks="the Code (Read) scope, or access to the project",
+            missing="no such project in the organization",
+        )
 
 
 _HTTP_CHECKS: dict[str, Callable[[_Checker, Any, HttpClient], None]] = {
@@ -387,9 +549,15 @@ _HTTP_CHECKS: dict[str, Callable[[_Checker, Any, HttpClient], None]] = {
     "jira": _check_jira,
     "gitlab": _check_gitlab,
     "jenkins": _check_jenkins,
-    "pagerduty": _check_list("incidents", {"limit": 1}),
-    "opsgenie": _check_list("v1/incidents", {"limit": 1}),
-    "servicenow": _check_list("api/now/table/incident", {"sysparm_limit": 1, "sysparm_fields": "sys_id"}),
+    "pagerduty": _check_list("incidents", {"date_range": "all", "limit": 1}, "incidents"),
+    "opsgenie": _check_list("v1/incidents", {"limit": 1}, "incidents"),
+    "servicenow": _check_list(
+        "api/now/table/incident",
+        {"sysparm_limit": 1, "sysparm_fields": "sys_id"},
+        "incidents",
+        _servicenow_tables,
+    ),
+    "azuredevops": _check_azure,
 }
 
 
