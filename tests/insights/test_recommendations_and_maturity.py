@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from obeya.engine.dora_rules import DeploymentRules, DoraRules
 from obeya.engine.window import Slice, Window
 from obeya.insights.maturity import maturity
 from obeya.insights.model import MaturityLevel
@@ -100,6 +101,17 @@ def test_blue_green_fires_on_a_high_change_failure_rate(store: Store) -> None:
     assert insight is not None
     assert insight.figure == 0.25
     assert insight.items == ["test:dep-1"]
+
+
+def test_blue_green_follows_the_deployment_rules(store: Store) -> None:
+    rollback = _deployments(["success"])[0].model_copy(update={"external_id": "dep-rb", "is_rollback": True})
+    store.upsert_records([*_scopes(), *_deployments(["success", "failure", "success", "success"]), rollback])
+    with_rollbacks = DoraRules(DeploymentRules(count_rollbacks=True))
+    insight = blue_green_and_canary(store, MARCH, gather(store, MARCH, PAY, "Payments", with_rollbacks))
+    assert insight is not None and insight.figure == 0.2  # 1 failed of 5, the rollback counted
+    assert insight.items == ["test:dep-1"]
+    without_service = DoraRules(DeploymentRules(exclude_services=("PAY-API",)))
+    assert blue_green_and_canary(store, MARCH, gather(store, MARCH, PAY, "Payments", without_service)) is None
 
 
 def test_blue_green_does_not_fire_without_failures(store: Store) -> None:

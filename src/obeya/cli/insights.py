@@ -11,6 +11,7 @@ from rich.table import Table
 from obeya.cli.format import OutputFormat, human, print_json
 from obeya.cli.metrics import AsOf, Format, Stream, WindowSpec, _slice, _title, _window
 from obeya.cli.options import DatabaseURL
+from obeya.config import load_config
 from obeya.insights import InsightsReport, StreamMaturity, insights_report
 from obeya.insights import maturity as maturity_model
 from obeya.settings import open_store
@@ -101,9 +102,10 @@ def insights(
         obeya insights --stream "Mobile App" --format csv
     """
     period = _window(window, as_of)
+    rules = load_config().rules.dora_rules()
     with open_store(database) as store:
         scope = _slice(store, stream, None, None, None)
-        report = insights_report(store, period, scope)
+        report = insights_report(store, period, scope, rules)
     if output is OutputFormat.table:
         _print_report_table(_title("Insights", stream, period), report)
     elif output is OutputFormat.json:
@@ -143,8 +145,9 @@ def maturity(
         obeya maturity --format csv
     """
     period = _window(window, as_of)
+    rules = load_config().rules.dora_rules()
     with open_store(database) as store:
-        streams = maturity_model(store, period)
+        streams = maturity_model(store, period, rules)
     if output is OutputFormat.table:
         _print_maturity_table(_title("Maturity", None, period), streams)
     elif output is OutputFormat.json:

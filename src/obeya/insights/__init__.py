@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from obeya.engine.dora_rules import DEFAULT_DORA_RULES, DoraRules
 from obeya.engine.window import Slice, Window
 from obeya.insights.bottlenecks import bottlenecks
 from obeya.insights.maturity import maturity
@@ -32,10 +33,15 @@ class InsightsReport:
     recommendations: list[Insight]
 
 
-def insights_report(store: Store, window: Window, scope: Slice = Slice()) -> InsightsReport:
-    """The bottlenecks, the eight waste signals and the recommendations that fire, for a slice."""
+def insights_report(
+    store: Store, window: Window, scope: Slice = Slice(), rules: DoraRules = DEFAULT_DORA_RULES
+) -> InsightsReport:
+    """The bottlenecks, the eight waste signals and the recommendations that fire, for a slice (DORA
+    figures under the deployment and incident `rules`)."""
     return InsightsReport(
-        bottlenecks(store, window, scope), waste(store, window, scope), recommendations(store, window, scope)
+        bottlenecks(store, window, scope),
+        waste(store, window, scope),
+        recommendations(store, window, scope, rules),
     )
 
 

@@ -14,6 +14,7 @@ import math
 from typing import Any
 
 from obeya.engine.dora import deployment_frequency
+from obeya.engine.dora_rules import DEFAULT_DORA_RULES, DoraRules
 from obeya.engine.sql import (
     change_conditions,
     deployment_conditions,
@@ -64,7 +65,9 @@ WHERE d.environment_class = 'production' AND d.result = 'success' AND NOT d.is_r
     )
 
 
-def toolchain(store: Store, window: Window, scope: Slice) -> DimensionScore:
+def toolchain(
+    store: Store, window: Window, scope: Slice, rules: DoraRules = DEFAULT_DORA_RULES
+) -> DimensionScore:
     """DevOps toolchain: which of the five tool categories have data for the stream in the window —
     planning (work items created or moved), code (commits or changes), CI (pipeline runs), CD
     (production deployments), operations (incidents up to the window's end: incidents are rare, so a
@@ -126,7 +129,7 @@ def toolchain(store: Store, window: Window, scope: Slice) -> DimensionScore:
     connected = [name for name, has in zip(TOOL_CATEGORIES, row, strict=True) if has]
     weeks = _production_weeks(store, window, scope)
     count = len(connected)
-    frequency = deployment_frequency(store, window, scope)
+    frequency = deployment_frequency(store, window, scope, rules)
     rated = next((r.level for r in frequency.ratings if r.year == 2023), None)
     if count == 5 and rated == "elite":
         level = MaturityLevel.EVOLVING
@@ -293,13 +296,17 @@ WHERE c.completed_at >= ? AND c.completed_at < ?""",
 DIMENSIONS = (insights_driven, dependencies, toolchain, metrics, organizational)
 
 
-def maturity(store: Store, window: Window) -> list[StreamMaturity]:
-    """Every value stream scored on the five dimensions over the window, streams by name."""
-    return [
-        StreamMaturity(
-            str(stream_id),
-            str(name),
-            [dimension(store, window, Slice(value_stream_id=str(stream_id))) for dimension in DIMENSIONS],
-        )
-        for stream_id, name in store.query("SELECT id, name FROM value_streams ORDER BY name")
-    ]
+def maturity(store: Store, window: Window, rules: DoraRules = DEFAULT_DORA_RULES) -> list[StreamMaturity]:
+    """Every value stream scored on the five dimensions over the window, streams by name (the toolchain's
+    deployment frequency under the deployment `rules`)."""
+    scored = []
+    for stream_id, name in store.query("SELECT id, name FROM value_streams ORDER BY name"):
+        scope = Slice(value_stream_id=str(stream_id))
+        dimensions = [
+            dimension(store, window, scope, rules)
+            if dimension is toolchain
+            else dimension(store, window, scope)
+            for dimension in DIMENSIONS
+        ]
+        scored.append(StreamMaturity(str(stream_id), str(name), dimensions))
+    return scored

@@ -2,7 +2,8 @@
 
 A rule that does not fire gives nothing; a rule that fires gives an `Insight` with the figure that
 triggered it and the items behind it (never without items). The rules and their thresholds are listed
-in docs/insights.md.
+in docs/insights.md. DORA figures and the deployments and incidents behind them follow the deployment
+and incident rules of obeya.yaml (`StreamEvidence.dora_rules`), as everywhere else.
 """
 
 from __future__ import annotations
@@ -10,7 +11,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from obeya.engine.dora import change_failure_rate, deployment_frequency, recovery_time
+from obeya.engine.dora import (
+    FINISHED_AT,
+    change_failure_rate,
+    deployment_frequency,
+    failed_condition,
+    production_condition,
+    recovery_time,
+)
+from obeya.engine.dora_rules import DEFAULT_DORA_RULES, DoraRules
 from obeya.engine.flow import flow_time
 from obeya.engine.sql import change_conditions, deployment_conditions, incident_conditions, seconds_between
 from obeya.engine.stages import ValueStreamMap, value_stream_map
@@ -39,6 +48,7 @@ class StreamEvidence:
     name: str
     map: ValueStreamMap
     categories: dict[str, str]  # stage name → stage category (the name when no category is set)
+    dora_rules: DoraRules = DEFAULT_DORA_RULES  # what counts as a deployment and an incident
 
     def bottleneck_category(self) -> str | None:
         """The category of the bottleneck stage, or None without a bottleneck."""
@@ -46,15 +56,17 @@ class StreamEvidence:
         return self.categories.get(b.stage, b.stage) if b else None
 
 
-def gather(store: Store, window: Window, scope: Slice, name: str) -> StreamEvidence:
-    """The evidence of one value stream."""
+def gather(
+    store: Store, window: Window, scope: Slice, name: str, rules: DoraRules = DEFAULT_DORA_RULES
+) -> StreamEvidence:
+    """The evidence of one value stream, under the deployment and incident `rules`."""
     categories = {
         str(r[0]): str(r[1] or r[0])
         for r in store.query(
             "SELECT name, category FROM stages WHERE value_stream_id = ?", [scope.value_stream_id or ""]
         )
     }
-    return StreamEvidence(scope, name, value_stream_map(store, window, scope), categories)
+    return StreamEvidence(scope, name, value_stream_map(store, window, scope), categories, rules)
 
 
 Rule = Callable[[Store, Window, StreamEvidence], Insight | None]
@@ -104,7 +116,7 @@ def continuous_delivery(store: Store, window: Window, e: StreamEvidence) -> Insi
     b = e.map.bottleneck
     if b is None or e.bottleneck_category() != "delivery":
         return None
-    frequency = deployment_frequency(store, window, e.scope)
+    frequency = deployment_frequency(store, window, e.scope, e.dora_rules)
     days = frequency.mean_deployment_days_per_week
     if days is None or days >= LOW_DEPLOYMENT_DAYS_PER_WEEK:
         return None
@@ -142,7 +154,7 @@ def swarming_on_incidents(store: Store, window: Window, e: StreamEvidence) -> In
     """Swarming on incidents: median failed deployment recovery time or time to restore service is over
     a day. Items: incidents restored after more than a day (or unresolved), failed production
     deployments followed by a success more than a day later (or never)."""
-    recovery = recovery_time(store, window, e.scope)
+    recovery = recovery_time(store, window, e.scope, e.dora_rules)
     figures = [
         f for f in (recovery.failed_deployment_recovery.p50, recovery.time_to_restore.p50) if f is not None
     ]
@@ -152,7 +164,8 @@ def swarming_on_incidents(store: Store, window: Window, e: StreamEvidence) -> In
     restore = seconds_between("i.created_at", "COALESCE(i.resolved_at, ?)")
     incidents = store.query(
         f"""SELECT i.id, {restore} AS restore FROM incidents i
-WHERE i.created_at >= ? AND i.created_at < ? AND {incident_condition} AND {restore} > ?
+WHERE i.created_at >= ? AND i.created_at < ? AND {incident_condition} AND {e.dora_rules.incidents.counted()}
+  AND {restore} > ?
 ORDER BY restore DESC, i.id""",
         [window.end, window.start, window.end, *incident_params, window.end, SLOW_RECOVERY_SECONDS],
     )
@@ -166,7 +179,8 @@ ORDER BY restore DESC, i.id""",
     recovered = seconds_between(finished, f"COALESCE({next_success}, ?)")
     deployments = store.query(
         f"""SELECT d.id, {recovered} AS recovery FROM deployments d
-WHERE d.environment_class = 'production' AND NOT d.is_rollback AND d.result IN ('failure', 'rolled_back')
+WHERE d.environment_class = 'production' AND {e.dora_rules.deployments.counted()}
+  AND d.result IN ('failure', 'rolled_back')
   AND {finished} >= ? AND {finished} < ? AND {condition} AND {recovered} > ?
 ORDER BY recovery DESC, d.id""",
         [window.end, window.start, window.end, *params, window.end, SLOW_RECOVERY_SECONDS],
@@ -218,20 +232,16 @@ ORDER BY m.size DESC, m.repo, m.number""",
 def blue_green_and_canary(store: Store, window: Window, e: StreamEvidence) -> Insight | None:
     """Blue/green and canary releases: change failure rate over 15 % (DORA 2023 low). Items: the failed,
     rolled back or incident-causing production deployments."""
-    rate = change_failure_rate(store, window, e.scope).rate.value
+    rate = change_failure_rate(store, window, e.scope, e.dora_rules).rate.value
     if rate is None or rate <= HIGH_CHANGE_FAILURE_RATE:
         return None
-    condition, params = deployment_conditions(e.scope)
-    finished = "COALESCE(d.finished_at, d.started_at)"
+    # the change failure rate's numerator (dora.change_failure_rate)
+    condition, params = production_condition(window, e.scope, e.dora_rules)
     rows = store.query(
         f"""SELECT d.id FROM deployments d
-WHERE d.environment_class = 'production' AND NOT d.is_rollback AND {finished} >= ? AND {finished} < ?
-  AND {condition}
-  AND (d.result IN ('failure', 'rolled_back') OR (d.result = 'success' AND EXISTS (
-      SELECT 1 FROM trace_links l JOIN incidents i ON i.id = l.from_id
-      WHERE l.link_kind = 'caused_by' AND l.to_id = d.id AND COALESCE(i.change_caused, TRUE))))
-ORDER BY {finished} DESC, d.id""",
-        [window.start, window.end, *params],
+WHERE d.result IN ('success', 'failure', 'rolled_back') AND {failed_condition(e.dora_rules)} AND {condition}
+ORDER BY {FINISHED_AT} DESC, d.id""",
+        params,
     )
     return _insight(
         e,
@@ -256,7 +266,8 @@ def automated_checklists(store: Store, window: Window, e: StreamEvidence) -> Ins
     FROM deployments d JOIN deployments s ON s.service = d.service AND s.commit_sha = d.commit_sha
       AND s.environment_class <> 'production' AND s.result = 'success'
       AND COALESCE(s.finished_at, s.started_at) <= {finished}
-    WHERE d.environment_class = 'production' AND d.result = 'success' AND NOT d.is_rollback
+    WHERE d.environment_class = 'production' AND d.result = 'success'
+      AND {e.dora_rules.deployments.counted()}
       AND {finished} >= ? AND {finished} < ? AND {condition}
     GROUP BY d.id, d.finished_at, d.started_at
 )
@@ -348,11 +359,14 @@ RULES: tuple[Rule, ...] = (
 )
 
 
-def recommendations(store: Store, window: Window, scope: Slice = Slice()) -> list[Insight]:
-    """Every rule on the scope's value stream (or on every stream); only the rules that fire."""
+def recommendations(
+    store: Store, window: Window, scope: Slice = Slice(), rules: DoraRules = DEFAULT_DORA_RULES
+) -> list[Insight]:
+    """Every rule on the scope's value stream (or on every stream); only the rules that fire. DORA
+    figures follow the deployment and incident `rules`."""
     found = []
     for stream_scope, name in stream_slices(store, scope):
-        evidence = gather(store, window, stream_scope, name)
+        evidence = gather(store, window, stream_scope, name, rules)
         for rule in RULES:
             insight = rule(store, window, evidence)
             if insight is not None:
