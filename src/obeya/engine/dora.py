@@ -109,10 +109,13 @@ WHERE {rules.deployments.frequency_result()} AND {condition} GROUP BY {day_expr}
     return DeploymentFrequency(deployments, per_day, len(rows), median, mean, ratings)
 
 
-def shipped_change_ctes(scope: Slice, rules: DoraRules = DEFAULT_DORA_RULES) -> tuple[str, list[Any]]:
+def shipped_change_ctes(
+    scope: Slice, rules: DoraRules = DEFAULT_DORA_RULES, window: Window | None = None
+) -> tuple[str, list[Any]]:
     """The CTEs ``shipped`` (each change of the slice with its first successful production deployment in
-    the slice's streams and services), ``first_commits`` and ``first_reviews`` (bots and the author left
-    out), and their parameters.
+    the slice's streams and services; with a `window`, only the changes whose first one is in it),
+    ``first_commits`` and ``first_reviews`` (bots and the author left out) of those changes, and their
+    parameters.
 
     A team or flow item type selects the changes themselves (`change_conditions`: the author's team or a
     linked work item's team; a linked work item's type), not every change of a deployment that ships one.
@@ -123,8 +126,9 @@ def shipped_change_ctes(scope: Slice, rules: DoraRules = DEFAULT_DORA_RULES) -> 
     changes, change_params = change_conditions(
         Slice(team_id=scope.team_id, flow_item_type=scope.flow_item_type)
     )
+    in_window = "WHERE deployed_at >= ? AND deployed_at < ?" if window else ""
     return (
-        f"""shipped AS (
+        f"""first_deployed AS (
     SELECT dc.change_id, MIN({FINISHED_AT}) AS deployed_at
     FROM deployment_changes dc JOIN deployments d ON d.id = dc.deployment_id
     JOIN changes ch ON ch.id = dc.change_id
@@ -132,6 +136,7 @@ def shipped_change_ctes(scope: Slice, rules: DoraRules = DEFAULT_DORA_RULES) -> 
       AND {rules.deployments.counted()} AND {condition} AND {changes}
     GROUP BY dc.change_id
 ),
+shipped AS (SELECT change_id, deployed_at FROM first_deployed {in_window}),
 first_commits AS (
     SELECT cc.change_id, MIN(c.authored_at) AS first_commit_at
     FROM change_commits cc JOIN changes ch ON ch.id = cc.change_id
@@ -148,7 +153,7 @@ first_reviews AS (
       AND NOT COALESCE(p.is_bot, FALSE)
     GROUP BY r.change_id
 )""",
-        [*params, *change_params],
+        [*params, *change_params, *([window.start, window.end] if window else [])],
     )
 
 
@@ -176,7 +181,7 @@ def lead_time_for_changes(
     and counts them in `excluded`; a lead time that is negative is left out the same way. Sliced by team
     or flow item type, the changes of that team or type count (`shipped_change_ctes`).
     """
-    shipped_ctes, params = shipped_change_ctes(scope, rules)
+    shipped_ctes, params = shipped_change_ctes(scope, rules, window)
     sql = f"""
 WITH {shipped_ctes},
 spans AS (

@@ -299,7 +299,7 @@ _CHANGE_SPANS = {
 
 
 def _shipped_changes(metric: str, window: Window, scope: Slice, rules: DoraRules) -> EvidenceQuery:
-    shipped_ctes, params = shipped_change_ctes(scope, rules)
+    shipped_ctes, params = shipped_change_ctes(scope, rules, window)
     sql = f"""WITH {shipped_ctes},
 spans AS (
     SELECT ch.id, ch.repo, ch.number, ch.title, f.first_commit_at, ch.created_at AS opened_at,
