@@ -20,6 +20,13 @@ build 13).
   pull request threads answer); its commit is the recorded one;
 - build 12's timeline around the recorded job: stage ``Build``, stage ``Deploy production`` and the phase
   that is the recorded job's parent; build 13 gets a ``Deploy staging`` stage that was **skipped**;
+- pull request comment threads: a thread on ``/src/main.java`` where Ann (a reviewer) asks and the author
+  answers, with a deleted comment, a deleted thread, and pull request 1's own comment by its author beside
+  a ``system`` comment — the shape of the documented Pull Request Threads - List answer;
+- classic release deployments (``_apis/release/deployments``, served here at the connection's URL as
+  Azure DevOps Server does; dev.azure.com serves them on vsrm.dev.azure.com): five attempts of release 7
+  of ``test-repo2.CD`` to QA and Production, in the shape of the documented Deployments - List answer,
+  releasing build 12 of the recorded commit; ``minModifiedTime`` filters on ``lastModifiedOn``;
 - work items: no recording exists; items 1 (Bug) and 2 (User Story) and their revisions follow the
   documented examples of ``_apis/wit/workitems?ids=...&$expand=all``,
   ``_apis/wit/workItems/{id}/revisions`` and ``_apis/wit/reporting/workitemrevisions`` (fields
@@ -137,8 +144,155 @@ def _vote_thread(thread_id: int, person: Item, vote: int, when: str) -> Item:
     }
 
 
+ANN_COMMENTED_AT = "2023-02-08T08:30:00.083Z"
+OWNER_REPLIED_AT = "2023-02-08T08:45:10Z"
+AUTHOR_COMMENTED_AT = "2023-02-07T05:00:00Z"
+
+
+def _comment(number: int, person: Item, content: str, when: str, **more: Any) -> Item:
+    return {
+        "id": number,
+        "parentCommentId": 0 if number == 1 else 1,
+        "author": person,
+        "content": content,
+        "publishedDate": when,
+        "lastUpdatedDate": when,
+        "lastContentUpdatedDate": when,
+        "commentType": "text",
+        "usersLiked": [],
+        **more,
+    }
+
+
+def _comment_thread(thread_id: int, comments: list[Item], file_path: str | None = None, **more: Any) -> Item:
+    """A thread people wrote in, in the shape of the documented Pull Request Threads - List answer."""
+    context = (
+        {
+            "filePath": file_path,
+            "rightFileStart": {"line": 30, "offset": 1},
+            "rightFileEnd": {"line": 30, "offset": 13},
+        }
+        if file_path
+        else None
+    )
+    return {
+        "pullRequestThreadContext": None,
+        "id": thread_id,
+        "publishedDate": comments[0]["publishedDate"],
+        "lastUpdatedDate": comments[-1]["publishedDate"],
+        "comments": comments,
+        "status": "active",
+        "threadContext": context,
+        "properties": {},
+        "identities": None,
+        "isDeleted": False,
+        **more,
+    }
+
+
 def threads() -> dict[int, list[Item]]:
-    return {1: [], 2: [_vote_thread(11, JANE, 5, JANE_VOTED_AT), _vote_thread(12, MARK, -5, MARK_VOTED_AT)]}
+    """Pull request 2: the two vote threads; a thread on a file where Ann asks and the author answers (one
+    of her comments deleted); a deleted thread. Pull request 1: the author's own comment and a system
+    comment."""
+    owner = pull_requests()[1]["createdBy"]
+    question = "Should we add a comment about what this value means?"
+    return {
+        1: [
+            _comment_thread(
+                21,
+                [
+                    _comment(1, owner, "Ready for review", AUTHOR_COMMENTED_AT),
+                    _comment(2, owner, "The reference refs/heads/ticket-2 was updated.", AUTHOR_COMMENTED_AT)
+                    | {"commentType": "system"},
+                ],
+            )
+        ],
+        2: [
+            _vote_thread(11, JANE, 5, JANE_VOTED_AT),
+            _vote_thread(12, MARK, -5, MARK_VOTED_AT),
+            _comment_thread(
+                13,
+                [
+                    _comment(1, ANN, question, ANN_COMMENTED_AT),
+                    _comment(2, owner, "Done, see the new commit.", OWNER_REPLIED_AT),
+                    _comment(3, ANN, "(deleted)", OWNER_REPLIED_AT, isDeleted=True),
+                ],
+                "/src/main.java",
+            ),
+            _comment_thread(14, [_comment(1, MARK, "never mind", MARK_VOTED_AT)], isDeleted=True),
+        ],
+    }
+
+
+RELEASE_DEFINITION = "test-repo2.CD"
+
+
+def _release_deployment(number: int, environment: str, status: str, queued: str, **times: str) -> Item:
+    """A classic release's deployment in the shape of the documented Deployments - List answer (vsrm),
+    releasing build 12 (the primary artifact) of the recorded commit."""
+    return {
+        "id": number,
+        "release": {
+            "id": 7,
+            "name": "Release-7",
+            "url": f"https://vsrm.dev.azure.com/{ORG}/{PROJECT}/_apis/Release/releases/7",
+            "artifacts": [
+                {
+                    "sourceId": f"{PROJECT}:1",
+                    "type": "Build",
+                    "alias": "_test-repo2-CI",
+                    "isPrimary": True,
+                    "definitionReference": {
+                        "definition": {"id": "1", "name": "test-repo2-CI"},
+                        "version": {"id": "12", "name": "20230224.1"},
+                        "sourceVersion": {
+                            "id": "85ede91717145a1e6e2bdab4cab689ac8f2fa3a2",
+                            "name": "85ede917",
+                        },
+                        "branch": {"id": "refs/heads/main", "name": "refs/heads/main"},
+                        "repository": {"id": REPO_ID, "name": REPO},
+                    },
+                }
+            ],
+            "_links": {"web": {"href": f"https://dev.azure.com/{ORG}/{PROJECT}/_release?releaseId=7"}},
+        },
+        "releaseDefinition": {"id": 1, "name": RELEASE_DEFINITION, "path": "\\"},
+        "releaseEnvironment": {"id": 20 + number, "name": environment},
+        "definitionEnvironmentId": 1,
+        "attempt": 1,
+        "reason": "automated",
+        "deploymentStatus": status,
+        "operationStatus": {"succeeded": "Approved", "failed": "PhaseFailed"}.get(status, "Queued"),
+        "requestedBy": JANE,
+        "requestedFor": JANE,
+        "queuedOn": queued,
+        "lastModifiedOn": times.get("completedOn") or times.get("startedOn") or queued,
+        "lastModifiedBy": JANE,
+        **times,
+    }
+
+
+def release_deployments() -> list[Item]:
+    """Derived: QA succeeded, Production failed then succeeded, a Production attempt in progress, and one
+    not deployed (its approval rejected)."""
+    return [
+        _release_deployment(
+            31, "QA", "succeeded", "2023-02-24T10:00:00Z",
+            startedOn="2023-02-24T10:00:05Z", completedOn="2023-02-24T10:04:00Z",
+        ),
+        _release_deployment(
+            32, "Production", "failed", "2023-02-24T11:00:00Z",
+            startedOn="2023-02-24T11:00:02.5Z", completedOn="2023-02-24T11:06:00Z",
+        ),
+        _release_deployment(
+            33, "Production", "succeeded", "2023-02-24T12:00:00Z",
+            startedOn="2023-02-24T12:00:03Z", completedOn="2023-02-24T12:05:30.25Z",
+        ),
+        _release_deployment(
+            34, "Production", "inProgress", "2023-02-25T09:00:00Z", startedOn="2023-02-25T09:00:04Z"
+        ),
+        _release_deployment(35, "Production", "notDeployed", "2023-02-25T10:00:00Z"),
+    ]  # fmt: skip
 
 
 def timelines() -> dict[int, list[Item]]:
@@ -287,6 +441,7 @@ class FakeAzureDevOps:
     builds: list[Item] = field(default_factory=lambda: load("builds"))
     timelines: dict[int, list[Item]] = field(default_factory=timelines)
     revisions: dict[int, list[Item]] = field(default_factory=work_item_revisions)
+    release_deployments: list[Item] = field(default_factory=release_deployments)
     faults: dict[str, Fault] = field(default_factory=dict)  # path suffix → the answer to give instead
 
     def __post_init__(self) -> None:
@@ -346,6 +501,10 @@ class FakeAzureDevOps:
             if not any(b["id"] == build for b in self.builds):
                 return 404, {"message": "no such build"}, "none"
             return 200, {"records": self.timelines.get(build, []), "id": "plan"}, "none"
+        if rest == "release/deployments":
+            since = query.get("minModifiedTime")
+            found = [d for d in self.release_deployments if not since or d["lastModifiedOn"] >= since]
+            return 200, sorted(found, key=lambda d: d["id"]), "token"
         if rest == "wit/reporting/workitemrevisions":
             return 200, self._reporting(), "reporting"
         if rest == "wit/workitems":

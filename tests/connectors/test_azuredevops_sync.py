@@ -10,13 +10,16 @@ from typing import Any
 import pytest
 from azuredevops_server import (
     ANN,
+    ANN_COMMENTED_AT,
     DEPLOY_STAGE,
     JANE,
     JANE_VOTED_AT,
     MARK,
     ORG,
+    OWNER_REPLIED_AT,
     PR2_CLOSED,
     PROJECT,
+    RELEASE_DEFINITION,
     REPO,
     SKIPPED_STAGE,
     STAGE_PHASE,
@@ -26,6 +29,7 @@ from azuredevops_server import (
     load,
 )
 from github_server import FakeClock
+from loopback import Fault
 
 from obeya.config.loader import parse_config
 from obeya.connectors.azuredevops.collector import azure_client
@@ -38,8 +42,10 @@ from obeya.connectors.times import required_time
 from obeya.model.records import (
     RECORD_BY_KIND,
     Change,
+    ChangeComment,
     ChangeCommit,
     Commit,
+    Deployment,
     PipelineJob,
     PipelineRun,
     Review,
@@ -60,6 +66,7 @@ NORMALIZED_KINDS = (
     "change",
     "change_commit",
     "review",
+    "change_comment",
     "pipeline_run",
     "pipeline_job",
     "deployment",
@@ -283,7 +290,7 @@ def test_build_with_its_timeline_and_deployments(
     assert jobs["Deploy production"].stage == "Deploy production"
     assert _records(store, "pipeline_job", "external_id = ?", [f"{PROJECT}/builds/12/{STAGE_PHASE}"]) == []
 
-    (deployment,) = _records(store, "deployment")
+    (deployment,) = _records(store, "deployment", "external_id LIKE ?", [f"{PROJECT}/builds/%"])
     assert deployment.id == f"azuredevops:{PROJECT}/builds/12/{DEPLOY_STAGE}"
     assert (
         deployment.service,
@@ -415,6 +422,115 @@ def test_second_sync_is_incremental(
         datetime(2017, 9, 9, 9),
     )
     assert len(_records(store, "status_transition", "work_item_id = ?", [resolved.id])) == 3
+
+
+def test_pull_request_comments_become_change_comments(
+    store: Store, connection: AzureDevOpsConnectionConfig, client: HttpClient, azure: FakeAzureDevOps
+) -> None:
+    _sync(store, connection, client)
+    merged = f"azuredevops:{REPO_KEY}!2"
+    owner = load("pull_requests")[0]["createdBy"]["id"]
+    comments = sorted(
+        _records(store, "change_comment", "change_id = ?", [merged]), key=lambda c: c.created_at
+    )
+    assert comments == [
+        ChangeComment(
+            source="azuredevops",
+            external_id=f"{REPO_KEY}!2/threads/13/comments/1",
+            raw_event_id=f"azuredevops:pull_request_thread:{REPO_KEY}!2/threads/13",
+            change_id=merged,
+            author_id=f"azuredevops:user/{ANN['id']}",
+            created_at=_utc(ANN_COMMENTED_AT),
+            body="Should we add a comment about what this value means?",
+            path="src/main.java",
+        ),
+        ChangeComment(
+            source="azuredevops",
+            external_id=f"{REPO_KEY}!2/threads/13/comments/2",
+            raw_event_id=f"azuredevops:pull_request_thread:{REPO_KEY}!2/threads/13",
+            change_id=merged,
+            author_id=f"azuredevops:user/{owner}",
+            created_at=_utc(OWNER_REPLIED_AT),
+            body="Done, see the new commit.",
+            path="src/main.java",
+        ),
+    ]  # not the deleted comment, not the deleted thread, not the vote threads' system comments
+    (own,) = _records(store, "change_comment", "change_id = ?", [f"azuredevops:{REPO_KEY}!1"])
+    assert (own.author_id, own.body, own.path) == (f"azuredevops:user/{owner}", "Ready for review", None)
+    ann = _one(store, "person", f"azuredevops:user/{ANN['id']}")  # a commenter is a person too
+    assert ann.display_name == "Ann Lee"
+
+
+def test_classic_release_deployments(
+    store: Store, connection: AzureDevOpsConnectionConfig, client: HttpClient, azure: FakeAzureDevOps
+) -> None:
+    report = _sync(store, connection, client)
+    assert report.resources[f"{PROJECT}/releases"].complete
+    (first, *_) = azure.received("/_apis/release/deployments")
+    assert (first.query["queryOrder"], first.query["api-version"]) == ("ascending", "7.1")
+    assert "minModifiedTime" not in first.query
+    found = {d.external_id: d for d in _records(store, "deployment", "service = ?", [RELEASE_DEFINITION])}
+    key = f"{PROJECT}/release-deployments"
+    assert sorted(found) == [f"{key}/31", f"{key}/32", f"{key}/33", f"{key}/34"]  # 35: not deployed
+    assert found[f"{key}/33"] == Deployment(
+        source="azuredevops",
+        external_id=f"{key}/33",
+        raw_event_id=f"azuredevops:release_deployment:{key}/33",
+        service=RELEASE_DEFINITION,
+        environment="Production",
+        environment_class=EnvironmentClass.PRODUCTION,
+        repo=REPO,
+        commit_sha=COMMIT_SHA,
+        pipeline_run_id=f"azuredevops:{PROJECT}/builds/12",
+        result="success",
+        started_at=datetime(2023, 2, 24, 12, 0, 3),
+        finished_at=datetime(2023, 2, 24, 12, 5, 30, 250000),
+        url=f"https://dev.azure.com/{ORG}/{PROJECT}/_release?releaseId=7",
+    )
+    assert [(found[k].environment, found[k].environment_class, found[k].result) for k in sorted(found)] == [
+        ("QA", EnvironmentClass.TESTING, "success"),
+        ("Production", EnvironmentClass.PRODUCTION, "failure"),
+        ("Production", EnvironmentClass.PRODUCTION, "success"),
+        ("Production", EnvironmentClass.PRODUCTION, "running"),
+    ]
+    assert found[f"{key}/34"].finished_at is None
+    assert (
+        report.resources[f"{PROJECT}/releases"].skipped[
+            "deployment status 'notDeployed': nothing was deployed"
+        ]
+        == 1
+    )
+
+    # The next sync asks from the newest lastModifiedOn stored; the one in progress finishes meanwhile.
+    azure.requests.clear()
+    azure.release_deployments[3] = {
+        **azure.release_deployments[3],
+        "deploymentStatus": "succeeded",
+        "completedOn": "2023-02-25T11:00:00Z",
+        "lastModifiedOn": "2023-02-25T11:00:00Z",
+    }
+    _sync(store, connection, client)
+    (again,) = azure.received("/_apis/release/deployments")
+    assert again.query["minModifiedTime"] == "2023-02-25T10:00:00Z"  # 35's (queued, never deployed)
+    finished = _one(store, "deployment", f"azuredevops:{key}/34")
+    assert (finished.result, finished.finished_at) == ("success", datetime(2023, 2, 25, 11))
+
+
+def test_classic_releases_not_readable_are_skipped_with_the_reason(
+    store: Store, connection: AzureDevOpsConnectionConfig, client: HttpClient, azure: FakeAzureDevOps
+) -> None:
+    azure.faults["/_apis/release/deployments"] = Fault(
+        403, {"message": "TF400813: The user is not authorized to access this resource."}
+    )
+    report = _sync(store, connection, client)
+    releases = report.resources[f"{PROJECT}/releases"]
+    assert releases.complete
+    assert dict(releases.skipped) == {
+        "classic releases not readable (403): give the token the Release (Read) scope to sync classic "
+        "Release pipelines' deployments": 1
+    }
+    assert report.resources[f"{PROJECT}/builds"].complete  # the rest of the sync is unaffected
+    assert _records(store, "deployment", "service = ?", [RELEASE_DEFINITION]) == []
 
 
 def test_deployment_rule() -> None:

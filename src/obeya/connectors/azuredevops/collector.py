@@ -1,9 +1,10 @@
 """The Azure DevOps collector: fetches a project's lists page by page and keeps every item as a raw event.
 
-Per project, three resources (`RESOURCES`), each with its own `AzureCursor`:
+Per project, four resources (`RESOURCES`), each with its own `AzureCursor`:
 
 - ``pull_requests``: ``_apis/git/pullrequests?searchCriteria.status=all`` (or per configured repository),
-  paged with ``$top``/``$skip``; each pull request with its commits and its threads (votes). The list has
+  paged with ``$top``/``$skip``; each pull request with its commits and its threads (votes, and the
+  comments people wrote, with the accounts of their authors). The list has
   no "updated since" filter, so an incremental walk asks for the pull requests still **active** (whole)
   and those **closed** since the mark (``searchCriteria.queryTimeRangeType=closed`` and
   ``searchCriteria.minTime``); the mark is the newest ``closedDate``/``creationDate`` stored.
@@ -16,12 +17,19 @@ Per project, three resources (`RESOURCES`), each with its own `AzureCursor`:
   every work item a page touches, the item (``_apis/wit/workitems?ids=...&$expand=all``) and its whole
   revision history (``_apis/wit/workItems/{id}/revisions``) are fetched and stored with the page, so an
   item is always normalized with all its revisions.
+- ``releases``: the classic Release pipelines' deployments,
+  ``VSRM/ORGANIZATION/PROJECT/_apis/release/deployments?queryOrder=ascending&minModifiedTime=MARK`` (VSRM
+  is `AzureDevOpsConnectionConfig.releases_base_url`), paged with the ``x-ms-continuationtoken`` header;
+  the mark is the newest ``lastModifiedOn`` stored, so a deployment still in progress is asked again once
+  it changes. An organization that cannot be asked (403/404: no Release (Read) scope, or no classic
+  releases) gives an empty, complete walk with the reason.
 
 Raw event keys (after ``{event_type}:``): ``PROJECT/REPO!ID`` (pull request), ``PROJECT/REPO!ID@SHA``
 (a commit of a pull request), ``PROJECT/REPO@SHA`` (the commit itself, once however many pull requests
 hold it), ``PROJECT/REPO!ID/threads/TID``, ``PROJECT/builds/ID``, ``PROJECT/builds/ID/RECORD``
-(timeline record), ``PROJECT/ID`` (work item), ``PROJECT/ID/REV`` (revision), ``ID`` (user) and
-``EMAIL`` (git author).
+(timeline record), ``PROJECT/ID`` (work item), ``PROJECT/ID/REV`` (revision),
+``PROJECT/release-deployments/ID`` (a classic release's deployment), ``ID`` (user) and ``EMAIL`` (git
+author).
 """
 
 from __future__ import annotations
@@ -38,7 +46,7 @@ from urllib.parse import quote
 
 import httpx
 
-from obeya.connectors.errors import MalformedResponseError
+from obeya.connectors.errors import MalformedResponseError, NotFoundError, PermissionDeniedError
 from obeya.connectors.http import HttpClient, RetryPolicy, TokenAuth
 from obeya.connectors.raw import raw_event
 from obeya.connectors.times import required_time
@@ -47,7 +55,7 @@ from obeya.model.records import RawEvent
 from .config import AzureDevOpsConnectionConfig
 
 SOURCE = "azuredevops"
-RESOURCES = ("pull_requests", "builds", "work_items")
+RESOURCES = ("pull_requests", "builds", "work_items", "releases")
 """What a sync collects for each project, in order."""
 
 API_VERSION = "7.1"
@@ -56,8 +64,9 @@ WORK_ITEM_BATCH = 200  # the most ids `_apis/wit/workitems?ids=` takes at once
 CONTINUATION_HEADER = "x-ms-continuationtoken"
 TOKEN_HINT = (
     "check it is a personal access token of this organization with the scopes Code (Read), Work Items "
-    "(Read) and Build (Read), and has not expired"
+    "(Read), Build (Read) and Release (Read), and has not expired"
 )
+NO_RELEASES = "give the token the Release (Read) scope to sync classic Release pipelines' deployments"
 
 Item = dict[str, Any]
 Clock = Callable[[], datetime]
@@ -243,7 +252,15 @@ class AzureDevOpsCollector:
         following = cursor.next_url if cursor.running else None
         while phase < len(phases):
             url = following or phases[phase]
-            answer = self._page(url)
+            skipped: Counter[str] = Counter()
+            try:
+                answer = self._page(url)
+            except (NotFoundError, PermissionDeniedError) as error:
+                if resource != "releases":
+                    raise
+                skipped[f"classic releases not readable ({error.status}): {NO_RELEASES}"] += 1
+                yield Batch(name, [], AzureCursor(mark=mark), complete=True, skipped=skipped)
+                return
             events: list[RawEvent] = []
             if resource == "pull_requests":
                 for item in answer.items:
@@ -253,6 +270,10 @@ class AzureDevOpsCollector:
                 for item in answer.items:
                     events.extend(self._build(project, item))
                     pending = _build_mark(pending, item)
+            elif resource == "releases":
+                for item in answer.items:
+                    events.extend(self._release_deployment(project, item))
+                    pending = _later(pending, item.get("lastModifiedOn") or item.get("queuedOn"))
             else:
                 events.extend(self._work_items(project, answer.items))
                 pending = answer.token or pending
@@ -264,7 +285,9 @@ class AzureDevOpsCollector:
                 state = AzureCursor(mark=_final_mark(resource, mark, pending))
             else:
                 state = AzureCursor(mark, pending, phase, following, running=True)
-            yield Batch(name, _unique(events), state, complete=done, fetched=len(answer.items))
+            yield Batch(
+                name, _unique(events), state, complete=done, fetched=len(answer.items), skipped=skipped
+            )
 
     def _phases(self, project: str, resource: str, mark: str | None) -> list[str]:
         """The first page of each list a walk of `resource` reads, in order."""
@@ -274,6 +297,12 @@ class AzureDevOpsCollector:
             if mark:
                 params["minTime"] = mark
             return [self._url(f"{_path(project)}/_apis/build/builds", params)]
+        if resource == "releases":
+            params = {"queryOrder": "ascending", "$top": top}
+            if mark:
+                params["minModifiedTime"] = mark
+            base = f"{self.connection.releases_base_url}/{_path(self.connection.organization)}"
+            return [self._url(f"{base}/{_path(project)}/_apis/release/deployments", params)]
         if resource == "work_items":
             params = {"includeLatestOnly": "false", "$maxPageSize": top}
             if mark:
@@ -342,7 +371,15 @@ class AzureDevOpsCollector:
                 events.append(self._event("git_author", str(author["email"]).lower(), person))
         for thread in self._all(self._url(f"{base}/threads", {})):
             events.append(self._event("pull_request_thread", f"{key}/threads/{thread['id']}", thread))
+            events.extend(self._users(*((c or {}).get("author") for c in thread.get("comments") or [])))
         return events
+
+    def _release_deployment(self, project: str, deployment: Item) -> list[RawEvent]:
+        key = f"{project}/release-deployments/{deployment['id']}"
+        return [
+            self._event("release_deployment", key, deployment),
+            *self._users(deployment.get("requestedFor"), deployment.get("requestedBy")),
+        ]
 
     def _build(self, project: str, build: Item) -> list[RawEvent]:
         key = f"{project}/builds/{build['id']}"

@@ -24,7 +24,16 @@ class AzureDevOpsConnectionConfig(BaseModel):
     projects: Annotated[list[str], Field(min_length=1)]
     repositories: list[str] = Field(default_factory=list)
     token_env: str = "AZURE_DEVOPS_TOKEN"
+    release_url: str | None = None
     value_stream: str | None = None
+
+    @property
+    def releases_base_url(self) -> str:
+        """Where classic Release pipelines answer: `release_url`, else ``https://vsrm.dev.azure.com`` for
+        dev.azure.com, else `base_url` (Azure DevOps Server serves them at the collection's URL)."""
+        if self.release_url:
+            return self.release_url
+        return "https://vsrm.dev.azure.com" if self.base_url == "https://dev.azure.com" else self.base_url
 
     @field_validator("organization")
     @classmethod
@@ -50,3 +59,8 @@ class AzureDevOpsConnectionConfig(BaseModel):
     @classmethod
     def _http_url(cls, url: str) -> str:
         return check_url(url, "Azure DevOps Server: https://HOST/COLLECTION-PARENT")
+
+    @field_validator("release_url")
+    @classmethod
+    def _release_url(cls, url: str | None) -> str | None:
+        return None if url is None else check_url(url, "classic releases: https://vsrm.dev.azure.com")

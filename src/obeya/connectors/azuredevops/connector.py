@@ -24,6 +24,7 @@ _REPLAY_GROUPS: tuple[tuple[str, ...], ...] = (
     ("commit",),
     ("build", "timeline_record"),
     ("work_item", "work_item_revision"),
+    ("release_deployment",),
 )
 
 
@@ -45,7 +46,8 @@ class _ResourceCollector:
 
 
 class AzureDevOpsConnector:
-    """Pull requests, builds (with their timelines) and work items of Azure DevOps projects."""
+    """Pull requests, builds (with their timelines), work items and classic release deployments of Azure
+    DevOps projects."""
 
     tool = "azuredevops"
     source = SOURCE

@@ -3,7 +3,9 @@
 Record ids, all under source ``azuredevops`` (PROJECT and REPO as named by Azure DevOps):
 ``PROJECT/REPO!ID`` (Change), ``PROJECT/REPO!ID/reviewers/USER`` (Review), ``PROJECT/REPO@SHA``
 (Commit), ``PROJECT/builds/ID`` (PipelineRun), ``PROJECT/builds/ID/RECORD`` (PipelineJob, Deployment),
-``PROJECT/ID`` (WorkItem), ``PROJECT/ID/rev/N`` (StatusTransition), ``user/ID``, ``git/EMAIL`` (Person).
+``PROJECT/ID`` (WorkItem), ``PROJECT/ID/rev/N`` (StatusTransition), ``PROJECT/REPO!ID/threads/T/comments/C``
+(ChangeComment), ``PROJECT/release-deployments/ID`` (Deployment of a classic release), ``user/ID``,
+``git/EMAIL`` (Person).
 
 Events normalized together: a pull request with its threads (a vote's time), a build with its timeline
 (a job's stage, a deployment's commit), a work item with its revisions (its transitions).
@@ -27,6 +29,7 @@ from obeya.connectors.times import required_time
 from obeya.model.ids import record_id
 from obeya.model.records import (
     Change,
+    ChangeComment,
     ChangeCommit,
     Commit,
     Deployment,
@@ -222,6 +225,41 @@ def _vote_times(threads: list[Item]) -> dict[str, datetime]:
         if author and when and (str(author) not in found or when > found[str(author)]):
             found[str(author)] = when
     return found
+
+
+_PEOPLE_COMMENTS = ("text", "codeChange")
+"""Comment types a person wrote (``system`` comments record votes, pushes and status changes)."""
+
+
+def _pull_request_thread(ctx: _Context, thread: Item) -> list[Record]:
+    """The comments people wrote in a thread, each a `ChangeComment` (with the file for a diff thread).
+
+    The engine reads the first comment or review by someone other than the author as the pickup.
+    """
+    if thread.get("isDeleted"):
+        raise _Skip("deleted thread")
+    change_key = change_external_id(ctx.key)
+    context = thread.get("threadContext") or {}
+    path = str(context.get("filePath") or "").lstrip("/") or None
+    records: list[Record] = []
+    for comment in thread.get("comments") or []:
+        if comment.get("isDeleted") or comment.get("commentType", "text") not in _PEOPLE_COMMENTS:
+            continue
+        records.append(
+            ChangeComment(
+                source=SOURCE,
+                external_id=f"{ctx.key}/comments/{comment['id']}",
+                raw_event_id=ctx.raw_event_id,
+                change_id=record_id(SOURCE, change_key),
+                author_id=person_id(comment.get("author")),
+                created_at=_required(comment.get("publishedDate"), "comments[].publishedDate"),
+                body=comment.get("content"),
+                path=path,
+            )
+        )
+    if not records:
+        raise _Skip("no comment written by a person (a system thread)")
+    return records
 
 
 def _commit(ctx: _Context, commit: Item) -> list[Record]:
@@ -478,6 +516,64 @@ def _work_item(ctx: _Context, item: Item) -> list[Record]:
     return [work_item, *transitions]
 
 
+# --- classic releases ---------------------------------------------------------------------------
+
+_DEPLOYMENT_RESULTS = {
+    "succeeded": "success",
+    "partiallySucceeded": "failure",
+    "failed": "failure",
+    "inProgress": "running",
+}
+
+
+def _primary_artifact(deployment: Item) -> Item:
+    artifacts = [a for a in (deployment.get("release") or {}).get("artifacts") or [] if isinstance(a, dict)]
+    return next((a for a in artifacts if a.get("isPrimary")), artifacts[0] if artifacts else {})
+
+
+def _release_deployment(ctx: _Context, deployment: Item) -> list[Record]:
+    """A classic release's deployment to one stage (environment): a `Deployment`.
+
+    The environment is the release stage's name and its class comes from the environment rules (a stage
+    named "Production" is production). ``notDeployed`` (rejected, canceled before it ran) and
+    ``undefined`` are no deployment. The commit is the primary artifact's ``sourceVersion``, and a build
+    artifact points the deployment at that build's run.
+    """
+    status = str(deployment.get("deploymentStatus") or "")
+    result = _DEPLOYMENT_RESULTS.get(status)
+    if result is None:
+        raise _Skip(f"deployment status {status!r}: nothing was deployed")
+    project = ctx.key.partition("/release-deployments/")[0]
+    environment = str((deployment.get("releaseEnvironment") or {}).get("name") or "") or "unknown"
+    definition = str((deployment.get("releaseDefinition") or {}).get("name") or "") or project
+    artifact = _primary_artifact(deployment)
+    reference = artifact.get("definitionReference") or {}
+    version = (reference.get("version") or {}).get("id")
+    run_id = (
+        record_id(SOURCE, f"{project}/builds/{version}")
+        if artifact.get("type") == "Build" and version
+        else None
+    )
+    links = (deployment.get("release") or {}).get("_links") or {}
+    return [
+        Deployment(
+            source=SOURCE,
+            external_id=ctx.key,
+            raw_event_id=ctx.raw_event_id,
+            service=definition,
+            environment=environment,
+            environment_class=ctx.rules.environment_class(environment),
+            repo=(reference.get("repository") or {}).get("name"),
+            commit_sha=(reference.get("sourceVersion") or {}).get("id"),
+            pipeline_run_id=run_id,
+            result=result,
+            started_at=_time(deployment.get("startedOn")) or _time(deployment.get("queuedOn")),
+            finished_at=_time(deployment.get("completedOn")) if result != "running" else None,
+            url=(links.get("web") or {}).get("href"),
+        )
+    ]
+
+
 # --- dispatch ----------------------------------------------------------------------------------
 
 Handler = Callable[[_Context, Item], list[Record]]
@@ -488,7 +584,8 @@ HANDLERS: dict[str, Handler] = {
     "pull_request": _pull_request,
     "pull_request_commit": _pull_request_commit,
     "commit": _commit,
-    "pull_request_thread": _nothing,
+    "pull_request_thread": _pull_request_thread,
+    "release_deployment": _release_deployment,
     "build": _build,
     "timeline_record": _timeline_record,
     "work_item": _work_item,
