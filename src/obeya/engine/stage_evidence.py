@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Literal
 
 from obeya.engine.sql import seconds_between
-from obeya.engine.stages import _visits_sql, stage_order, stage_positions
+from obeya.engine.stages import judged_visits_sql, stage_order
 from obeya.engine.timeline import WorkStart
 from obeya.engine.window import Slice, Window
 from obeya.store import Store
@@ -79,28 +79,8 @@ def _stage_evidence_sql(
     order = stage_order(store, scope)
     if stage not in order:
         raise UnknownStage(stage, order)
-    sql, params = _visits_sql(window, scope, work_start)
-    # placed/judged as in `stages.value_stream_map`: LT, wait before (only from an earlier stage), %C&A
-    # (never back into this stage or an earlier one)
+    sql, params = judged_visits_sql(window, scope, work_start, order)
     sql += f""",
-bounds AS (SELECT CAST(? AS TIMESTAMP) AS window_start, CAST(? AS TIMESTAMP) AS window_end),
-{stage_positions(order)},
-placed AS (
-    SELECT v.*, p.position,
-           {seconds_between("v.entered_at", "v.left_at")} AS lead_time,
-           LAG(v.left_at) OVER (PARTITION BY v.item_id ORDER BY v.entered_at) AS previous_left_at,
-           LAG(p.position) OVER (PARTITION BY v.item_id ORDER BY v.entered_at) AS previous_position
-    FROM visits v JOIN positions p ON p.stage = v.stage
-),
-judged AS (
-    SELECT pl.*,
-           COALESCE(MIN(pl.position) OVER (PARTITION BY pl.item_id ORDER BY pl.entered_at
-                                           ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING), 999999)
-               > pl.position AS accurate,
-           CASE WHEN pl.previous_position < pl.position
-                THEN {seconds_between("pl.previous_left_at", "pl.entered_at")} END AS wait_before
-    FROM placed pl
-),
 rows_behind AS (
     SELECT CASE WHEN j.is_current THEN 'in_stage' ELSE 'departed' END AS part,
            w.key, w.title, w.flow_item_type, j.entered_at,
@@ -116,7 +96,7 @@ rows_behind AS (
     WHERE j.stage = ?
       AND (j.is_current OR (j.left_at >= b.window_start AND j.left_at < b.window_end))
 )"""
-    return sql, [*params, window.start, window.end, stage]
+    return sql, [*params, stage]
 
 
 _COLUMNS = (

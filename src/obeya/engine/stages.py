@@ -125,11 +125,13 @@ def stage_positions(order: list[str]) -> str:
     return f"positions(stage, position) AS (VALUES {values})"
 
 
-def value_stream_map(
-    store: Store, window: Window, scope: Slice = Slice(), work_start: WorkStart = "active"
-) -> ValueStreamMap:
-    """The value stream map of a slice (normally one value stream) over a window; see the module doc."""
-    order = stage_order(store, scope)
+def judged_visits_sql(
+    window: Window, scope: Slice, work_start: WorkStart, order: list[str]
+) -> tuple[str, list[Any]]:
+    """CTEs ending in ``judged``: each visit (`_visits_sql`) of a stage in `order` with its position,
+    lead time, the wait before it (from the item's previous visit, when that was an earlier stage) and
+    whether it was complete and accurate (the item never came back into this stage or an earlier one);
+    ``bounds`` holds the window."""
     sql, params = _visits_sql(window, scope, work_start)
     sql += f""",
 bounds AS (SELECT CAST(? AS TIMESTAMP) AS window_start, CAST(? AS TIMESTAMP) AS window_end),
@@ -149,12 +151,16 @@ judged AS (
            CASE WHEN pl.previous_position < pl.position
                 THEN {seconds_between("pl.previous_left_at", "pl.entered_at")} END AS wait_before
     FROM placed pl
-),
-departed AS (
-    SELECT j.* FROM judged j CROSS JOIN bounds b
-    WHERE NOT j.is_current AND j.left_at >= b.window_start AND j.left_at < b.window_end
 )"""
-    params = [*params, window.start, window.end]
+    return sql, [*params, window.start, window.end]
+
+
+def value_stream_map(
+    store: Store, window: Window, scope: Slice = Slice(), work_start: WorkStart = "active"
+) -> ValueStreamMap:
+    """The value stream map of a slice (normally one value stream) over a window; see the module doc."""
+    order = stage_order(store, scope)
+    sql, params = judged_visits_sql(window, scope, work_start, order)
     # One pass over the visits: the departures' figures (FILTER on "left in the window") and the
     # stage's presence over the window (WIP, arrivals, items still in it).
     departed = "NOT j.is_current AND j.left_at >= b.window_start AND j.left_at < b.window_end"
@@ -216,12 +222,10 @@ FROM judged j CROSS JOIN bounds b GROUP BY j.stage""",
                 committed_wait_total=float(row[15] or 0) if row else 0.0,
             )
         )
-    return _with_totals(store, window, stages, sql, params)
+    return _with_totals(store, window, scope, stages)
 
 
-def _with_totals(
-    store: Store, window: Window, stages: list[StageFigures], sql: str, params: list[Any]
-) -> ValueStreamMap:
+def _with_totals(store: Store, window: Window, scope: Slice, stages: list[StageFigures]) -> ValueStreamMap:
     measured = [s for s in stages if s.lead_time.p50 is not None]
     total_lead = (
         sum(s.lead_time.p50 or 0 for s in measured) + sum(s.wait_before.p50 or 0 for s in measured)
@@ -238,11 +242,11 @@ def _with_totals(
         total_process_time=total_process,
         activity_ratio=(total_process / total_lead) if total_lead and total_process is not None else None,
         rolled_complete_and_accurate=rolled,
-        bottleneck=_bottleneck(store, stages, sql, params),
+        bottleneck=_bottleneck(store, window, scope, stages),
     )
 
 
-def _bottleneck(store: Store, stages: list[StageFigures], sql: str, params: list[Any]) -> Bottleneck | None:
+def _bottleneck(store: Store, window: Window, scope: Slice, stages: list[StageFigures]) -> Bottleneck | None:
     candidates = [s for s in stages if s.stage not in _NOT_QUEUES]
     total_wait = sum(s.committed_wait_total for s in candidates)
     if not total_wait:
@@ -256,12 +260,17 @@ def _bottleneck(store: Store, stages: list[StageFigures], sql: str, params: list
         s.in_stage_waiting_now for s in candidates
     ):
         confirmed_by.append(f"most items waiting at the window's end: {worst.in_stage_waiting_now}")
+    # The visits that left the stage in the window, longest committed wait first (what a departure's
+    # wait needs — lead, process and uncommitted time — is in the visit itself: no per-item judging).
+    t = timeline(scope, window.end)
+    lead_time = seconds_between("v.entered_at", "v.left_at")
     items = store.query(
-        f"""{sql}
-SELECT w.key, SUM(d.lead_time - d.process_time - d.uncommitted_time) AS waited
-FROM departed d JOIN work_items w ON w.id = d.item_id
-WHERE d.stage = ? GROUP BY w.key ORDER BY waited DESC, w.key LIMIT 10""",
-        [*params, worst.stage],
+        f"""WITH {t.ctes}
+SELECT i.key, SUM({lead_time} - v.process_time - v.uncommitted_time) AS waited
+FROM flow_visits v JOIN items i ON i.id = v.item_id
+WHERE v.stage = ? AND v.left_at >= ? AND v.left_at < ?
+GROUP BY i.key ORDER BY waited DESC, i.key LIMIT 10""",
+        [*t.params, worst.stage, window.start, window.end],
     )
     return Bottleneck(
         stage=worst.stage,
