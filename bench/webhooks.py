@@ -3,11 +3,13 @@
     .venv/bin/python bench/webhooks.py --rate 500 --seconds 20
 
 Starts the app with uvicorn (in a child process, so client and server do not share an interpreter) on a
-free loopback port against a fresh DuckDB under /tmp, with the bench repository declared in a scope so
-every delivery is normalized. An asyncio httpx client sends ``rate x seconds`` signed deliveries on a
-fixed schedule (pull requests, reviews, workflow runs; every 50th a redelivery of an earlier one), waits
-for every answer (bounded by a deadline), stops the server, then prints latency percentiles, errors and
-answers by status, and checks in the store that every delivery is stored exactly once.
+free loopback port against a fresh DuckDB under /tmp (or ``--database-url postgresql://...?schema=NAME``),
+with the bench repository declared in a scope so every delivery is normalized. An asyncio httpx client
+sends ``rate x seconds`` signed deliveries on a fixed schedule (pull requests, reviews, workflow runs;
+every 50th a redelivery of an earlier one) and waits for every answer (bounded by a deadline), then for
+the worker to settle everything (the status endpoint's ``pending`` at 0). It prints latency percentiles,
+errors, answers by status, how long after the last answer everything was normalized, and checks in the
+store that every delivery is stored exactly once.
 """
 
 from __future__ import annotations
@@ -38,25 +40,27 @@ REDELIVERY_EVERY = 50
 # --- the server (child process) ---------------------------------------------------------------------
 
 
-def serve(port: int, database: str) -> None:
-    """Run the app on `port` against the DuckDB file `database` until terminated."""
+def serve(port: int, url: str) -> None:
+    """Run the app on `port` against the store at `url` until terminated."""
     import uvicorn
 
     from obeya.api import create_app
-    from obeya.api.webhooks import webhooks_router
     from obeya.store import connect
 
-    store = connect(f"duckdb:///{database}")
-    app = create_app(store)
-    app.include_router(webhooks_router())
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    uvicorn.run(create_app(connect(url)), host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
-def _prepare(database: str) -> None:
+def _prepare(url: str) -> None:
     from obeya.model import Scope, ValueStream
     from obeya.store import connect
+    from obeya.store.postgres_store import PostgresStore
 
-    with connect(f"duckdb:///{database}") as store:
+    with connect(url) as store:
+        if isinstance(store, PostgresStore):
+            if not store.schema:
+                raise SystemExit("--database-url needs ?schema=NAME: the bench drops that schema first")
+            store.drop_schema()
+    with connect(url) as store:
         store.migrate()
         store.upsert_records(
             [
@@ -71,6 +75,12 @@ def _prepare(database: str) -> None:
                 ),
             ]
         )
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _free_port() -> int:
@@ -223,11 +233,11 @@ def _percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-def _check_store(database: str, deliveries: list[Delivery]) -> tuple[int, int, int, dict[str, int]]:
+def _check_store(url: str, deliveries: list[Delivery]) -> tuple[int, int, int, dict[str, int]]:
     from obeya.store import connect
 
     unique = {d.delivery_id for d in deliveries}
-    with connect(f"duckdb:///{database}") as store:
+    with connect(url) as store:
         stored = store.query(
             "SELECT external_id, count(*) FROM raw_events WHERE source = 'github' "
             "AND external_id = delivery_id GROUP BY external_id"
@@ -247,7 +257,12 @@ def main() -> None:
     )
     parser.add_argument("--rate", type=float, default=500.0, help="requests per second (default 500)")
     parser.add_argument("--seconds", type=float, default=20.0, help="how long to send (default 20)")
-    parser.add_argument("--serve", nargs=2, metavar=("PORT", "DATABASE"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--database-url",
+        help="a PostgreSQL store to use (postgresql://...?schema=NAME: the schema is dropped first and "
+        "left for inspection); default a fresh DuckDB file under /tmp",
+    )
+    parser.add_argument("--serve", nargs=2, metavar=("PORT", "URL"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         serve(int(args.serve[0]), args.serve[1])
@@ -255,13 +270,14 @@ def main() -> None:
 
     total = int(args.rate * args.seconds)
     database = f"/tmp/obeya-bench-webhooks-{os.getpid()}.duckdb"
+    url = args.database_url or f"duckdb:///{database}"
     for leftover in (Path(database), Path(database + ".wal")):
         leftover.unlink(missing_ok=True)
-    _prepare(database)
+    _prepare(url)
     deliveries = _deliveries(total)
     port = _free_port()
     env = {**os.environ, ENV: SECRET}
-    server = subprocess.Popen([sys.executable, __file__, "--serve", str(port), database], env=env)
+    server = subprocess.Popen([sys.executable, __file__, "--serve", str(port), url], env=env)
     try:
         base = f"http://127.0.0.1:{port}"
         for _ in range(200):
@@ -275,11 +291,20 @@ def main() -> None:
             raise SystemExit("the server did not start within 10 s")
         print(f"sending {total:,} GitHub deliveries at {args.rate:g}/s for {args.seconds:g} s to {base} ...")
         began = time.perf_counter()
+        server_cpu = _cpu_seconds(server.pid)
         results = asyncio.run(
             _load(f"{base}/api/v1/webhooks/github", deliveries, args.rate, args.seconds + 30)
         )
         elapsed = time.perf_counter() - began
-        status = httpx.get(f"{base}/api/v1/webhooks/status", timeout=10.0).json()["sources"]["github"]
+        # Normalization runs after the answers: how long after the last answer is everything settled?
+        answered_at = time.perf_counter()
+        while True:
+            status = httpx.get(f"{base}/api/v1/webhooks/status", timeout=10.0).json()["sources"]["github"]
+            if status["pending"] == 0 or time.perf_counter() - answered_at > 60:
+                break
+            time.sleep(0.01)
+        settle_lag = time.perf_counter() - answered_at
+        server_cpu = _cpu_seconds(server.pid) - server_cpu
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -297,16 +322,28 @@ def main() -> None:
             f"p99 {_percentile(latencies, 99):.1f}  max {max(latencies):.1f}"
         )
     print(f"errors (no answer or not 2xx): {len(errors)}; unsent or unanswered: {total - len(results)}")
+    print(f"settled (normalized, pending 0) {settle_lag * 1000:.0f} ms after the last answer")
+    print(
+        f"server CPU {server_cpu:.1f} s ({server_cpu / max(len(results), 1) * 1000:.2f} ms per answer); "
+        f"load average at the end {os.getloadavg()[0]:.2f}"
+    )
     print("answers: " + ", ".join(f"{k}: {v}" for k, v in sorted(answers.items())))
     print("status endpoint: " + ", ".join(f"{k} {v}" for k, v in status.items() if k != "last_received_at"))
-    missing, twice, extra, records = _check_store(database, deliveries)
+    missing, twice, extra, records = _check_store(url, deliveries)
     unique = len({d.delivery_id for d in deliveries})
     print(
         f"store: {unique:,} distinct deliveries, missing {missing}, stored more than once {twice}, "
         f"unexpected {extra}; deliveries not taken exactly once: {wrong_dupes}"
     )
     print("records: " + ", ".join(f"{k} {v:,}" for k, v in records.items()))
-    ok = missing == 0 and twice == 0 and extra == 0 and wrong_dupes == 0 and not errors
+    ok = (
+        missing == 0
+        and twice == 0
+        and extra == 0
+        and wrong_dupes == 0
+        and not errors
+        and status["pending"] == 0
+    )
     print("exactly once: " + ("yes" if ok else "NO"))
     for leftover in (Path(database), Path(database + ".wal")):
         leftover.unlink(missing_ok=True)

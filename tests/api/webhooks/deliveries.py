@@ -13,7 +13,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from obeya.api import create_app
-from obeya.api.webhooks import webhooks_router
+from obeya.api.webhooks import WebhookReceiver
 from obeya.model import Scope, ValueStream
 from obeya.model.schema import TABLES
 from obeya.store import Store
@@ -25,10 +25,23 @@ REPO = "panjf2000/ants"
 
 
 def client_for(store: Store) -> TestClient:
-    """A test client of the app with the webhook routes included."""
-    app = create_app(store)
-    app.include_router(webhooks_router())
-    return TestClient(app)
+    """A test client of the app (which includes the webhook routes)."""
+    return TestClient(create_app(store))
+
+
+def receiver_of(client: TestClient) -> WebhookReceiver:
+    """The app's webhook receiver (made by its first delivery)."""
+    receiver: WebhookReceiver = client.app.state.webhook_receiver  # type: ignore[attr-defined]
+    return receiver
+
+
+def settled(client: TestClient, response: Any) -> dict[str, Any]:
+    """What became of an accepted delivery, once the worker has settled everything stored so far."""
+    assert receiver_of(client).wait_idle(timeout=30), "the webhook worker did not settle within 30 s"
+    found = client.get(response.json()["outcome_url"])
+    assert found.status_code == 200, found.text
+    outcome: dict[str, Any] = found.json()
+    return outcome
 
 
 def declare_scopes(store: Store) -> None:
@@ -236,7 +249,11 @@ def delivery_id_of(case: ToolCase, payload: dict[str, Any], delivery: str) -> st
 def post(
     client: TestClient, case: ToolCase, payload: Any, event: str, delivery: str | None = None
 ) -> tuple[Any, str]:
-    """Post a signed delivery; the response and the delivery id sent."""
+    """Post a signed delivery and let the worker settle it; the response and the delivery id sent."""
     delivery = delivery or str(uuid.uuid4())
     body = json.dumps(payload).encode()
-    return client.post(case.path, content=body, headers=case.headers(body, event, delivery)), delivery
+    response = client.post(case.path, content=body, headers=case.headers(body, event, delivery))
+    receiver = getattr(client.app.state, "webhook_receiver", None)  # type: ignore[attr-defined]
+    if receiver is not None:
+        assert receiver.wait_idle(timeout=30), "the webhook worker did not settle within 30 s"
+    return response, delivery

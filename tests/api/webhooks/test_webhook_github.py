@@ -15,7 +15,6 @@ import pytest
 import uvicorn
 
 from obeya.api import create_app
-from obeya.api.webhooks import webhooks_router
 from obeya.connectors.github.normalizer import normalize
 from obeya.connectors.raw import raw_event
 from obeya.model.records import Change, RawEvent, Record, Review
@@ -29,6 +28,7 @@ from tests.api.webhooks.deliveries import (
     hub_signature,
     post,
     recorded,
+    settled,
 )
 
 GITHUB = CASES[0]
@@ -75,9 +75,11 @@ def test_merged_pull_request_webhook_makes_the_change_a_sync_makes(store: Store)
         "repository": {"full_name": REPO, "name": "ants", "owner": {"login": "panjf2000"}},
         "sender": item["user"],
     }
-    response, delivery = post(client_for(store), GITHUB, payload, "pull_request")
-    assert response.status_code == 200, response.text
-    assert response.json()["records"]["change"] == 1
+    client = client_for(store)
+    response, delivery = post(client, GITHUB, payload, "pull_request")
+    assert response.status_code == 202, response.text
+    assert settled(client, response)["outcome"] == "normalized"
+    assert settled(client, response)["records"]["change"] == 1
     (change,) = store.fetch_records("change")
     assert isinstance(change, Change)
     (expected,) = [r for r in _rest_records("pull_request", f"{REPO}/41", item) if isinstance(r, Change)]
@@ -99,8 +101,10 @@ def test_review_webhook_makes_the_review_a_sync_makes(store: Store) -> None:
         "pull_request": {"number": 41, "url": f"https://api.github.com/repos/{REPO}/pulls/41"},
         "repository": {"full_name": REPO},
     }
-    response, _ = post(client_for(store), GITHUB, payload, "pull_request_review")
-    assert response.status_code == 200, response.text
+    client = client_for(store)
+    response, _ = post(client, GITHUB, payload, "pull_request_review")
+    assert response.status_code == 202, response.text
+    assert settled(client, response)["outcome"] == "normalized"
     (stored,) = store.fetch_records("review")
     (expected,) = [
         r for r in _rest_records("review", f"{REPO}/41/{item['id']}", item) if isinstance(r, Review)
@@ -115,8 +119,8 @@ def test_normalization_failure_keeps_the_raw_event_and_is_counted(store: Store) 
     payload = {"action": "edited", "number": 41, "pull_request": item, "repository": {"full_name": REPO}}
     response, delivery = post(client, GITHUB, payload, "pull_request")
     assert response.status_code == 202
-    answer = response.json()
-    assert (answer["status"], answer["normalized"]) == ("stored", False)
+    answer = settled(client, response)
+    assert answer["outcome"] == "failed"
     assert "created_at" in answer["error"]
     assert store.count("change") == 0
     (event,) = store.fetch_records("raw_event", "source = 'github' AND delivery_id = ?", [delivery])
@@ -134,9 +138,11 @@ def test_repository_outside_every_scope_is_kept_raw_and_reported(store: Store) -
         "pull_request": recorded("pull_requests", 41),
         "repository": {"full_name": "someone/else"},
     }
-    response, delivery = post(client_for(store), GITHUB, payload, "pull_request")
+    client = client_for(store)
+    response, delivery = post(client, GITHUB, payload, "pull_request")
     assert response.status_code == 202
-    assert response.json()["unknown_scope"] == "someone/else"
+    outcome = settled(client, response)
+    assert (outcome["outcome"], outcome["unknown_scope"]) == ("unknown_scope", "someone/else")
     assert store.count("change") == 0
     assert store.fetch_records("raw_event", "source = 'github' AND delivery_id = ?", [delivery])
 
@@ -178,7 +184,6 @@ def _free_port() -> int:
 def test_delivery_over_a_real_server_is_stored_once(store: Store) -> None:
     declare_scopes(store)
     app = create_app(store)
-    app.include_router(webhooks_router())
     port = _free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
@@ -205,8 +210,9 @@ def test_delivery_over_a_real_server_is_stored_once(store: Store) -> None:
         with httpx.Client(timeout=10) as http:
             first = http.post(url, content=body, headers=headers)
             again = http.post(url, content=body, headers=headers)
-        assert first.status_code == 200, first.text
+        assert first.status_code == 202, first.text
         assert again.json()["status"] == "duplicate"
+        assert app.state.webhook_receiver.wait_idle(timeout=30)
         assert store.query("SELECT count(*) FROM raw_events WHERE source = 'github'")[0][0] == 1
         assert store.count("change") == 1
     finally:

@@ -13,7 +13,7 @@ from obeya.connectors.raw import raw_event
 from obeya.model.records import RawEvent, Record, StatusTransition, WorkItem
 from obeya.model.vocabulary import FlowState
 from obeya.store import Store
-from tests.api.webhooks.deliveries import CASES, SECRET, client_for, declare_scopes, post
+from tests.api.webhooks.deliveries import CASES, SECRET, client_for, declare_scopes, post, settled
 
 JIRA = next(c for c in CASES if c.tool == "jira")
 WORK_ITEM_FIELDS = (
@@ -139,11 +139,12 @@ def test_status_change_webhook_makes_the_work_item_and_transition_a_sync_makes(s
     declare_scopes(store)
     rest = _rest_records()
     store.upsert_records(rest)  # an earlier sync
-    response, delivery = post(client_for(store), JIRA, _updated_payload(), "jira:issue_updated")
-    assert response.status_code == 200, response.text
-    assert response.json()["status"] == "normalized"
-    assert response.json()["records"]["work_item"] == 1
-    assert response.json()["records"]["status_transition"] == 1  # PAY-7/created is left to the sync
+    client = client_for(store)
+    response, delivery = post(client, JIRA, _updated_payload(), "jira:issue_updated")
+    assert response.status_code == 202, response.text
+    assert settled(client, response)["outcome"] == "normalized"
+    assert settled(client, response)["records"]["work_item"] == 1
+    assert settled(client, response)["records"]["status_transition"] == 1  # PAY-7/created is left to the sync
 
     (item,) = store.fetch_records("work_item")
     expected = _one(rest, WorkItem, "PAY-7")
@@ -166,8 +167,10 @@ def test_status_change_webhook_makes_the_work_item_and_transition_a_sync_makes(s
 
 def test_status_change_webhook_without_a_sync_writes_what_it_knows(store: Store) -> None:
     declare_scopes(store)
-    response, _ = post(client_for(store), JIRA, _updated_payload(), "jira:issue_updated")
-    assert response.status_code == 200, response.text
+    client = client_for(store)
+    response, _ = post(client, JIRA, _updated_payload(), "jira:issue_updated")
+    assert response.status_code == 202, response.text
+    assert settled(client, response)["outcome"] == "normalized"
     (item,) = store.fetch_records("work_item")
     assert isinstance(item, WorkItem)
     assert (item.status, item.done_at, item.started_at) == ("Done", STORED_DONE_AT, None)
@@ -185,8 +188,10 @@ def test_created_webhook_makes_the_created_transition(store: Store) -> None:
         "user": ALICE,
         "issue": issue,
     }
-    response, _ = post(client_for(store), JIRA, payload, "jira:issue_created")
-    assert response.status_code == 200, response.text
+    client = client_for(store)
+    response, _ = post(client, JIRA, payload, "jira:issue_created")
+    assert response.status_code == 202, response.text
+    assert settled(client, response)["outcome"] == "normalized"
     (transition,) = store.fetch_records("status_transition")
     assert isinstance(transition, StatusTransition)
     assert (transition.external_id, transition.to_status, transition.to_flow_state) == (
@@ -206,8 +211,10 @@ def test_sprint_webhook_makes_the_plan(store: Store) -> None:
         "endDate": "2025-01-20T09:00:00.000Z",
     }
     payload = {"timestamp": 1736154000000, "webhookEvent": "sprint_started", "sprint": sprint}
-    response, delivery = post(client_for(store), JIRA, payload, "sprint_started")
-    assert response.status_code == 200, response.text
+    client = client_for(store)
+    response, delivery = post(client, JIRA, payload, "sprint_started")
+    assert response.status_code == 202, response.text
+    assert settled(client, response)["outcome"] == "normalized"
     (plan,) = store.fetch_records("plan")
     assert (plan.id, plan.raw_event_id) == ("jira:sprint/12", f"jira:{delivery}")
 
@@ -218,8 +225,8 @@ def test_malformed_issue_is_stored_raw_with_the_reason(store: Store) -> None:
     payload = {**_updated_payload(), "issue": {"id": "10007", "key": "PAY-7", "fields": "not an object"}}
     response, delivery = post(client, JIRA, payload, "jira:issue_updated")
     assert response.status_code == 202, response.text
-    answer = response.json()
-    assert (answer["status"], answer["normalized"]) == ("stored", False)
+    answer = settled(client, response)
+    assert answer["outcome"] == "stored"
     assert "body.issue" in answer["reason"]
     assert store.count("work_item") == 0
     (event,) = store.fetch_records("raw_event", "source = 'jira' AND delivery_id = ?", [delivery])
@@ -232,7 +239,10 @@ def test_issue_the_normalizer_cannot_read_is_stored_with_the_error(store: Store)
     declare_scopes(store)
     issue = _issue()
     del issue["fields"]["created"]
-    response, _ = post(client_for(store), JIRA, {**_updated_payload(), "issue": issue}, "jira:issue_updated")
+    client = client_for(store)
+    response, _ = post(client, JIRA, {**_updated_payload(), "issue": issue}, "jira:issue_updated")
     assert response.status_code == 202, response.text
-    assert "created" in response.json()["error"]
+    answer = settled(client, response)
+    assert answer["outcome"] == "failed"
+    assert "created" in answer["error"]
     assert store.count("work_item") == 0

@@ -1,27 +1,25 @@
 """The delivery ledger: each delivery stored once, with a note of what became of it.
 
 A delivery is a `RawEvent` with ``source`` = the tool and ``external_id`` = ``delivery_id`` = the tool's
-delivery id. It is inserted only if absent, in a transaction of its own, so a redelivery never rewrites it.
+delivery id. `store_new` inserts the deliveries of a group in one statement, each only if its id is not
+stored yet, so a redelivery never rewrites it.
 
-What became of it is a second, small `RawEvent`: ``source`` ``obeya``, ``external_id``
+What became of a delivery is a second, small `RawEvent`: ``source`` ``obeya``, ``external_id``
 ``webhooks/{tool}/{delivery id}``, ``event_type`` ``webhook.{outcome}``, ``raw_event_id`` = the delivery's
 raw event, and a JSON payload with the outcome, the record counts, the error or unknown scope, and how many
-times the tool redelivered it. A delivery without a note was stored but its answer never computed (the
-process stopped in between): the status endpoint counts it as pending.
+times the tool redelivered it. `settle` writes the records of a batch of deliveries and their notes in one
+transaction. A delivery without a note (or with a ``webhook.pending`` one, made by a redelivery that came
+first) is stored but not settled yet: the status endpoint counts it as pending, and `unsettled` finds it
+again after a restart.
 
-Writes go through one writer at a time (see `_GroupCommit`): DuckDB aborts concurrent transactions that
-replace the same rows (two deliveries naming the same account), one writer keeps the insert-if-absent
-atomic on an engine without a unique index, and sharing commits between concurrent requests is what lets
-one DuckDB file take hundreds of deliveries a second.
+The ledger does not serialize writers itself: the receiver's intake is the only writer of deliveries and
+its worker the only writer of notes (see `obeya.api.webhooks.intake` and `.worker`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import threading
 from collections import Counter
-from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -44,6 +42,11 @@ def note_external_id(tool: str, delivery_id: str) -> str:
     return f"{NOTE_PREFIX}{tool}/{delivery_id}"
 
 
+def note_id(tool: str, delivery_id: str) -> str:
+    """The id of the note about one delivery."""
+    return record_id(NOTE_SOURCE, note_external_id(tool, delivery_id))
+
+
 @dataclass(frozen=True)
 class SourceStatus:
     """What one source's receiver has taken, from the stored raw events."""
@@ -59,95 +62,57 @@ class SourceStatus:
     last_received_at: datetime | None = None
 
 
-@dataclass
-class _Batch:
-    """What the operations of one group commit write together when they are done."""
+@dataclass(frozen=True)
+class Settlement:
+    """What became of one stored delivery: its outcome, the records it gave, and details for its note."""
 
+    delivery: RawEvent
+    outcome: Outcome
     records: list[Record] = field(default_factory=list)
-    notes: dict[str, RawEvent] = field(default_factory=dict)
-    settled: set[str] = field(default_factory=set)  # notes whose stored redelivery count must be kept
+    detail: dict[str, Any] | None = None
 
 
-_Operation = Callable[[_Batch], Any]
+@dataclass(frozen=True)
+class Redelivery:
+    """One more copy of a stored delivery, to count on its note."""
+
+    delivery: RawEvent
 
 
-class _GroupCommit:
-    """Runs the writes of concurrent requests in shared transactions, each request waiting for its commit.
+@dataclass(frozen=True)
+class DeliveryOutcome:
+    """A stored delivery and what became of it so far (``pending`` until its note says otherwise)."""
 
-    A request queues its operation and takes the writer lock; if an earlier writer has committed it
-    meanwhile it returns at once, else it runs every queued operation in one transaction. Under load the
-    requests that queued during one commit share the next, so a commit (an fsync on DuckDB) is paid per
-    batch rather than per delivery. If a shared transaction fails, each of its operations is retried alone,
-    so one bad delivery cannot fail the others.
-    """
-
-    def __init__(self, store: Store, flush: Callable[[_Batch], None]) -> None:
-        self._store = store
-        self._flush = flush
-        self._queue: list[tuple[_Operation, Future[Any]]] = []
-        self._queue_lock = threading.Lock()
-        self._writer = threading.Lock()
-
-    def run(self, operation: _Operation) -> Any:
-        """Run `operation` in a committed transaction (shared with others); its result."""
-        future: Future[Any] = Future()
-        with self._queue_lock:
-            self._queue.append((operation, future))
-        with self._writer:
-            if not future.done():
-                with self._queue_lock:
-                    batch, self._queue = self._queue, []
-                self._commit(batch)
-        return future.result()
-
-    def _transaction(self, batch: list[tuple[_Operation, Future[Any]]]) -> list[Any]:
-        shared = _Batch()
-        with self._store.transaction():
-            results = [operation(shared) for operation, _ in batch]
-            self._flush(shared)
-        return results
-
-    def _commit(self, batch: list[tuple[_Operation, Future[Any]]]) -> None:
-        try:
-            results = self._transaction(batch)
-        except Exception as error:
-            if len(batch) == 1:
-                batch[0][1].set_exception(error)
-                return
-            for item in batch:
-                try:
-                    (result,) = self._transaction([item])
-                except Exception as alone:
-                    item[1].set_exception(alone)
-                else:
-                    item[1].set_result(result)
-            return
-        for (_, future), result in zip(batch, results, strict=True):
-            future.set_result(result)
+    delivery: RawEvent
+    outcome: str
+    note: dict[str, Any]
 
 
-def _note_event(
-    delivery: RawEvent, tool: str, outcome: str, content: dict[str, Any], at: datetime
-) -> RawEvent:
-    payload = orjson.dumps(content, option=orjson.OPT_SORT_KEYS).decode()
+def _payload(content: dict[str, Any]) -> tuple[str, str]:
+    text = orjson.dumps(content, option=orjson.OPT_SORT_KEYS).decode()
+    return text, hashlib.sha256(text.encode()).hexdigest()
+
+
+def _note_event(delivery: RawEvent, outcome: str, content: dict[str, Any], at: datetime) -> RawEvent:
+    payload, payload_hash = _payload(content)
     return RawEvent(
         source=NOTE_SOURCE,
-        external_id=note_external_id(tool, str(delivery.delivery_id)),
+        external_id=note_external_id(delivery.source, str(delivery.delivery_id)),
         raw_event_id=delivery.id,
         event_type=f"webhook.{outcome}",
         delivery_id=delivery.delivery_id,
         connection=delivery.connection,
         received_at=at,
-        payload_hash=hashlib.sha256(payload.encode()).hexdigest(),
+        payload_hash=payload_hash,
         payload=payload,
     )
 
 
-def _rewrite(note: RawEvent, content: dict[str, Any]) -> RawEvent:
-    payload = orjson.dumps(content, option=orjson.OPT_SORT_KEYS).decode()
-    return note.model_copy(
-        update={"payload": payload, "payload_hash": hashlib.sha256(payload.encode()).hexdigest()}
-    )
+@dataclass
+class _Note:
+    outcome: str
+    content: dict[str, Any]
+    at: datetime
 
 
 class DeliveryLedger:
@@ -155,102 +120,132 @@ class DeliveryLedger:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._group = _GroupCommit(store, self._flush)
+        self._columns = TABLES["raw_event"].column_names
+        self._inserts: dict[int, str] = {}
+
+    def _insert_sql(self, rows: int) -> str:
+        """One statement, portable to both engines: insert the rows whose id is not stored, say which.
+
+        PostgreSQL's unique key also guards against other processes (``ON CONFLICT DO NOTHING``).
+        """
+        sql = self._inserts.get(rows)
+        if sql is None:
+            names = ", ".join(f'"{c}"' for c in self._columns)
+            one = ", ".join("CAST(? AS TIMESTAMP)" if c == "received_at" else "?" for c in self._columns)
+            values = ", ".join(f"({one})" for _ in range(rows))
+            conflict = " ON CONFLICT (id) DO NOTHING" if self.store.dialect == "postgresql" else ""
+            sql = (
+                f"INSERT INTO raw_events ({names}) SELECT {names} FROM (VALUES {values}) AS new ({names}) "
+                f"WHERE NOT EXISTS (SELECT 1 FROM raw_events stored WHERE stored.id = new.id){conflict} "
+                "RETURNING id"
+            )
+            self._inserts[rows] = sql
+        return sql
+
+    def store_new(self, deliveries: list[RawEvent]) -> list[bool]:
+        """Store the deliveries whose id is not stored yet, in one transaction committed on return; per
+        delivery, whether it was new (a second copy of an id in `deliveries` is not)."""
+        first: dict[str, RawEvent] = {}
+        for delivery in deliveries:
+            first.setdefault(delivery.id, delivery)
         spec = TABLES["raw_event"]
-        self._columns = spec.column_names
-        names = ", ".join(f'"{c}"' for c in self._columns)
-        values = ", ".join("CAST(? AS TIMESTAMP)" if c == "received_at" else "?" for c in self._columns)
-        conflict = " ON CONFLICT (id) DO NOTHING" if store.dialect == "postgresql" else ""
-        # One statement, portable to both engines: insert unless a row with the id is stored already,
-        # and say whether it did. PostgreSQL's unique key also guards against other processes.
-        self._insert = (
-            f'INSERT INTO "{spec.name}" ({names}) SELECT {values} '
-            f'WHERE NOT EXISTS (SELECT 1 FROM "{spec.name}" WHERE id = ?){conflict} RETURNING id'
-        )
+        params: list[Any] = []
+        for delivery in first.values():
+            row = spec.to_row(delivery)
+            params.extend(row[c] for c in self._columns)
+        with self.store.transaction():
+            inserted = {str(r[0]) for r in self.store.query(self._insert_sql(len(first)), params)}
+        return [d.id in inserted and first[d.id] is d for d in deliveries]
 
-    def store_new(self, delivery: RawEvent) -> bool:
-        """Store a delivery unless one with its id is stored; whether it was new. Committed on return."""
-        row = TABLES["raw_event"].to_row(delivery)
-        params = [row[c] for c in self._columns] + [delivery.id]
-
-        def insert(_: _Batch) -> bool:
-            return bool(self.store.query(self._insert, params))
-
-        return bool(self._group.run(insert))
-
-    def _stored_notes(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+    def _stored_notes(self, ids: list[str]) -> dict[str, _Note]:
         if not ids:
             return {}
         placeholders = ", ".join("?" for _ in ids)
-        rows = self.store.query(f"SELECT id, payload FROM raw_events WHERE id IN ({placeholders})", ids)
-        return {str(i): orjson.loads(p) for i, p in rows}
+        rows = self.store.query(
+            f"SELECT id, event_type, payload, received_at FROM raw_events WHERE id IN ({placeholders})", ids
+        )
+        return {
+            str(i): _Note(str(event_type).removeprefix("webhook."), orjson.loads(payload), at)
+            for i, event_type, payload, at in rows
+        }
 
-    def _flush(self, batch: _Batch) -> None:
-        previous = self._stored_notes(sorted(batch.settled))
-        for note_id, content in previous.items():
-            count = int(content.get("redeliveries", 0))
-            note = batch.notes[note_id]
-            mine = orjson.loads(note.payload)
-            if count > int(mine.get("redeliveries", 0)):
-                batch.notes[note_id] = _rewrite(note, {**mine, "redeliveries": count})
-        self.store.upsert_records([*batch.records, *batch.notes.values()])
+    def outcomes(self, deliveries: list[RawEvent]) -> list[str]:
+        """What became of each stored delivery so far (``pending`` while it has no note)."""
+        ids = [note_id(d.source, str(d.delivery_id)) for d in deliveries]
+        notes = self._stored_notes(sorted(set(ids)))
+        return [notes[i].outcome if i in notes else "pending" for i in ids]
 
-    def settle(
-        self,
-        delivery: RawEvent,
-        tool: str,
-        outcome: Outcome,
-        at: datetime,
-        *,
-        records: list[Record] | None = None,
-        detail: dict[str, Any] | None = None,
-    ) -> Counter[str]:
-        """Write a delivery's records and its outcome note in one transaction; the records counted."""
-        written = Counter(r.kind for r in records or [])
-        note_id = record_id(NOTE_SOURCE, note_external_id(tool, str(delivery.delivery_id)))
-
-        def write(batch: _Batch) -> None:
-            earlier = batch.notes.get(note_id)
-            content = {
-                "tool": tool,
-                "delivery_id": delivery.delivery_id,
-                "event_type": delivery.event_type,
-                "outcome": outcome,
-                "records": dict(sorted(written.items())),
-                "redeliveries": int(orjson.loads(earlier.payload).get("redeliveries", 0)) if earlier else 0,
-                **(detail or {}),
-            }
-            batch.records.extend(records or [])
-            batch.notes[note_id] = _note_event(delivery, tool, outcome, content, at)
-            batch.settled.add(note_id)
-
-        self._group.run(write)
+    def settle(self, items: list[Settlement | Redelivery], at: datetime) -> Counter[str]:
+        """Write the settled deliveries' records and their notes in one transaction, in `items`' order
+        (a settlement keeps the redeliveries counted before it); the rows written per kind."""
+        keys = [note_id(i.delivery.source, str(i.delivery.delivery_id)) for i in items]
+        records: list[Record] = []
+        with self.store.transaction():
+            notes = self._stored_notes(sorted(set(keys)))
+            touched: dict[str, RawEvent] = {}
+            for key, item in zip(keys, items, strict=True):
+                delivery = touched[key] = item.delivery
+                known = notes.get(key)
+                redeliveries = int(known.content.get("redeliveries", 0)) if known else 0
+                if isinstance(item, Redelivery):
+                    if known is None:
+                        known = _Note("pending", self._content(delivery, "pending", Counter()), at)
+                    notes[key] = _Note(
+                        known.outcome, {**known.content, "redeliveries": redeliveries + 1}, known.at
+                    )
+                    continue
+                content = {
+                    **self._content(delivery, item.outcome, Counter(r.kind for r in item.records)),
+                    "redeliveries": redeliveries,
+                    **(item.detail or {}),
+                }
+                notes[key] = _Note(item.outcome, content, at)
+                records.extend(item.records)
+            written = self.store.upsert_records(
+                [
+                    *records,
+                    *(
+                        _note_event(d, notes[k].outcome, notes[k].content, notes[k].at)
+                        for k, d in touched.items()
+                    ),
+                ]
+            )
         return written
 
-    def count_redelivery(self, delivery: RawEvent, tool: str, at: datetime) -> dict[str, Any]:
-        """Count one more redelivery of a stored delivery; the note as it now stands."""
-        note_id = record_id(NOTE_SOURCE, note_external_id(tool, str(delivery.delivery_id)))
+    @staticmethod
+    def _content(delivery: RawEvent, outcome: str, counts: Counter[str]) -> dict[str, Any]:
+        return {
+            "tool": delivery.source,
+            "delivery_id": delivery.delivery_id,
+            "event_type": delivery.event_type,
+            "outcome": outcome,
+            "records": dict(sorted(counts.items())),
+            "redeliveries": 0,
+        }
 
-        def count(batch: _Batch) -> dict[str, Any]:
-            note = batch.notes.get(note_id)
-            if note is None:
-                found = self.store.fetch_records("raw_event", "id = ?", [note_id])
-                note = found[0] if found and isinstance(found[0], RawEvent) else None
-            outcome = note.event_type.removeprefix("webhook.") if note else "pending"
-            content: dict[str, Any] = {
-                "tool": tool,
-                "delivery_id": delivery.delivery_id,
-                "event_type": delivery.event_type,
-                "outcome": outcome,
-                **(orjson.loads(note.payload) if note else {}),
-            }
-            content["redeliveries"] = int(content.get("redeliveries", 0)) + 1
-            stamp = note.received_at if note else at
-            batch.notes[note_id] = _note_event(delivery, tool, outcome, content, stamp)
-            return content
+    def unsettled(self) -> list[RawEvent]:
+        """The stored deliveries with no outcome noted yet (the process stopped in between), oldest first."""
+        where = (
+            "delivery_id IS NOT NULL AND external_id = delivery_id AND source <> ? AND NOT EXISTS ("
+            "SELECT 1 FROM raw_events note WHERE note.id = ? || raw_events.source || '/' || "
+            "raw_events.delivery_id AND note.event_type <> 'webhook.pending')"
+        )
+        found = self.store.fetch_records("raw_event", where, [NOTE_SOURCE, f"{NOTE_SOURCE}:{NOTE_PREFIX}"])
+        events = [e for e in found if isinstance(e, RawEvent)]
+        return sorted(events, key=lambda e: (e.received_at, e.id))
 
-        result: dict[str, Any] = self._group.run(count)
-        return result
+    def delivery(self, source: str, delivery_id: str) -> DeliveryOutcome | None:
+        """One stored delivery and what became of it so far; None if it was never stored."""
+        found = self.store.fetch_records(
+            "raw_event", "id = ? AND external_id = delivery_id", [record_id(source, delivery_id)]
+        )
+        if not found or not isinstance(found[0], RawEvent):
+            return None
+        delivery = found[0]
+        note = self._stored_notes([note_id(source, delivery_id)]).get(note_id(source, delivery_id))
+        if note is None:
+            return DeliveryOutcome(delivery, "pending", self._content(delivery, "pending", Counter()))
+        return DeliveryOutcome(delivery, note.outcome, note.content)
 
     def status(self) -> dict[str, SourceStatus]:
         """Per source: deliveries received, redeliveries, and outcomes, counted in the store."""

@@ -131,7 +131,10 @@ def github_delivery(headers: Headers, body: bytes) -> Delivery:
     """A GitHub delivery: ``X-GitHub-Event``, ``X-GitHub-Delivery``, ``repository.full_name``."""
     event = _header(headers, "X-GitHub-Event")
     delivery_id = _delivery_id(_header(headers, "X-GitHub-Delivery"), "header X-GitHub-Delivery")
-    payload = parse_object(body)
+    return _github(delivery_id, event, parse_object(body))
+
+
+def _github(delivery_id: str, event: str, payload: dict[str, Any]) -> Delivery:
     objects = GITHUB_EVENTS.get(event)
     if objects is None:
         return Delivery("github", delivery_id, event, payload, used=False)
@@ -147,8 +150,11 @@ def gitlab_delivery(headers: Headers, body: bytes) -> Delivery:
     """A GitLab delivery: ``object_kind``; ``Idempotency-Key`` (GitLab 17.4+) or ``X-Gitlab-Event-UUID``."""
     raw_id = _header(headers, "Idempotency-Key", "X-Gitlab-Event-UUID")
     delivery_id = _delivery_id(raw_id, "header Idempotency-Key/X-Gitlab-Event-UUID")
-    payload = parse_object(body)
-    kind = _field(payload, "object_kind", str, headers.get("x-gitlab-event", "GitLab"))
+    return _gitlab(delivery_id, parse_object(body), headers.get("x-gitlab-event", "GitLab"))
+
+
+def _gitlab(delivery_id: str, payload: dict[str, Any], hook: str = "GitLab") -> Delivery:
+    kind = _field(payload, "object_kind", str, hook)
     if kind not in GITLAB_EVENTS:
         return Delivery("gitlab", delivery_id, kind, payload, used=False)
     project = payload.get("project")
@@ -169,7 +175,10 @@ def jira_delivery(headers: Headers, body: bytes, payload_hash: str) -> Delivery:
         if identifier
         else f"sha256:{payload_hash}"
     )
-    payload = parse_object(body)
+    return _jira(delivery_id, parse_object(body))
+
+
+def _jira(delivery_id: str, payload: dict[str, Any]) -> Delivery:
     event = _field(payload, "webhookEvent", str, "Jira")
     _field(payload, "timestamp", int, event)
     if event not in JIRA_EVENTS:
@@ -187,7 +196,10 @@ def jira_delivery(headers: Headers, body: bytes, payload_hash: str) -> Delivery:
 
 def pagerduty_delivery(headers: Headers, body: bytes) -> Delivery:
     """A PagerDuty v3 delivery: ``event.id`` (the delivery id), ``event.event_type``, ``occurred_at``."""
-    payload = parse_object(body)
+    return _pagerduty(parse_object(body))
+
+
+def _pagerduty(payload: dict[str, Any]) -> Delivery:
     event_id = _delivery_id(_field(payload, "event.id", str, "PagerDuty"), "body.event.id")
     event = _field(payload, "event.event_type", str, "PagerDuty")
     _field(payload, "event.occurred_at", str, event)
@@ -209,3 +221,18 @@ def generic_delivery(source: str, headers: Headers, body: bytes) -> Delivery:
     event = _header(headers, "X-Obeya-Event")
     payload = parse_object(body)
     return Delivery(source, delivery_id, event, payload, used=True)
+
+
+def stored_delivery(source: str, delivery_id: str, event_type: str, payload_text: str) -> Delivery:
+    """A stored delivery understood again from its raw event (the headers are not kept: the delivery id
+    and event type are); `MalformedDelivery` if it no longer reads as one."""
+    payload = parse_object(payload_text.encode())
+    if source == "github":
+        return _github(delivery_id, event_type, payload)
+    if source == "gitlab":
+        return _gitlab(delivery_id, payload)
+    if source == "jira":
+        return _jira(delivery_id, payload)
+    if source == "pagerduty":
+        return _pagerduty(payload)
+    return Delivery(source, delivery_id, event_type, payload, used=True)

@@ -1,15 +1,17 @@
-"""Taking one delivery: authenticate, store it durably, then normalize it, and say what happened.
+"""Taking one delivery: authenticate, store it durably, answer, then normalize it in the background.
 
-No HTTP here: `WebhookReceiver.receive` takes headers and the raw body and returns an `Answer` (status code
-and JSON body), or raises `WebhookRefused` (401, 400, 413) having stored nothing. The order is the
-durability contract (docs/webhooks.md):
+No HTTP here: `WebhookReceiver.check` takes headers and the raw body and returns the delivery to store, or
+raises `WebhookRefused` (401, 400, 404, 413) having stored nothing; `submit` stores it and `answer` says
+what to answer. The order is the durability contract (docs/webhooks.md):
 
 1. the signature or token is checked over the raw bytes (401 when it does not match, or no secret is set);
 2. the body is parsed enough to know the delivery id and event type (400 when it cannot be);
-3. the delivery is stored as a raw event in its own committed transaction (a redelivery stops here: 200
-   ``duplicate``);
-4. it is normalized and its records written with a note of the outcome, in a second transaction. Nothing
-   in this step can lose the delivery: a failure is noted and answered 202 with the error.
+3. the delivery is stored as a raw event, committed together with the deliveries that arrived with it
+   (`obeya.api.webhooks.intake`), and only then answered: 202 ``accepted`` (or ``ignored``), or 200
+   ``duplicate`` for a redelivery;
+4. the normalization worker (`obeya.api.webhooks.worker`) settles it shortly after, in a batch: its
+   records and a note of the outcome, written in one transaction. A failure is noted and the raw event
+   stays; a delivery a crash left unsettled is settled at the next `start`.
 """
 
 from __future__ import annotations
@@ -17,19 +19,22 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from obeya.api.webhooks import envelopes, github, gitlab, jira, pagerduty
-from obeya.api.webhooks.deliveries import DeliveryLedger, SourceStatus
+from obeya.api.webhooks.deliveries import DeliveryLedger, Redelivery, Settlement, SourceStatus
 from obeya.api.webhooks.envelopes import Delivery, MalformedDelivery, ScopeKey
 from obeya.api.webhooks.github import WebhookRecords
+from obeya.api.webhooks.intake import DeliveryIntake, Taken
 from obeya.api.webhooks.signatures import (
     pagerduty_signature_matches,
     prefixed_signature_matches,
     token_matches,
 )
+from obeya.api.webhooks.worker import NormalizationWorker
 from obeya.config.webhooks import WebhookSettings
 from obeya.model.records import Change, Incident, RawEvent, Record, WorkItem
 from obeya.normalize.rules import MappingRules
@@ -66,8 +71,35 @@ class Answer:
     body: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Checked:
+    """An authenticated delivery, understood, and its raw event ready to store."""
+
+    raw: RawEvent
+    delivery: Delivery
+
+
+@dataclass(frozen=True)
+class Recovered:
+    """A delivery found stored but unsettled at start (the process stopped in between)."""
+
+    raw: RawEvent
+
+
+_Work = Taken | Recovered
+
+
+@dataclass
+class _Batch:
+    """What the deliveries settled earlier in one batch left for the later ones to read."""
+
+    written: dict[tuple[str, str], Record] = field(default_factory=dict)
+    scopes: dict[tuple[str, tuple[str, ...]], bool] = field(default_factory=dict)
+    context: dict[tuple[str, tuple[str, ...], str | None], list[RawEvent]] = field(default_factory=dict)
+
+
 class WebhookReceiver:
-    """Receives deliveries into one store."""
+    """Receives deliveries into one store: an intake that stores them, a worker that settles them."""
 
     def __init__(
         self,
@@ -80,6 +112,8 @@ class WebhookReceiver:
         self.settings = settings or WebhookSettings()
         self.rules = rules or MappingRules()
         self.ledger = DeliveryLedger(store)
+        self.worker: NormalizationWorker[_Work] = NormalizationWorker(self.settle_batch)
+        self.intake = DeliveryIntake(self.ledger, self.worker.submit)
         self._clock = clock
 
     # --- steps 1 and 2: authenticate and understand -----------------------------------------------------
@@ -116,9 +150,7 @@ class WebhookReceiver:
             return envelopes.pagerduty_delivery(headers, body)
         return envelopes.generic_delivery(str(source), headers, body)
 
-    # --- the whole delivery -------------------------------------------------------------------------------
-
-    def receive(
+    def check(
         self,
         tool: str,
         headers: Mapping[str, str],
@@ -126,8 +158,9 @@ class WebhookReceiver:
         *,
         source: str | None = None,
         connection: str | None = None,
-    ) -> Answer:
-        """Take one delivery for `tool` (``generic`` with `source`); `headers` have lowercase names."""
+    ) -> Checked:
+        """Steps 1 and 2 for `tool` (``generic`` with `source`; `headers` with lowercase names): the
+        delivery to store, or `WebhookRefused`. Touches no store."""
         if tool == "generic":
             _check_generic_source(source)
         if len(body) > self.settings.max_body_bytes:
@@ -147,146 +180,213 @@ class WebhookReceiver:
             raise WebhookRefused(
                 400, f"body is not UTF-8 text: {error.reason} at byte {error.start}"
             ) from None
-        now = self._clock()
         raw = RawEvent(
             source=delivery.source,
             external_id=delivery.delivery_id,
             event_type=delivery.event_type,
             delivery_id=delivery.delivery_id,
             connection=connection,
-            received_at=now,
+            received_at=self._clock(),
             payload_hash=payload_hash,
             payload=text,
         )
-        name = delivery.source
-        if not self.ledger.store_new(raw):
-            note = self.ledger.count_redelivery(raw, name, now)
-            return Answer(
-                200,
-                {
-                    "status": "duplicate",
-                    "delivery_id": delivery.delivery_id,
-                    "raw_event_id": raw.id,
-                    "outcome": note.get("outcome"),
-                },
-            )
-        return self._settle(raw, delivery, name, now)
+        return Checked(raw, delivery)
 
-    def _settle(self, raw: RawEvent, delivery: Delivery, name: str, now: datetime) -> Answer:
-        base = {
-            "delivery_id": delivery.delivery_id,
-            "raw_event_id": raw.id,
-            "event_type": delivery.event_type,
-        }
+    # --- step 3: store, then answer -----------------------------------------------------------------------
+
+    def submit(self, checked: Checked) -> Future[Taken]:
+        """Store the delivery with its group; the future resolves once it is committed (or was stored)."""
+        return self.intake.submit(checked.raw, checked.delivery)
+
+    @staticmethod
+    def answer(taken: Taken) -> Answer:
+        """The answer to a committed delivery: its outcome is the worker's to settle, shortly after."""
+        base = {"delivery_id": taken.delivery.delivery_id, "raw_event_id": taken.raw.id}
+        if not taken.new:
+            return Answer(200, {"status": "duplicate", **base, "outcome": taken.outcome})
+        status = "accepted" if taken.delivery.used else "ignored"
+        return Answer(202, {"status": status, **base, "event_type": taken.delivery.event_type})
+
+    def receive(
+        self,
+        tool: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        *,
+        source: str | None = None,
+        connection: str | None = None,
+    ) -> Answer:
+        """Take one delivery, blocking until it is stored (`check`, `submit`, `answer` in one call)."""
+        checked = self.check(tool, headers, body, source=source, connection=connection)
+        return self.answer(self.submit(checked).result())
+
+    # --- step 4: settle, in the background ----------------------------------------------------------------
+
+    def start(self) -> int:
+        """Queue the deliveries stored but never settled (the process stopped in between); how many."""
+        found = self.ledger.unsettled()
+        self.worker.submit([Recovered(raw) for raw in found])
+        if found:
+            log.info("webhooks: settling %d deliveries stored before the last stop", len(found))
+        return len(found)
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Wait until every delivery stored so far is settled; whether it happened within `timeout` s."""
+        return self.worker.wait_idle(timeout)
+
+    def close(self, timeout: float = 10.0) -> bool:
+        """Stop taking deliveries and settle those queued (at most `timeout` s); whether all were settled
+        (the others stay stored and are settled at the next `start`)."""
+        self.intake.close()
+        return self.worker.close(timeout)
+
+    def settle_batch(self, items: list[_Work]) -> None:
+        """Normalize a batch of stored deliveries and write their records and notes in one transaction.
+
+        If that transaction fails, each delivery is written alone, and one that still fails is noted
+        ``failed`` with the error: one bad delivery never holds the others back, and none is lost.
+        """
+        batch = _Batch()
+        settled: list[Settlement | Redelivery] = []
+        for item in items:
+            if isinstance(item, Taken) and not item.new:
+                settled.append(Redelivery(item.raw))
+                continue
+            settlement = self._settlement(item, batch)
+            for record in settlement.records:
+                batch.written[(record.kind, record.id)] = record
+            settled.append(settlement)
+        now = self._clock()
         try:
+            self.ledger.settle(settled, now)
+            return
+        except Exception as error:
+            if len(settled) > 1:
+                log.warning("webhooks: a batch of %d failed (%s); settling each alone", len(settled), error)
+        for one in settled:
+            try:
+                self.ledger.settle([one], now)
+            except Exception as error:
+                self._note_failure(one, error, now)
+
+    def _note_failure(self, item: Settlement | Redelivery, error: Exception, now: datetime) -> None:
+        delivery = item.delivery
+        message = f"{type(error).__name__}: {error}"[:1000]
+        if isinstance(item, Settlement):
+            try:
+                self.ledger.settle([Settlement(delivery, "failed", detail={"error": message})], now)
+                log.warning(
+                    "webhook %s delivery %s stored, its records not written: %s",
+                    delivery.source,
+                    delivery.delivery_id,
+                    message,
+                )
+                return
+            except Exception:
+                pass
+        log.exception(
+            "webhook %s delivery %s: could not note its outcome", delivery.source, delivery.delivery_id
+        )
+
+    def _settlement(self, item: _Work, batch: _Batch) -> Settlement:
+        raw = item.raw
+        try:
+            if isinstance(item, Taken):
+                delivery = item.delivery
+            else:
+                delivery = envelopes.stored_delivery(
+                    raw.source, str(raw.delivery_id), raw.event_type, raw.payload
+                )
             if not delivery.used:
-                self.ledger.settle(raw, name, "ignored", now)
-                return Answer(202, {"status": "ignored", **base})
-            if delivery.scope is not None and not self._in_scope(delivery.scope):
-                self.ledger.settle(
-                    raw, name, "unknown_scope", now, detail={"unknown_scope": delivery.scope.label}
-                )
-                return Answer(
-                    202,
-                    {"status": "stored", "normalized": False, "unknown_scope": delivery.scope.label, **base},
-                )
-            normalizer = self._normalizers().get(delivery.source)
-            reason = None
+                return Settlement(raw, "ignored")
+            if delivery.scope is not None and not self._in_scope(delivery.scope, batch):
+                return Settlement(raw, "unknown_scope", detail={"unknown_scope": delivery.scope.label})
+            normalizer = self._normalizers(batch).get(delivery.source)
             if normalizer is None:
                 reason = (
                     f"no {delivery.source} normalizer yet: kept as a raw event, to replay when there is one"
                 )
-            else:
-                try:
-                    result = normalizer(raw, delivery)
-                except MalformedDelivery as unmapped:
-                    reason = f"not normalized: {unmapped}"
-            if reason is not None:
-                self.ledger.settle(raw, name, "stored", now, detail={"reason": reason})
-                return Answer(202, {"status": "stored", "normalized": False, "reason": reason, **base})
+                return Settlement(raw, "stored", detail={"reason": reason})
+            try:
+                result = normalizer(raw, delivery)
+            except MalformedDelivery as unmapped:
+                return Settlement(raw, "stored", detail={"reason": f"not normalized: {unmapped}"})
             if result.failures:
                 raise NormalizationFailed("; ".join(result.failures))
-            records, skipped = result.records, result.skipped
-            written = self.ledger.settle(
-                raw,
-                name,
-                "normalized",
-                now,
-                records=records,
-                detail={"skipped": skipped} if skipped else None,
-            )
-            answer = {"status": "normalized", **base, "records": dict(sorted(written.items()))}
-            if skipped:
-                answer["skipped"] = skipped
-            return Answer(200, answer)
+            detail = {"skipped": result.skipped} if result.skipped else None
+            return Settlement(raw, "normalized", result.records, detail)
         except Exception as error:  # the delivery is stored: whatever failed, say so and keep it
             message = f"{type(error).__name__}: {error}"[:1000]
             log.warning(
-                "webhook %s delivery %s stored but not normalized: %s", name, delivery.delivery_id, message
+                "webhook %s delivery %s stored but not normalized: %s", raw.source, raw.delivery_id, message
             )
-            try:
-                self.ledger.settle(raw, name, "failed", now, detail={"error": message})
-            except Exception:
-                log.exception(
-                    "webhook %s delivery %s: could not note the failure", name, delivery.delivery_id
-                )
-            return Answer(202, {"status": "stored", "normalized": False, "error": message, **base})
+            return Settlement(raw, "failed", detail={"error": message})
 
-    def _normalizers(self) -> dict[str, Callable[[RawEvent, Delivery], WebhookRecords]]:
+    def _normalizers(self, batch: _Batch) -> dict[str, Callable[[RawEvent, Delivery], WebhookRecords]]:
         """Per tool, its adapter: a delivery to records (`MalformedDelivery`: it cannot be mapped)."""
         return {
             "github": lambda raw, d: github.normalize_webhook(raw, d.payload, self.rules),
-            "gitlab": self._normalize_gitlab,
-            "jira": self._normalize_jira,
-            "pagerduty": self._normalize_pagerduty,
+            "gitlab": lambda raw, d: self._normalize_gitlab(raw, d, batch),
+            "jira": lambda raw, d: self._normalize_jira(raw, d, batch),
+            "pagerduty": lambda raw, d: self._normalize_pagerduty(raw, d, batch),
         }
 
     def _stored_events(
-        self, source: str, event_types: tuple[str, ...], connection: str | None
+        self, source: str, event_types: tuple[str, ...], connection: str | None, batch: _Batch
     ) -> list[RawEvent]:
         """Stored raw events a normalizer reads as context (catalogs, settings), of `connection` if named."""
-        where = f"source = ? AND event_type IN ({', '.join('?' for _ in event_types)})"
-        params: list[Any] = [source, *event_types]
-        if connection is not None:
-            where += " AND connection = ?"
-            params.append(connection)
-        return [e for e in self.store.fetch_records("raw_event", where, params) if isinstance(e, RawEvent)]
+        key = (source, event_types, connection)
+        if key not in batch.context:
+            where = f"source = ? AND event_type IN ({', '.join('?' for _ in event_types)})"
+            params: list[Any] = [source, *event_types]
+            if connection is not None:
+                where += " AND connection = ?"
+                params.append(connection)
+            found = self.store.fetch_records("raw_event", where, params)
+            batch.context[key] = [e for e in found if isinstance(e, RawEvent)]
+        return batch.context[key]
 
-    def _previous(self, kind: str, record_id: str) -> Record | None:
+    def _previous(self, kind: str, record_id: str, batch: _Batch) -> Record | None:
+        """The record as it stands: as a delivery earlier in the batch left it, else as stored."""
+        if (kind, record_id) in batch.written:
+            return batch.written[(kind, record_id)]
         found = self.store.fetch_records(kind, "id = ?", [record_id])
         return found[0] if found else None
 
-    def _normalize_jira(self, raw: RawEvent, delivery: Delivery) -> WebhookRecords:
+    def _normalize_jira(self, raw: RawEvent, delivery: Delivery, batch: _Batch) -> WebhookRecords:
         def previous(record_id: str) -> WorkItem | None:
-            found = self._previous("work_item", record_id)
+            found = self._previous("work_item", record_id, batch)
             return found if isinstance(found, WorkItem) else None
 
-        context = self._stored_events("jira", jira.REFERENCE_TYPES, raw.connection)
+        context = self._stored_events("jira", jira.REFERENCE_TYPES, raw.connection, batch)
         return jira.normalize_webhook(raw, delivery.payload, self.rules, context, previous)
 
-    def _normalize_gitlab(self, raw: RawEvent, delivery: Delivery) -> WebhookRecords:
+    def _normalize_gitlab(self, raw: RawEvent, delivery: Delivery, batch: _Batch) -> WebhookRecords:
         def previous(record_id: str) -> Change | None:
-            found = self._previous("change", record_id)
+            found = self._previous("change", record_id, batch)
             return found if isinstance(found, Change) else None
 
         return gitlab.normalize_webhook(raw, delivery.payload, self.rules, previous)
 
-    def _normalize_pagerduty(self, raw: RawEvent, delivery: Delivery) -> WebhookRecords:
+    def _normalize_pagerduty(self, raw: RawEvent, delivery: Delivery, batch: _Batch) -> WebhookRecords:
         def previous(record_id: str) -> Incident | None:
-            found = self._previous("incident", record_id)
+            found = self._previous("incident", record_id, batch)
             return found if isinstance(found, Incident) else None
 
-        context = self._stored_events("pagerduty", (pagerduty.SETTINGS,), raw.connection)
+        context = self._stored_events("pagerduty", (pagerduty.SETTINGS,), raw.connection, batch)
         return pagerduty.normalize_webhook(raw, delivery.payload, self.rules, context, previous)
 
-    def _in_scope(self, scope: ScopeKey) -> bool:
-        keys = [k.lower() for k in scope.keys]
-        placeholders = ", ".join("?" for _ in keys)
-        rows = self.store.query(
-            f"SELECT 1 FROM scopes WHERE tool = ? AND lower(object_key) IN ({placeholders}) LIMIT 1",
-            [scope.tool, *keys],
-        )
-        return bool(rows)
+    def _in_scope(self, scope: ScopeKey, batch: _Batch) -> bool:
+        keys = tuple(k.lower() for k in scope.keys)
+        found = batch.scopes.get((scope.tool, keys))
+        if found is None:
+            placeholders = ", ".join("?" for _ in keys)
+            rows = self.store.query(
+                f"SELECT 1 FROM scopes WHERE tool = ? AND lower(object_key) IN ({placeholders}) LIMIT 1",
+                [scope.tool, *keys],
+            )
+            found = batch.scopes[(scope.tool, keys)] = bool(rows)
+        return found
 
     def status(self) -> dict[str, SourceStatus]:
         """Per source, what the receivers have taken (every tool listed, even with nothing yet)."""
