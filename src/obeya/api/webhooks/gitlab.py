@@ -11,10 +11,21 @@ the delivery.
 - ``merge_request`` (Merge Request Hook) → the `Change`. A hook has no ``merged_at``/``closed_at``: the
   ``merge`` / ``close`` action's ``updated_at`` is taken for them, else what the stored change says.
 - ``pipeline`` (Pipeline Hook) → the `PipelineRun` and one `PipelineJob` per entry of ``builds``.
-- The accounts the hook embeds whole (``user``, ``assignees``, ``reviewers``) → `Person` / `Identity`.
+- ``issue`` (Issue Hook) → the `WorkItem` and its ``/created`` transition; a ``close`` or ``reopen``
+  action also becomes the one state event it is (``issue_state_events``), so the transition has the id
+  the sync's resource state event gives it (``PROJECT#IID/closed@SECOND``).
+- ``note`` (Note Hook) on a merge request → the `ChangeComment` (or, for an approval system note, the
+  `Review`) of ``PROJECT!IID/notes/ID``; notes on issues, commits and snippets are kept raw.
+- ``build`` (Job Hook) → the `PipelineJob` ``PROJECT/jobs/ID`` of pipeline ``pipeline_id``.
+- ``deployment`` (Deployment Hook) → the `Deployment` ``PROJECT/deployments/ID``: the full commit sha is
+  the last part of ``commit_url`` (the hook names only ``short_sha``); ``status_changed_at`` is the start
+  of a running deployment and the finish of a finished one (its start and pipeline come with the sync).
+- ``push`` (Push Hook) → a `Commit` ``PROJECT@SHA`` per pushed commit, its author as ``git/EMAIL``.
+- The accounts the hook embeds whole (``user``, ``assignees``, ``reviewers``; a push's ``user_*``
+  fields) → `Person` / `Identity`.
 
-Other object kinds (job, deployment, push, issue, release events) are kept raw with the reason. Matching
-a sync's records needs the connection to name the project by its path (``group/project``), not its id.
+Other object kinds (tag push, release, wiki page...) are kept raw with the reason. Matching a sync's
+records needs the connection to name the project by its path (``group/project``), not its id.
 """
 
 from __future__ import annotations
@@ -37,6 +48,9 @@ Item = dict[str, Any]
 
 PreviousChange = Callable[[str], Change | None]
 """The stored change of an id, if any."""
+
+KINDS = frozenset({"merge_request", "pipeline", "issue", "note", "build", "deployment", "push"})
+"""The ``object_kind``s normalized from webhooks (``note``: on merge requests; ``build``: a job)."""
 
 _FAILED = "could not normalize"
 _HOOK_TIME = re.compile(r"^(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d(?:\.\d+)?) ?(UTC|[+-]\d\d:?\d\d)?$")
@@ -143,8 +157,144 @@ def _job(build: Item, pipeline: int | str) -> Item:
     }
 
 
+_ISSUE_TYPES = {"testcase": "test_case", "test_case": "test_case"}
+
+
+def _issue(attributes: Item, payload: Item) -> Item:
+    if attributes.get("iid") is None:
+        raise MalformedDelivery("body.object_attributes.iid is missing from the issue event")
+    labels = attributes.get("labels") or payload.get("labels") or []
+    kind = str(attributes.get("type") or attributes.get("issue_type") or "issue").lower()
+    assignee_ids = attributes.get("assignee_ids") or (
+        [attributes["assignee_id"]] if attributes.get("assignee_id") else []
+    )
+    action, state = attributes.get("action"), attributes.get("state")
+    closed_at = iso_time(attributes.get("closed_at"))
+    if state == "closed" and closed_at is None and action == "close":
+        closed_at = iso_time(attributes.get("updated_at"))
+    author_id = attributes.get("author_id")
+    return {
+        "id": attributes.get("id"),
+        "iid": attributes["iid"],
+        "title": attributes.get("title"),
+        "state": state,
+        "issue_type": _ISSUE_TYPES.get(kind, kind),
+        "labels": [str(label.get("title") if isinstance(label, dict) else label) for label in labels],
+        "author": {"id": author_id} if author_id is not None else None,
+        "assignees": [{"id": a} for a in assignee_ids],
+        "created_at": iso_time(attributes.get("created_at")),
+        "updated_at": iso_time(attributes.get("updated_at")),
+        "closed_at": closed_at if state == "closed" else None,
+        "closed_by": payload.get("user") if action == "close" else None,
+        "web_url": attributes.get("url"),
+    }
+
+
+def _state_event(issue: Item, action: Any, user: Any) -> Item | None:
+    """The resource state event a ``close`` or ``reopen`` action is (the hook carries no event id)."""
+    if action == "close" and issue.get("closed_at"):
+        return {"state": "closed", "created_at": issue["closed_at"], "user": user}
+    if action == "reopen" and issue.get("updated_at"):
+        return {"state": "reopened", "created_at": issue["updated_at"], "user": user}
+    return None
+
+
+def _note(attributes: Item, payload: Item) -> tuple[int | str, Item]:
+    noteable = attributes.get("noteable_type")
+    if noteable != "MergeRequest":
+        raise MalformedDelivery(
+            f"GitLab notes on a {noteable or 'thing'} are not normalized from webhooks (only merge request "
+            "comments are)"
+        )
+    merge_request = payload.get("merge_request")
+    iid = merge_request.get("iid") if isinstance(merge_request, dict) else None
+    if iid is None or attributes.get("id") is None:
+        raise MalformedDelivery(
+            "body.merge_request.iid or body.object_attributes.id is missing from the note"
+        )
+    user = payload.get("user")
+    author = user if isinstance(user, dict) and user.get("id") == attributes.get("author_id") else None
+    return iid, {
+        "id": attributes["id"],
+        "type": attributes.get("type"),
+        "body": attributes.get("note"),
+        "author": author or {"id": attributes.get("author_id")},
+        "created_at": iso_time(attributes.get("created_at")),
+        "updated_at": iso_time(attributes.get("updated_at")),
+        "system": bool(attributes.get("system")),
+        "position": attributes.get("position") if isinstance(attributes.get("position"), dict) else None,
+    }
+
+
+def _job_hook(payload: Item) -> Item:
+    if payload.get("build_id") is None or payload.get("pipeline_id") is None:
+        raise MalformedDelivery("body.build_id or body.pipeline_id is missing from the build event")
+    return {
+        "id": payload["build_id"],
+        "name": payload.get("build_name"),
+        "stage": payload.get("build_stage"),
+        "status": payload.get("build_status"),
+        "environment": payload.get("environment"),
+        "started_at": iso_time(payload.get("build_started_at")),
+        "finished_at": iso_time(payload.get("build_finished_at")),
+        "pipeline": {"id": payload["pipeline_id"]},
+    }
+
+
+_COMMIT_URL_SHA = re.compile(r"/commit/([0-9a-f]{40}|[0-9a-f]{64})/?$")
+
+
+def _deployment(payload: Item) -> Item:
+    if payload.get("deployment_id") is None:
+        raise MalformedDelivery("body.deployment_id is missing from the deployment event")
+    found = _COMMIT_URL_SHA.search(str(payload.get("commit_url") or ""))
+    changed = iso_time(payload.get("status_changed_at"))
+    running = str(payload.get("status") or "") in ("created", "running", "blocked")
+    return {
+        "id": payload["deployment_id"],
+        "status": payload.get("status"),
+        "environment": {"name": payload.get("environment"), "tier": payload.get("environment_tier")},
+        "sha": found.group(1) if found else None,
+        "created_at": changed if running else None,
+        "updated_at": None if running else changed,
+        "deployable": {"id": payload.get("deployable_id"), "web_url": payload.get("deployable_url")},
+    }
+
+
+def _pushed_commits(payload: Item) -> list[Item]:
+    commits = payload.get("commits")
+    if not isinstance(commits, list):
+        raise MalformedDelivery("body.commits of the push event is not a list")
+    found: list[Item] = []
+    for commit in commits:
+        if not isinstance(commit, dict) or not commit.get("id"):
+            continue
+        author = commit.get("author")
+        author = author if isinstance(author, dict) else {}
+        found.append(
+            {
+                "id": commit["id"],
+                "title": commit.get("title"),
+                "message": commit.get("message"),
+                "authored_date": iso_time(commit.get("timestamp")),
+                "author_name": author.get("name"),
+                "author_email": author.get("email"),
+            }
+        )
+    return found
+
+
 def _accounts(payload: Item) -> list[Item]:
     found = [payload.get("user"), *(payload.get("assignees") or []), *(payload.get("reviewers") or [])]
+    if payload.get("user_id") is not None and payload.get("user_username"):  # a push names its pusher flat
+        found.append(
+            {
+                "id": payload["user_id"],
+                "username": payload["user_username"],
+                "name": payload.get("user_name"),
+                "email": payload.get("user_email"),
+            }
+        )
     return [u for u in found if isinstance(u, dict) and u.get("id") is not None and u.get("username")]
 
 
@@ -164,23 +314,46 @@ def collector_events(
     def event(event_type: str, key: str, item: Any) -> RawEvent:
         return raw_event(SOURCE, event_type, key, item, connection=connection, received_at=received_at)
 
-    if kind not in ("merge_request", "pipeline"):
+    if kind not in KINDS:
         raise MalformedDelivery(
-            f"GitLab {kind} events are not normalized from webhooks yet (a sync brings them)"
+            f"GitLab {kind} events are not normalized from webhooks yet (a sync brings what they are about)"
         )
-    attributes = _attributes(payload, kind)
     project = _project(payload, kind)
     events: list[RawEvent] = []
     if kind == "merge_request":
+        attributes = _attributes(payload, kind)
         iid = attributes.get("iid")
         mr = _merge_request(attributes, previous(change_id(project, str(iid))))
         events.append(event("merge_request", f"{project}!{mr['iid']}", mr))
-    else:
-        pipeline = _pipeline(attributes)
+    elif kind == "pipeline":
+        pipeline = _pipeline(_attributes(payload, kind))
         events.append(event("pipeline", f"{project}/pipelines/{pipeline['id']}", pipeline))
         for build in payload.get("builds") or []:
             if isinstance(build, dict) and build.get("id") is not None:
                 events.append(event("job", f"{project}/jobs/{build['id']}", _job(build, pipeline["id"])))
+    elif kind == "issue":
+        attributes = _attributes(payload, kind)
+        issue = _issue(attributes, payload)
+        key = f"{project}#{issue['iid']}"
+        events.append(event("issue", key, issue))
+        state_event = _state_event(issue, attributes.get("action"), payload.get("user"))
+        if state_event is not None:
+            events.append(event("issue_state_events", key, [state_event]))
+    elif kind == "note":
+        iid, note = _note(_attributes(payload, kind), payload)
+        events.append(event("merge_request_note", f"{project}!{iid}/notes/{note['id']}", note))
+    elif kind == "build":
+        job = _job_hook(payload)
+        events.append(event("job", f"{project}/jobs/{job['id']}", job))
+    elif kind == "deployment":
+        deployment = _deployment(payload)
+        events.append(event("deployment", f"{project}/deployments/{deployment['id']}", deployment))
+    else:  # push
+        for commit in _pushed_commits(payload):
+            events.append(event("commit", f"{project}@{commit['id']}", commit))
+            if commit.get("author_email"):
+                author = {"name": commit.get("author_name"), "email": commit["author_email"]}
+                events.append(event("git_author", str(commit["author_email"]).lower(), author))
     events.extend(event("user", str(u["id"]), u) for u in _accounts(payload))
     return list({e.id: e for e in events}.values())
 

@@ -4,7 +4,9 @@ Pure functions of the raw events (and the mapping rules): a sync normalizes each
 `obeya.connectors.sync.replay` normalizes the stored raw events again, with the same result.
 
 Record ids, all under source ``gitlab`` (PROJECT as the connection names it, ``group/project`` or an id):
-``PROJECT!IID`` (Change), ``PROJECT#IID`` (WorkItem), ``PROJECT@SHA`` (Commit),
+``PROJECT!IID`` (Change), ``PROJECT#IID`` (WorkItem), ``PROJECT#IID/created``, ``PROJECT#IID/closed@SECOND``,
+``PROJECT#IID/reopened@SECOND`` (StatusTransition), ``PROJECT@SHA`` (Commit, from a merge request's commits
+or a webhook's push),
 ``PROJECT/pipelines/ID`` (PipelineRun), ``PROJECT/jobs/ID`` (PipelineJob), ``PROJECT/deployments/ID``,
 ``user/ID`` (Person and Identity of a GitLab account), ``git/EMAIL`` (a commit author known by e-mail).
 """
@@ -191,15 +193,34 @@ def _merge_request(ctx: _Context, mr: Item) -> list[Record]:
     ]
 
 
+def _commit(ctx: _Context, commit: Item) -> list[Record]:
+    """A commit known outside a merge request (a webhook's push): the `Commit` and its parents."""
+    return _commit_records(ctx.project, ctx.raw_event_id, commit)
+
+
 def _merge_request_commit(ctx: _Context, commit: Item) -> list[Record]:
+    records = _commit_records(ctx.project, ctx.raw_event_id, commit)
+    records.append(
+        ChangeCommit(
+            source=SOURCE,
+            external_id=f"{ctx.project}!{ctx.rest}@{commit['id']}",
+            raw_event_id=ctx.raw_event_id,
+            change_id=change_id(ctx.project, ctx.rest),
+            commit_sha=commit["id"],
+        )
+    )
+    return records
+
+
+def _commit_records(project: str, raw_event_id: str, commit: Item) -> list[Record]:
     sha = commit["id"]
     email = commit.get("author_email")
     records: list[Record] = [
         Commit(
             source=SOURCE,
-            external_id=f"{ctx.project}@{sha}",
-            raw_event_id=ctx.raw_event_id,
-            repo=ctx.project,
+            external_id=f"{project}@{sha}",
+            raw_event_id=raw_event_id,
+            repo=project,
             sha=sha,
             message=commit.get("message") or commit.get("title") or "",
             author_id=git_person_id(email) if email else None,
@@ -210,21 +231,14 @@ def _merge_request_commit(ctx: _Context, commit: Item) -> list[Record]:
             additions=(commit.get("stats") or {}).get("additions"),
             deletions=(commit.get("stats") or {}).get("deletions"),
         ),
-        ChangeCommit(
-            source=SOURCE,
-            external_id=f"{ctx.project}!{ctx.rest}@{sha}",
-            raw_event_id=ctx.raw_event_id,
-            change_id=change_id(ctx.project, ctx.rest),
-            commit_sha=sha,
-        ),
     ]
     for position, parent in enumerate(commit.get("parent_ids") or []):
         records.append(
             CommitParent(
                 source=SOURCE,
-                external_id=f"{ctx.project}@{sha}^{position}",
-                raw_event_id=ctx.raw_event_id,
-                repo=ctx.project,
+                external_id=f"{project}@{sha}^{position}",
+                raw_event_id=raw_event_id,
+                repo=project,
                 commit_sha=sha,
                 parent_sha=parent,
                 position=position,
@@ -404,8 +418,9 @@ def state_transition(
 def _issue_state_events(ctx: _Context, state_events: list[Item]) -> list[Record]:
     """Each close and reopen of an issue, in order, as a transition from the status before it.
 
-    The list does not hold the creation (the issue opens with ``/created``); an event that leaves the
-    status as it was (an ``opened`` while open) changes nothing and gives no transition.
+    The list does not hold the creation (the issue opens with ``/created``). A ``closed`` while closed,
+    or an ``opened`` while open, changes nothing and gives no transition; a ``reopened`` is always from
+    closed (a webhook's list holds that one event alone).
     """
     key = f"{ctx.project}#{ctx.rest}"
     dated = [
@@ -414,10 +429,12 @@ def _issue_state_events(ctx: _Context, state_events: list[Item]) -> list[Record]
     status = "open"
     records: list[Record] = []
     for at, _, state_event in sorted(dated, key=lambda d: (d[0], d[1])):
-        to_status = _STATE_STATUS.get(str(state_event.get("state") or ""))
-        if to_status is None or to_status == status:
+        state = str(state_event.get("state") or "")
+        to_status = _STATE_STATUS.get(state)
+        if to_status is None or (to_status == status and state != "reopened"):
             continue
-        records.append(state_transition(ctx, key, status, to_status, at, state_event.get("user")))
+        from_status = "closed" if to_status == "open" else "open"
+        records.append(state_transition(ctx, key, from_status, to_status, at, state_event.get("user")))
         status = to_status
     if not records:
         raise _Skip("no close or reopen")
@@ -547,6 +564,7 @@ HANDLERS: dict[str, Handler] = {
     "git_author": _git_author,
     "merge_request": _merge_request,
     "merge_request_commit": _merge_request_commit,
+    "commit": _commit,
     "merge_request_note": _note,
     "merge_request_approvals": _approvals,
     "issue": _issue,
@@ -560,6 +578,7 @@ HANDLERS: dict[str, Handler] = {
 _SEPARATORS = {
     "merge_request": "!",
     "merge_request_commit": "!",
+    "commit": "@",
     "merge_request_note": "!",
     "merge_request_approvals": "!",
     "issue": "#",
