@@ -26,7 +26,7 @@ from obeya.model import Change, Incident, Person, Record, Team
 from obeya.model.vocabulary import FlowItemType
 from obeya.store import Store
 from tests.engine.builders import day, item
-from tests.engine.test_dora import HOUR, MARCH, PAY, _change, _scenario
+from tests.engine.test_dora import HOUR, MARCH, PAY, _change, _deployment, _scenario
 
 
 def _i1(**fields: object) -> Incident:
@@ -155,3 +155,18 @@ def test_default_rules_change_nothing(scenario: Store) -> None:
     assert deployment_frequency(scenario, MARCH, PAY, DoraRules()).deployments == 4
     cfr = change_failure_rate(scenario, MARCH, PAY, DoraRules()).rate
     assert (cfr.numerator, cfr.denominator) == (3, 6)
+
+
+def test_a_failed_deployment_is_in_the_slice_of_the_retry_that_shipped_its_commit(scenario: Store) -> None:
+    # F1 failed on 5 Mar 18:00 with D3's commit; D3 (6 Mar) shipped it: C2 (Alice's, fixing BUG-1 of the
+    # Fixers) and C6 (Bob's). D2 failed with a commit no later deployment shipped: in no team or type slice.
+    failed = _deployment("F1", day(3, 5, 18), "failure").model_copy(update={"commit_sha": "d30000000"})
+    scenario.upsert_records([failed])
+    defects = change_failure_rate(scenario, MARCH, Slice(flow_item_type=FlowItemType.DEFECT)).rate
+    assert (defects.numerator, defects.denominator) == (1, 2)  # F1 of D3, F1
+    fixers = change_failure_rate(scenario, MARCH, Slice(team_id="test:fixers")).rate
+    assert (fixers.numerator, fixers.denominator) == (1, 2)
+    # Core (Alice's changes): D1, D3, D4 (caused I1), D6, and F1 → 2 failed of 5
+    core = change_failure_rate(scenario, MARCH, Slice(team_id="test:core")).rate
+    assert (core.numerator, core.denominator) == (2, 5)
+    assert deployment_frequency(scenario, MARCH, Slice(team_id="test:core")).deployments == 4

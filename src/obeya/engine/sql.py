@@ -58,7 +58,11 @@ def deployment_conditions(scope: Slice, alias: str = "d") -> tuple[str, list[Any
     """A WHERE condition selecting the deployments of a slice, and its parameters.
 
     A deployment is in a value stream when its service or repository is in the stream's scope; in a
-    team's or flow item type's slice when it ships a change implementing an item of that team or type.
+    team's or flow item type's slice when it ships a change of that team or type (`change_conditions`).
+    A deployment that did not succeed ships nothing (``deployment_changes`` holds successful ones), so it
+    counts the changes of a later successful deployment of the same service, environment and commit (the
+    retry that shipped what it tried to ship); one fixed forward with another commit is in no team's or
+    type's slice.
     """
     conditions = ["TRUE"]
     params: list[Any] = []
@@ -74,15 +78,20 @@ def deployment_conditions(scope: Slice, alias: str = "d") -> tuple[str, list[Any
         conditions.append(f"{alias}.service = ?")
         params.append(scope.service)
     if scope.team_id or scope.flow_item_type:
-        item_condition, item_params = work_item_conditions(
-            Slice(team_id=scope.team_id, flow_item_type=scope.flow_item_type)
+        change_condition, change_params = change_conditions(
+            Slice(team_id=scope.team_id, flow_item_type=scope.flow_item_type), "sc"
         )
+        of_slice = f"dc.change_id IN (SELECT sc.id FROM changes sc WHERE {change_condition})"
+        finished = "COALESCE({0}.finished_at, {0}.started_at)"
         conditions.append(
-            f"{alias}.id IN (SELECT dc.deployment_id FROM deployment_changes dc "
-            "JOIN trace_links l ON l.to_id = dc.change_id AND l.link_kind = 'implemented_by' "
-            f"JOIN work_items w ON w.id = l.from_id WHERE {item_condition})"
+            f"({alias}.id IN (SELECT dc.deployment_id FROM deployment_changes dc WHERE {of_slice}) "
+            f"OR ({alias}.result <> 'success' AND EXISTS (SELECT 1 FROM deployments rd "
+            "JOIN deployment_changes dc ON dc.deployment_id = rd.id "
+            f"WHERE rd.service = {alias}.service AND rd.environment = {alias}.environment "
+            f"AND rd.commit_sha = {alias}.commit_sha AND rd.result = 'success' "
+            f"AND {finished.format('rd')} > {finished.format(alias)} AND {of_slice})))"
         )
-        params += item_params
+        params += [*change_params, *change_params]
     return " AND ".join(conditions), params
 
 
