@@ -42,6 +42,7 @@ class StageOut(BaseModel):
     in_stage_waiting_now: int
     age_in_stage: DurationSummary
     committed_wait_total: float
+    evidence: str  # link to the rows behind the stage's figures
 
 
 class WaitingItemOut(BaseModel):
@@ -84,6 +85,7 @@ def _map_out(vsm: ValueStreamMap, filters: Filters) -> ValueStreamMapOut:
             StageOut(
                 **{k: v for k, v in vars(s).items() if k != "complete_and_accurate"},
                 complete_and_accurate=RatioOut.of(s.complete_and_accurate),
+                evidence=stage_evidence_link(s.stage, filters),
             )
             for s in vsm.stages
         ],
@@ -149,7 +151,10 @@ class StageEvidenceOut(BaseModel):
     rows: list[StageVisitEvidence]
 
 
-def _stage_link(stage: str, filters: Filters, page: int, page_size: int, output: str) -> str:
+def stage_evidence_link(
+    stage: str, filters: Filters, page: int | None = None, page_size: int | None = None, output: str = "json"
+) -> str:
+    """The link to the rows behind `stage`'s figures under the same filters (a page of them, if given)."""
     extra: dict[str, str | int | None] = {"page": page, "page_size": page_size}
     if output != "json":
         extra["format"] = output
@@ -190,8 +195,8 @@ def vsm_stage_evidence(
         raise HTTPException(
             status_code=404, detail=f"page: page {page} is past the last page ({pages} of {page_size} rows)"
         )
-    next_link = _stage_link(stage, filters, page + 1, page_size, output) if page < pages else None
-    previous_link = _stage_link(stage, filters, page - 1, page_size, output) if page > 1 else None
+    next_link = stage_evidence_link(stage, filters, page + 1, page_size, output) if page < pages else None
+    previous_link = stage_evidence_link(stage, filters, page - 1, page_size, output) if page > 1 else None
     if output == "csv":
         links = [f'<{u}>; rel="{rel}"' for u, rel in ((next_link, "next"), (previous_link, "prev")) if u]
         headers = {"X-Total-Count": str(found.total)} | ({"Link": ", ".join(links)} if links else {})
