@@ -31,6 +31,8 @@ def _assert_rows_give_the_figures(store: Store, window: Window, scope: Slice, fi
     assert page.rows[: len(departed)] == departed  # departed first, then the items still in the stage
     assert (page.departed, page.in_stage, page.total) == (len(departed), len(in_stage), len(page.rows))
     assert len(departed) == figures.departures
+    throughput = len(departed) / window.weeks if departed else None
+    assert throughput == pytest.approx(figures.throughput_per_week)
     assert len(in_stage) == figures.in_stage_now
     assert sum(1 for r in departed if r.complete_and_accurate) == figures.complete_and_accurate.numerator
     lead = [r.lead_time for r in departed if r.lead_time is not None and r.lead_time >= 0]
