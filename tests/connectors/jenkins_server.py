@@ -13,6 +13,8 @@ It answers ``job/A/job/B/api/json?tree=...`` with ``allBuilds[...]{M,N}`` ranges
 until `reveal` (a new build arriving between two syncs). Tests read the requests in `requests`. The root
 ``api/json`` answers as a controller does (``{"_class": "hudson.model.Hudson", "mode": "NORMAL"}``), and
 `faults` (a `loopback.Fault` by path suffix) are answered instead once the credentials are right.
+``N/pipeline-graph/tree`` answers 404 (the pipeline-graph-view plugin not installed) unless a test sets the
+build's graph in `graphs`.
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ class FakeJenkins:
         self.builds = load_builds()
         self.stages = load_stages()
         self.faults: dict[str, Fault] = {}
+        self.graphs: dict[str, Item] = {}  # JOB#N → its pipeline-graph/tree answer (else 404: no plugin)
         self.folders = {MULTIBRANCH: [r["data"]["name"] for r in _rows("jobs_multibranch")]}
         self.hidden: set[tuple[str, int]] = set()
         self.requests: list[tuple[str, dict[str, str]]] = []
@@ -105,6 +108,11 @@ class FakeJenkins:
     def answer(self, path: str, query: dict[str, str]) -> tuple[int, Any]:
         if path in ("/api/json", "/api/json/"):
             return 200, {"_class": "hudson.model.Hudson", "mode": "NORMAL"}
+        graph = re.fullmatch(r"/((?:job/[^/]+/)+)(\d+)/pipeline-graph/tree/?", path)
+        if graph:
+            job = "/".join(unquote(p) for p in graph.group(1).split("/")[1::2])
+            found = self.graphs.get(f"{job}#{graph.group(2)}")
+            return (200, found) if found is not None else (404, {"message": "not found"})
         match = re.fullmatch(r"/((?:job/[^/]+/)+)(?:(\d+)/wfapi/describe|api/json)/?", path)
         if not match:
             return 404, {"message": "not found"}

@@ -254,6 +254,50 @@ def test_the_same_deploy_stage_that_ran_is_a_deployment() -> None:
     assert deployed.finished_at == datetime(2014, 10, 16, 12, 8, 5, 12000)
 
 
+def test_stage_the_pipeline_graph_says_was_skipped_is_no_deployment(
+    store: Store, jenkins: FakeJenkins
+) -> None:
+    # wfapi reports main #2's `deploy` stage (id 28) as SUCCESS, as older stage views do for a stage a
+    # `when` condition skipped; the pipeline-graph-view plugin's tree of the build says it was skipped.
+    # (With the plugin installed every Pipeline build has a tree: the others say what wfapi says.)
+    recorded = load_stages()
+    assert [s["status"] for s in recorded[f"{MULTIBRANCH}/main#2"] if s["id"] == "28"] == ["SUCCESS"]
+    for key, stages in recorded.items():
+        jenkins.graphs[key] = {
+            "status": "ok",
+            "data": {
+                "complete": True,
+                "stages": [
+                    {
+                        "id": s["id"],
+                        "name": s["name"],
+                        "state": "skipped"
+                        if key == f"{MULTIBRANCH}/main#2" and s["name"] == "deploy"
+                        else str(s["status"]).lower(),
+                        "type": "STAGE",
+                        "children": [],
+                    }
+                    for s in stages
+                ],
+            },
+        }
+    sync(store, _connection(jenkins), clock=lambda: NOW)
+    skipped = _one(store, "pipeline_job", f"jenkins:{MULTIBRANCH}/main#2/stages/28")
+    assert (skipped.name, skipped.result, skipped.environment) == ("deploy", "skipped", None)
+    assert not store.fetch_records(
+        "deployment", "id = ?", [f"jenkins:{MULTIBRANCH}/main#2/stages/28/deployment"]
+    )
+    deployed = store.query("SELECT count(*) FROM deployments WHERE service = 'devlake'")[0][0]
+    assert deployed == 10  # the 11 deploy stages that ran, less this one
+
+
+def test_pipeline_graph_is_not_asked_again_once_it_answered_404(store: Store, jenkins: FakeJenkins) -> None:
+    sync(store, _connection(jenkins), clock=lambda: NOW)
+    asked = jenkins.received("/pipeline-graph/tree")
+    assert len(asked) == 1  # the plugin is not installed: one 404, then wfapi alone
+    assert len(jenkins.received("/wfapi/describe")) > 1
+
+
 def test_second_sync_fetches_only_new_builds(store: Store, jenkins: FakeJenkins) -> None:
     jenkins.hidden = {(f"{MULTIBRANCH}/main", 4)}
     sync(store, _connection(jenkins), clock=lambda: NOW)
@@ -296,7 +340,7 @@ def test_replay_rebuilds_what_sync_wrote(store: Store, jenkins: FakeJenkins) -> 
     requests = len(jenkins.requests)
     report = replay(store, "ci")
     assert len(jenkins.requests) == requests
-    assert set(report.resources) == {"build+stages"}
+    assert set(report.resources) == {"build+stages+stage_graph"}
     assert snapshot(store) == synced
 
 

@@ -6,12 +6,14 @@ configured job. A job that holds jobs (a folder, a multibranch project: its bran
 
 Per job: ``GET job/A/job/B/api/json?tree=lastBuild[number]`` first; when the last build is newer than the
 job's mark, ``allBuilds[...]{M,N}`` ranges (newest first) until the mark is reached, then the new builds
-oldest first, each with ``GET job/.../N/wfapi/describe`` (Pipeline builds only: their stages). The cursor
+oldest first, each with ``GET job/.../N/wfapi/describe`` (Pipeline builds only: their stages) and
+``GET job/.../N/pipeline-graph/tree`` (the pipeline-graph-view plugin's graph, which says which stages a
+``when`` condition skipped; after its first 404 the plugin is taken as absent and not asked again). The cursor
 holds per job the highest build number up to which every build is stored and finished: a running build
 holds the mark back, so it is fetched again until it is over.
 
 Raw events: ``build:JOB#N`` (the build as the API lists it), ``stages:JOB#N`` (the wfapi answer),
-``deploy_rules:CONNECTION``.
+``stage_graph:JOB#N`` (the pipeline-graph answer), ``deploy_rules:CONNECTION``.
 """
 
 from __future__ import annotations
@@ -127,6 +129,7 @@ class JenkinsCollector:
         self._clock = clock
         self._page_size = page_size
         self._batch_size = batch_size
+        self._graph_missing = False  # pipeline-graph answered 404: the plugin is not installed
 
     @staticmethod
     def resource_names(connection: JenkinsConnectionConfig) -> list[str]:
@@ -189,6 +192,9 @@ class JenkinsCollector:
                         skipped["Pipeline build without stages (wfapi answered 404)"] += 1
                     else:
                         events.append(self._event("stages", key, stages))
+                        graph = self._stage_graph(leaf, int(build["number"]))
+                        if graph is not None:
+                            events.append(self._event("stage_graph", key, graph))
                 if not finished(build):
                     held.add(leaf)
                 elif leaf not in held:
@@ -209,6 +215,17 @@ class JenkinsCollector:
                 break
             start += self._page_size
         return sorted(found, key=lambda b: int(b["number"]))
+
+    def _stage_graph(self, job: str, number: int) -> Item | None:
+        """The pipeline-graph-view plugin's graph of a build, None when the plugin is not installed."""
+        if self._graph_missing:
+            return None
+        try:
+            answer = self.client.get_json(f"{job_path(job)}{number}/pipeline-graph/tree")
+        except NotFoundError:
+            self._graph_missing = True
+            return None
+        return answer if isinstance(answer, dict) else None
 
     def _stages(self, job: str, number: int) -> Item | None:
         try:

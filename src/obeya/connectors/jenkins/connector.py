@@ -27,7 +27,7 @@ class JenkinsConnector:
     source = SOURCE
     context_event_types: Sequence[str] = REFERENCE_TYPES
     # A build's stages are normalized with it.
-    replay_groups: Sequence[Sequence[str]] = (("build", "stages"),)
+    replay_groups: Sequence[Sequence[str]] = (("build", "stages", "stage_graph"),)
 
     def resources(self, connection: Any) -> list[str]:
         """``deploy_rules``, then ``jobs/FULL_NAME`` per configured job."""

@@ -11,8 +11,10 @@ Record ids, all under source ``jenkins``: ``JOB#N`` (PipelineRun), ``JOB#N/stage
    (`SKIPPED_STATUSES`: wfapi's ``NOT_EXECUTED``, ``SKIPPED`` for a stage a ``when`` condition skipped,
    ``NOT_BUILT``; the pipeline-graph and Blue Ocean answers' ``state`` ``skipped`` / ``not_built``), and
    not after an earlier stage of the build that failed or was aborted (a declarative Pipeline skips the
-   remaining stages then, and the stage view reports them with the build's status). A stage name alone
-   never makes a deployment of a stage that did not run.
+   remaining stages then, and the stage view reports them with the build's status). Where the
+   pipeline-graph answer of the build is stored (``stage_graph``), a stage it says was skipped did not
+   run whatever wfapi says (older stage views report a ``when``-skipped stage as ``SUCCESS``). A stage
+   name alone never makes a deployment of a stage that did not run.
 
 The environment is the rule's `environment`, else the stage pattern's ``environment`` group; its class
 comes from `MappingRules.environment_class`.
@@ -24,6 +26,7 @@ import fnmatch
 import json
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -119,18 +122,58 @@ def stage_status(stage: Item) -> str:
     return str(stage.get("status") or state or stage.get("result") or "").upper()
 
 
-def stages_that_ran(describe: Item) -> list[tuple[Item, bool]]:
+def _listed(answer: Item) -> list[Item]:
+    listed = answer.get("stages")
+    if listed is None and isinstance(answer.get("data"), dict):
+        listed = answer["data"].get("stages")
+    return [s for s in listed or [] if isinstance(s, dict)]
+
+
+@dataclass(frozen=True)
+class GraphSkips:
+    """The stages a pipeline-graph answer says were skipped: by flow node id, and by name."""
+
+    ids: frozenset[str] = frozenset()
+    names: frozenset[str] = frozenset()
+    known_ids: frozenset[str] = frozenset()
+
+    def skipped(self, stage: Item) -> bool:
+        """Whether the graph says `stage` (a wfapi stage) was skipped: by its id, else by its name."""
+        stage_id = str(stage.get("id"))
+        if stage_id in self.known_ids:
+            return stage_id in self.ids
+        return str(stage.get("name")) in self.names
+
+
+def graph_skips(tree: Item | None) -> GraphSkips:
+    """What a pipeline-graph answer says was skipped (parallel branches included)."""
+    if tree is None:
+        return GraphSkips()
+    ids: set[str] = set()
+    names: set[str] = set()
+    known: set[str] = set()
+    pending = _listed(tree)
+    while pending:
+        stage = pending.pop()
+        pending.extend(c for c in stage.get("children") or [] if isinstance(c, dict))
+        known.add(str(stage.get("id")))
+        if stage_status(stage) in SKIPPED_STATUSES:
+            ids.add(str(stage.get("id")))
+            names.add(str(stage.get("name")))
+    return GraphSkips(frozenset(ids), frozenset(names), frozenset(known))
+
+
+def stages_that_ran(describe: Item, graph: GraphSkips | None = None) -> list[tuple[Item, bool]]:
     """The stages of a wfapi answer (or a pipeline-graph tree's ``data``), in order, each with whether it
-    really ran."""
-    listed = describe.get("stages")
-    if listed is None and isinstance(describe.get("data"), dict):
-        listed = describe["data"].get("stages")
-    stages = sorted(listed or [], key=lambda s: int(s.get("id", 0)))
+    really ran; `graph` (the pipeline-graph answer of the same build) names stages a ``when`` skipped
+    that wfapi reports as run."""
+    stages = sorted(_listed(describe), key=lambda s: int(s.get("id", 0)))
+    graph = graph or GraphSkips()
     broken = False
     result = []
     for stage in stages:
         status = stage_status(stage)
-        ran = status not in SKIPPED_STATUSES and not broken
+        ran = status not in SKIPPED_STATUSES and not broken and not graph.skipped(stage)
         result.append((stage, ran))
         broken = broken or status in _BROKEN
     return result
@@ -155,21 +198,24 @@ def normalize(
     result = Normalized()
     deploy_rules = _deploy_rules([*context, *(e for e in events if e.event_type == "deploy_rules")])
     stages = {event_key(e): e for e in events if e.event_type == "stages"}
+    graphs = {event_key(e): e for e in events if e.event_type == "stage_graph"}
     for event in events:
         if event.event_type != "build":
-            if event.event_type not in ("stages", "deploy_rules"):
+            if event.event_type not in ("stages", "stage_graph", "deploy_rules"):
                 result.skipped.append(
                     (event.id, f"Jenkins raw event type {event.event_type!r} is not normalized")
                 )
             continue
         key = event_key(event)
         try:
-            records = _build_records(event, key, stages.get(key), deploy_rules, rules)
+            graph = graphs.get(key)
+            skips = graph_skips(json.loads(graph.payload) if graph is not None else None)
+            records = _build_records(event, key, stages.get(key), deploy_rules, rules, skips)
         except (KeyError, TypeError, ValueError, ValidationError) as error:
             result.skipped.append((event.id, f"malformed Jenkins build {key}: {error}"[:300]))
             continue
         result.records += records
-        result.normalized_events += 1 + (key in stages)
+        result.normalized_events += 1 + (key in stages) + (key in graphs)
     return result
 
 
@@ -179,6 +225,7 @@ def _build_records(
     stages_event: RawEvent | None,
     deploy_rules: list[JenkinsDeployRule],
     rules: MappingRules,
+    skips: GraphSkips,
 ) -> list[Record]:
     build = json.loads(event.payload)
     job = key.rpartition("#")[0]
@@ -237,7 +284,7 @@ def _build_records(
     if stages_event is None:
         return records
     stage_rules = [r for r in deploy_rules if r.stage is not None and _job_matches(r, job)]
-    for stage, ran in stages_that_ran(json.loads(stages_event.payload)):
+    for stage, ran in stages_that_ran(json.loads(stages_event.payload), skips):
         status = stage_status(stage)
         begun = _time(stage.get("startTimeMillis"))
         over = (
