@@ -38,13 +38,12 @@ from __future__ import annotations
 import base64
 import copy
 import json
-import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from loopback import Fault, fault_for
+from loopback import Fault, LocalServer, fault_for
 
 from tests.shared_fixtures import API_RECORDINGS
 
@@ -430,7 +429,7 @@ class Request:
 
 
 @dataclass
-class FakeAzureDevOps:
+class FakeAzureDevOps(LocalServer):
     """The recorded Azure DevOps API on loopback; lists paged by `page_size`."""
 
     page_size: int = 3
@@ -447,21 +446,7 @@ class FakeAzureDevOps:
     def __post_init__(self) -> None:
         (commit,) = load("pull_request_commits")
         self.commits = {1: [commit], 2: [commit]}
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def start(self) -> FakeAzureDevOps:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._listen()
 
     def received(self, path_part: str) -> list[Request]:
         return [r for r in self.requests if path_part in r.path]

@@ -35,14 +35,13 @@ Projects and what is recorded, what is derived:
 from __future__ import annotations
 
 import json
-import threading
 from dataclasses import dataclass, field
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
-from loopback import Fault, fault_for, send
+from loopback import Fault, LocalServer, fault_for, send
 
 from tests.shared_fixtures import API_RECORDINGS
 
@@ -269,7 +268,7 @@ def recorded_projects() -> dict[int, Project]:
     return {12345678: snowflake, 44: pip_test}
 
 
-class FakeGitLab:
+class FakeGitLab(LocalServer):
     """The server; `base_url` goes into the connection's `base_url`."""
 
     def __init__(self, page_size: int = 5) -> None:
@@ -281,23 +280,7 @@ class FakeGitLab:
         self.too_many_requests: dict[str, int] = {}  # path suffix → 429s still to answer
         self.faults: dict[str, Fault] = {}  # path suffix → the answer to give instead
         self.token_self: Item = dict(TOKEN_SELF)
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> FakeGitLab:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._listen()
 
     def received(self, path_part: str) -> list[Request]:
         """The requests whose (decoded) path contains `path_part`."""

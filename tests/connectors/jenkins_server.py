@@ -22,12 +22,11 @@ from __future__ import annotations
 import base64
 import json
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from loopback import Fault, fault_for, send
+from loopback import Fault, LocalServer, fault_for, send
 
 from tests.shared_fixtures import API_RECORDINGS
 
@@ -66,7 +65,7 @@ def load_stages() -> dict[str, list[Item]]:
     return {k: sorted(v, key=lambda s: int(s["id"])) for k, v in stages.items()}
 
 
-class FakeJenkins:
+class FakeJenkins(LocalServer):
     """The server; `base_url` goes into the connection's `base_url`."""
 
     def __init__(self) -> None:
@@ -77,23 +76,7 @@ class FakeJenkins:
         self.folders = {MULTIBRANCH: [r["data"]["name"] for r in _rows("jobs_multibranch")]}
         self.hidden: set[tuple[str, int]] = set()
         self.requests: list[tuple[str, dict[str, str]]] = []
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> FakeJenkins:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._listen()
 
     def reveal(self) -> None:
         self.hidden.clear()

@@ -15,12 +15,13 @@ from __future__ import annotations
 import base64
 import json
 import re
-import threading
 from dataclasses import dataclass
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from loopback import LocalServer
 
 from tests.shared_fixtures import API_RECORDINGS
 
@@ -72,7 +73,7 @@ class Request:
     headers: dict[str, str]
 
 
-class FakeJira:
+class FakeJira(LocalServer):
     """The server; `base_url` goes into the connection's `base_url`."""
 
     def __init__(self, page_size: int = 7, changelog_cap: int = 5, deployment: str = "cloud") -> None:
@@ -90,29 +91,13 @@ class FakeJira:
             issue_id = re.search(r"/issue/(\d+)/", row["url"]).group(1)  # type: ignore[union-attr]
             self.recorded_changelogs.setdefault(issue_id, []).append(row["data"])
         self.requests: list[Request] = []
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        self._listen()
 
     @property
     def expected_authorization(self) -> str:
         if self.deployment == "cloud":
             return "Basic " + base64.b64encode(f"{EMAIL}:{TOKEN}".encode()).decode()
         return f"Bearer {TOKEN}"
-
-    def start(self) -> FakeJira:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
     def received(self, path_part: str) -> list[Request]:
         """The requests whose path contains `path_part`."""

@@ -1,6 +1,8 @@
 """The local HTTP server the connector tests' tool servers share, and the faults they can be told to answer.
 
-`LoopbackServer` is a threaded server on 127.0.0.1 that records every GET in `requests`, checks the
+`LocalServer` is the lifecycle every tool server shares: a threaded HTTP server on 127.0.0.1 (a free port)
+serving the handler class its `_handler` makes, `base_url` for the connection, `start` and `stop`.
+`LoopbackServer` is a `LocalServer` that records every GET in `requests`, checks the
 credentials with `authorized` (401 with `unauthorized` otherwise) and answers with `answer`; a tool's server
 fills in those three. `Fault`s set in `faults` (by path suffix) are answered instead, after the
 credentials were checked, so a test can make one path answer 403, 5xx or something that is not JSON the
@@ -13,7 +15,7 @@ import json
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 Item = dict[str, Any]
@@ -65,12 +67,13 @@ def send(
     handler.wfile.write(data)
 
 
-class LoopbackServer:
-    """A threaded HTTP server on 127.0.0.1 answering GETs with `answer`; `base_url` for the connection."""
+class LocalServer:
+    """A threaded HTTP server on 127.0.0.1 serving the handler `_handler` makes.
 
-    def __init__(self) -> None:
-        self.requests: list[Request] = []
-        self.faults: dict[str, Fault] = {}
+    A subclass sets up its data, then calls `_listen` (at the end of its ``__init__``).
+    """
+
+    def _listen(self) -> None:
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
@@ -78,16 +81,31 @@ class LoopbackServer:
 
     @property
     def base_url(self) -> str:
+        """``http://127.0.0.1:PORT``: what goes into the connection's `base_url`."""
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"
 
-    def start(self) -> Any:
+    def start(self) -> Self:
+        """Serve in a background thread; the server itself, to write ``server = FakeX().start()``."""
         self._thread.start()
         return self
 
     def stop(self) -> None:
+        """Stop serving and free the port."""
         self._server.shutdown()
         self._server.server_close()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        raise NotImplementedError
+
+
+class LoopbackServer(LocalServer):
+    """A `LocalServer` answering GETs with `answer` once `authorized`, or with a `Fault` set for the path."""
+
+    def __init__(self) -> None:
+        self.requests: list[Request] = []
+        self.faults: dict[str, Fault] = {}
+        self._listen()
 
     def received(self, path: str) -> list[Request]:
         """The requests to exactly `path`."""
