@@ -43,7 +43,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from loopback import Fault, LocalServer, fault_for
+from loopback import Fault, LocalServer, fault_for, send
 
 from tests.shared_fixtures import API_RECORDINGS
 
@@ -535,7 +535,7 @@ class FakeAzureDevOps(LocalServer):
                     return
                 fault = fault_for(server.faults, path)
                 if fault is not None:
-                    self._send(fault.status, fault.body, fault.headers)
+                    send(self, fault.status, fault.body, fault.headers, fault.delay)
                     return
                 status, body, paging = server.answer(path, query)
                 if status == 200 and isinstance(body, list):

@@ -378,11 +378,11 @@ class FakeGitLab(LocalServer):
                 waiting = next(
                     (p for p, n in server.too_many_requests.items() if path.endswith(p) and n), None
                 )
-                fault = fault_for(server.faults, path)
+                delay = 0.0
                 if token not in (TOKEN, f"Bearer {TOKEN}"):
                     status, body = 401, {"message": "401 Unauthorized"}
-                elif fault is not None:
-                    status, body = fault.status, fault.body
+                elif (fault := fault_for(server.faults, path)) is not None:
+                    status, body, delay = fault.status, fault.body, fault.delay
                     headers.update(fault.headers)
                 elif waiting is not None:
                     server.too_many_requests[waiting] -= 1
@@ -392,7 +392,7 @@ class FakeGitLab(LocalServer):
                     status, body, paged = server.answer(parts.path, query)
                     if paged:
                         body = self._page(body, parts.path, query, headers, keyset=path.endswith("/jobs"))
-                self._send(status, body, headers)
+                self._send(status, body, headers, delay)
 
             def _page(
                 self,
@@ -428,7 +428,7 @@ class FakeGitLab(LocalServer):
                     )
                 return items[(page - 1) * size : page * size]
 
-            def _send(self, status: int, body: Any, headers: dict[str, str]) -> None:
-                send(self, status, body, headers)
+            def _send(self, status: int, body: Any, headers: dict[str, str], delay: float = 0.0) -> None:
+                send(self, status, body, headers, delay)
 
         return Handler

@@ -146,15 +146,15 @@ class FakeJenkins(LocalServer):
                 with server._lock:
                     server.requests.append((parts.path, query))
                 expected = "Basic " + base64.b64encode(f"{USER}:{TOKEN}".encode()).decode()
-                fault = fault_for(server.faults, parts.path)
                 headers: dict[str, str] = {}
+                delay = 0.0
                 if self.headers.get("Authorization") != expected:
                     status, body = 401, {"message": "Unauthorized"}
-                elif fault is not None:
-                    status, body, headers = fault.status, fault.body, fault.headers
+                elif (fault := fault_for(server.faults, parts.path)) is not None:
+                    status, body, headers, delay = fault.status, fault.body, fault.headers, fault.delay
                 else:
                     status, body = server.answer(parts.path, query)
-                send(self, status, body, headers)
+                send(self, status, body, headers, delay)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass

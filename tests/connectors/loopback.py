@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
@@ -37,23 +38,47 @@ class Request:
 
 @dataclass
 class Fault:
-    """An answer to give instead of the tool's own: `status`, `body` (a `str` is sent as HTML), headers."""
+    """An answer to give instead of the tool's own: `status`, `body` (a `str` is sent as HTML), headers.
+
+    `times` answers it that many times only (None: every time); `delay` waits that long before answering
+    (a client with a shorter timeout sees a timeout).
+    """
 
     status: int
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
+    times: int | None = None
+    delay: float = 0.0
+
+
+_FAULTS_LOCK = threading.Lock()
 
 
 def fault_for(faults: dict[str, Fault], path: str) -> Fault | None:
-    """The fault set for a path (the longest matching suffix), if any."""
-    matching = [suffix for suffix in faults if path.endswith(suffix)]
-    return faults[max(matching, key=len)] if matching else None
+    """The fault set for a path (the longest matching suffix), if any; one of its `times` is used up."""
+    with _FAULTS_LOCK:
+        matching = [suffix for suffix in faults if path.endswith(suffix)]
+        if not matching:
+            return None
+        suffix = max(matching, key=len)
+        fault = faults[suffix]
+        if fault.times is not None:
+            fault.times -= 1
+            if fault.times <= 0:
+                del faults[suffix]
+        return fault
 
 
 def send(
-    handler: BaseHTTPRequestHandler, status: int, body: Any, headers: dict[str, str] | None = None
+    handler: BaseHTTPRequestHandler,
+    status: int,
+    body: Any,
+    headers: dict[str, str] | None = None,
+    delay: float = 0.0,
 ) -> None:
-    """Write one answer: a `str` body as ``text/html``, anything else as JSON."""
+    """Write one answer, `delay` seconds from now: a `str` body as ``text/html``, anything else as JSON."""
+    if delay:
+        time.sleep(delay)
     if isinstance(body, str):
         data, content_type = body.encode(), "text/html;charset=utf-8"
     else:
@@ -131,16 +156,16 @@ class LoopbackServer(LocalServer):
                 parts = urlsplit(self.path)
                 query = parse_qs(parts.query, keep_blank_values=True)
                 headers = dict(self.headers.items())
+                delay = 0.0
                 with server._lock:
                     server.requests.append(Request(parts.path, query, headers))
                     extra: dict[str, str] = {}
-                    fault = fault_for(server.faults, parts.path)
                     if not server.authorized(headers):
                         status, body = 401, server.unauthorized()
-                    elif fault is not None:
-                        status, body, extra = fault.status, fault.body, fault.headers
+                    elif (fault := fault_for(server.faults, parts.path)) is not None:
+                        status, body, extra, delay = fault.status, fault.body, fault.headers, fault.delay
                     else:
                         status, body, extra = server.answer(parts.path, query)
-                send(self, status, body, extra)
+                send(self, status, body, extra, delay)
 
         return Handler
