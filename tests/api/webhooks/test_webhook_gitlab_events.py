@@ -220,6 +220,22 @@ def test_issue_closed_and_reopened_by_hooks_keeps_every_transition(store: Store)
     assert current == [("waiting", datetime(2013, 12, 4, 9))]  # open again: the close is history
 
 
+def test_later_hook_of_a_closed_issue_restates_its_close_without_adding_one(store: Store) -> None:
+    declare_scopes(store)
+    client = client_for(store)
+    close = _issue_hook("close", "closed", "2013-12-04 09:00:00 UTC", "2013-12-04 09:00:00 UTC")
+    _deliver(client, close, "Issue Hook")
+    relabelled = _issue_hook("update", "closed", "2013-12-06 08:00:00 UTC", "2013-12-04 09:00:00 UTC")
+    relabelled["object_attributes"]["title"] = "New API: files"
+    _deliver(client, relabelled, "Issue Hook")
+    item = store.fetch_records("work_item", "id = ?", ["gitlab:acme/shop#23"])[0]
+    assert (item.title, item.status, item.done_at) == ("New API: files", "closed", datetime(2013, 12, 4, 9))
+    assert [(t.id, t.at) for t in _transitions(store, item.id)] == [
+        ("gitlab:acme/shop#23/created", datetime(2013, 12, 3, 17, 15, 43)),
+        ("gitlab:acme/shop#23/closed@2013-12-04T09:00:00Z", datetime(2013, 12, 4, 9)),
+    ]  # no second close, and no `/closed` beside it
+
+
 # --- Note Hook ------------------------------------------------------------------------------------------
 
 

@@ -11,9 +11,9 @@ the delivery.
 - ``merge_request`` (Merge Request Hook) → the `Change`. A hook has no ``merged_at``/``closed_at``: the
   ``merge`` / ``close`` action's ``updated_at`` is taken for them, else what the stored change says.
 - ``pipeline`` (Pipeline Hook) → the `PipelineRun` and one `PipelineJob` per entry of ``builds``.
-- ``issue`` (Issue Hook) → the `WorkItem` and its ``/created`` transition; a ``close`` or ``reopen``
-  action also becomes the one state event it is (``issue_state_events``), so the transition has the id
-  the sync's resource state event gives it (``PROJECT#IID/closed@SECOND``).
+- ``issue`` (Issue Hook) → the `WorkItem` and its ``/created`` transition; a ``reopen`` action, and the
+  last close of a closed issue, also become the state event they are (``issue_state_events``), so the
+  transition has the id the sync's resource state event gives it (``PROJECT#IID/closed@SECOND``).
 - ``note`` (Note Hook) on a merge request → the `ChangeComment` (or, for an approval system note, the
   `Review`) of ``PROJECT!IID/notes/ID``; notes on issues, commits and snippets are kept raw.
 - ``build`` (Job Hook) → the `PipelineJob` ``PROJECT/jobs/ID`` of pipeline ``pipeline_id``.
@@ -191,11 +191,17 @@ def _issue(attributes: Item, payload: Item) -> Item:
 
 
 def _state_event(issue: Item, action: Any, user: Any) -> Item | None:
-    """The resource state event a ``close`` or ``reopen`` action is (the hook carries no event id)."""
-    if action == "close" and issue.get("closed_at"):
-        return {"state": "closed", "created_at": issue["closed_at"], "user": user}
+    """The resource state event a hook tells of (it carries no event id): a ``reopen`` at its
+    ``updated_at``; for a closed issue, its last close at ``closed_at`` (by the hook's user when the hook
+    is that close), so any later hook of a closed issue restates that close rather than adding another."""
     if action == "reopen" and issue.get("updated_at"):
         return {"state": "reopened", "created_at": issue["updated_at"], "user": user}
+    if issue.get("state") == "closed" and issue.get("closed_at"):
+        return {
+            "state": "closed",
+            "created_at": issue["closed_at"],
+            "user": user if action == "close" else None,
+        }
     return None
 
 
