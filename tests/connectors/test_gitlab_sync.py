@@ -307,6 +307,30 @@ def test_deployment_takes_its_environment_class_and_result(
     assert by_status["running"].finished_at is None
 
 
+def test_environment_tier_classes_what_no_name_rule_knows() -> None:
+    # A recorded deployment, its environment renamed and given the `tier` newer GitLab answers with.
+    recorded = load("deployments")[0]
+
+    def klass(name: str, tier: str | None) -> EnvironmentClass:
+        item = {**recorded, "environment": {**recorded["environment"], "name": name, "tier": tier}}
+        event = raw_event(
+            "gitlab",
+            "deployment",
+            f"{SNOWFLAKE}/deployments/{item['id']}",
+            item,
+            connection="gl",
+            received_at=NOW,
+        )
+        (deployment,) = [r for r in normalize([event], RULES).records if isinstance(r, Deployment)]
+        return deployment.environment_class
+
+    assert klass("k8s-eu-main", "production") is EnvironmentClass.PRODUCTION  # no name rule: the tier
+    assert klass("k8s-eu-main", None) is EnvironmentClass.OTHER
+    assert klass("k8s-eu-main", "unknown-tier") is EnvironmentClass.OTHER
+    assert klass("production", "staging") is EnvironmentClass.PRODUCTION  # a name rule first
+    assert klass("review/feature-1", "production") is EnvironmentClass.DEVELOPMENT  # a configured rule first
+
+
 def _transitions(store: Store, item_id: str) -> list[StatusTransition]:
     found = store.fetch_records("status_transition", "work_item_id = ?", [item_id])
     return sorted((t for t in found if isinstance(t, StatusTransition)), key=lambda t: t.at)

@@ -478,6 +478,18 @@ def test_deployment_hook_to_staging_takes_its_class_by_name(store: Store) -> Non
     assert (deployment.environment_class, deployment.result) == (EnvironmentClass.STAGING, "failure")
 
 
+def test_deployment_hook_tier_classes_an_environment_no_name_rule_knows(store: Store) -> None:
+    declare_scopes(store)
+    hook = _deployment_hook("success", "k8s-eu-main", "2021-04-28 21:50:00 +0200")
+    hook["environment_tier"] = "production"
+    _deliver(client_for(store), hook, "Deployment Hook")
+    (deployment,) = store.fetch_records("deployment")
+    assert (deployment.environment, deployment.environment_class) == (
+        "k8s-eu-main",
+        EnvironmentClass.PRODUCTION,
+    )
+
+
 # --- Push Hook ------------------------------------------------------------------------------------------
 
 

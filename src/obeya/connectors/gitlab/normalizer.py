@@ -45,7 +45,7 @@ from obeya.model.records import (
     StatusTransition,
     WorkItem,
 )
-from obeya.model.vocabulary import FlowState
+from obeya.model.vocabulary import EnvironmentClass, FlowState
 from obeya.normalize.rules import MappingRules
 
 from .collector import SOURCE
@@ -529,9 +529,19 @@ def deployment_result(status: Any) -> str:
     return _DEPLOYMENT_RESULTS.get(str(status or "").lower(), "running")
 
 
+def environment_class(rules: MappingRules, name: str, tier: Any) -> EnvironmentClass:
+    """An environment's class: the mapping rules by its name; when no rule knows the name, GitLab's own
+    ``tier`` (production, staging, testing, development, other: the same words)."""
+    by_name = rules.environment_class(name)
+    if by_name is EnvironmentClass.OTHER and str(tier or "") in {c.value for c in EnvironmentClass}:
+        return EnvironmentClass(str(tier))
+    return by_name
+
+
 def _deployment(ctx: _Context, deployment: Item) -> list[Record]:
     environment = deployment.get("environment") or {}
     name = str(environment.get("name") if isinstance(environment, dict) else environment or "") or "unknown"
+    tier = environment.get("tier") if isinstance(environment, dict) else None
     job = deployment.get("deployable") if isinstance(deployment.get("deployable"), dict) else {}
     job = job or {}
     pipeline = job.get("pipeline") if isinstance(job.get("pipeline"), dict) else None
@@ -543,7 +553,7 @@ def _deployment(ctx: _Context, deployment: Item) -> list[Record]:
             raw_event_id=ctx.raw_event_id,
             service=ctx.project,
             environment=name,
-            environment_class=ctx.rules.environment_class(name),
+            environment_class=environment_class(ctx.rules, name, tier),
             repo=ctx.project,
             commit_sha=deployment.get("sha"),
             pipeline_run_id=pipeline_id(ctx.project, pipeline["id"]) if pipeline else None,
