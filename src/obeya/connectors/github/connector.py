@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import pyarrow as pa
+
 from obeya.connectors.base import Clock, CollectedPage, Normalized
 from obeya.connectors.config import GitHubConnectionConfig
 from obeya.connectors.github.collector import RESOURCES, SOURCE, GitHubCollector, WalkCursor, github_client
-from obeya.connectors.github.normalizer import HANDLERS, normalize
+from obeya.connectors.github.normalizer import HANDLERS, normalize, normalize_rows
 from obeya.connectors.http import HttpClient
 from obeya.model.records import RawEvent
 from obeya.normalize.rules import MappingRules
@@ -66,3 +68,8 @@ class GitHubConnector:
     ) -> Normalized:
         """`obeya.connectors.github.normalizer.normalize` (GitHub needs no reference events)."""
         return normalize(events, rules)
+
+    def normalize_rows(self, rows: pa.Table, rules: MappingRules) -> Normalized:
+        """`normalize` of stored raw events given as columns (``id, event_type, external_id, payload``);
+        replay calls it instead, to skip building a `RawEvent` per row."""
+        return normalize_rows(rows, rules)
