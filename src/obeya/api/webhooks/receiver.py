@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -256,6 +257,9 @@ class WebhookReceiver:
             for record in settlement.records:
                 batch.written[(record.kind, record.id)] = record
             settled.append(settlement)
+            # Let the event loop and the intake take the GIL between deliveries: a batch normalizes for
+            # tens of milliseconds, and answers waiting that long would be the slowest ones.
+            time.sleep(0)
         now = self._clock()
         try:
             self.ledger.settle(settled, now)
