@@ -214,3 +214,56 @@ def test_bad_deployment_and_incident_rules_name_line_and_key(tmp_path: Path, tex
     with pytest.raises(ConfigError) as error:
         load_config(_write(tmp_path, text))
     assert problem in str(error.value)
+
+
+def test_job_name_rule_reaches_the_mapping_rules(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        'rules:\n  deployments:\n    job_patterns: ["^deploy", "roll-?out"]\n    job_environment: production\n',
+    )
+    rule = load_config(path).rules.mapping_rules().deployment_name_rule(("release",))
+    assert rule.patterns == ("^deploy", "roll-?out")  # configured: the tool's default is not used
+    assert rule.environment_class is EnvironmentClass.PRODUCTION
+    assert rule.matched_pattern("lint", "Deploy-EU") == "^deploy"  # case-insensitive
+    assert rule.matched_pattern("canary rollout") == "roll-?out"
+    assert rule.matched_pattern("release", "predeploy") is None
+
+
+def test_job_name_rule_unset_leaves_each_tool_its_default(tmp_path: Path) -> None:
+    rules = load_config(_write(tmp_path, "{}\n")).rules.mapping_rules()
+    assert rules.deployment_names is None
+    assert rules.deployment_name_rule().patterns == ()
+    assert rules.deployment_name_rule(("deploy",)).matched_pattern("Deploy") == "deploy"
+    assert rules.deployment_name_rule().environment_class is EnvironmentClass.OTHER
+
+
+def test_empty_job_patterns_turn_every_tool_default_off(tmp_path: Path) -> None:
+    rules = load_config(_write(tmp_path, "rules:\n  deployments:\n    job_patterns: []\n")).rules.mapping_rules()
+    assert rules.deployment_name_rule(("deploy",)).matched_pattern("deploy") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (
+            'rules:\n  deployments:\n    job_patterns: [deploy, "(prod"]\n',
+            ":3: rules.deployments.job_patterns[1]: Value error, not a valid regular expression: missing )",
+        ),
+        (
+            'rules:\n  deployments:\n    job_patterns: [deploy, " "]\n',
+            ":3: rules.deployments.job_patterns: Value error, pattern 1 is empty: it would match every job",
+        ),
+        (
+            "rules:\n  deployments:\n    job_patterns: deploy\n",
+            ":3: rules.deployments.job_patterns: Input should be a valid list",
+        ),
+        (
+            "rules:\n  deployments:\n    job_environment: prod\n",
+            ":3: rules.deployments.job_environment: Input should be 'production', 'staging'",
+        ),
+    ],
+)
+def test_bad_job_name_rules_name_line_and_key(tmp_path: Path, text: str, problem: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_config(_write(tmp_path, text))
+    assert problem in str(error.value)

@@ -14,7 +14,7 @@ from obeya.connectors.schedule import ScheduleConfig
 from obeya.engine.dora_rules import DeploymentRules, DoraRules, IncidentRules
 from obeya.linking.rules import GITHUB_ISSUE, JIRA_KEY, LinkingRules
 from obeya.model.vocabulary import EnvironmentClass, FlowItemType, FlowState
-from obeya.normalize.rules import EnvironmentRule, MappingRules, StatusMapping
+from obeya.normalize.rules import DeploymentNameRule, EnvironmentRule, MappingRules, StatusMapping
 
 
 def _duration(value: object) -> object:
@@ -40,6 +40,25 @@ class StatusRuleConfig(_Section):
 
     flow_state: FlowState
     stage: str | None = None
+
+
+def _regular_expression(pattern: str) -> str:
+    """A pattern that compiles as a (case-insensitive) regular expression."""
+    try:
+        re.compile(pattern, re.IGNORECASE)
+    except re.error as error:
+        raise ValueError(f"not a valid regular expression: {error}") from error
+    return pattern
+
+
+def _some(patterns: list[str]) -> list[str]:
+    empty = [i for i, p in enumerate(patterns) if not p.strip()]
+    if empty:
+        raise ValueError(f"pattern {empty[0]} is empty: it would match every job (leave it out)")
+    return patterns
+
+
+RegularExpression = Annotated[str, AfterValidator(_regular_expression)]
 
 
 class EnvironmentRuleConfig(_Section):
@@ -85,8 +104,11 @@ def _successful() -> list[DeploymentResult]:
 
 
 class DeploymentRulesConfig(_Section):
-    """What counts as a production deployment for DORA; applied when figures are computed (no re-sync)."""
+    """What counts as a production deployment for DORA. `job_patterns` and `job_environment` apply when raw
+    events are normalized (`obeya replay` re-applies them); the others when figures are computed."""
 
+    job_patterns: Annotated[list[RegularExpression], AfterValidator(_some)] | None = None
+    job_environment: EnvironmentClass = EnvironmentClass.OTHER
     frequency_results: list[DeploymentResult] = Field(default_factory=_successful, min_length=1)
     count_rollbacks: bool = False
     exclude_services: Names = Field(default_factory=list)
@@ -150,6 +172,9 @@ class RulesConfig(_Section):
             item_types=dict(self.item_types),
             label_types=dict(self.labels),
             environments=tuple(EnvironmentRule(e.pattern, e.environment_class) for e in self.environments),
+            deployment_names=None
+            if self.deployments.job_patterns is None
+            else DeploymentNameRule(tuple(self.deployments.job_patterns), self.deployments.job_environment),
         )
 
 

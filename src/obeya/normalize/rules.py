@@ -7,6 +7,7 @@ heuristics, and are reported as unmapped").
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -41,6 +42,35 @@ class EnvironmentRule:
         """Whether the environment's name matches the rule."""
         return re.search(self.pattern, environment, re.IGNORECASE) is not None
 
+
+@dataclass(frozen=True)
+class DeploymentNameRule:
+    """Pipeline jobs and stages whose name matches one of `patterns` (regular expressions, case-insensitive)
+    are deployments, where the tool gives no deployment facts for them (`rules.deployments.job_patterns`).
+
+    Their environment is the job's name; its class comes from the environment rules applied to that name,
+    else `environment_class` (`rules.deployments.job_environment`).
+    """
+
+    patterns: tuple[str, ...] = ()
+    environment_class: EnvironmentClass = EnvironmentClass.OTHER
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_compiled", tuple(re.compile(p, re.IGNORECASE) for p in self.patterns))
+
+    def matched_pattern(self, *names: str) -> str | None:
+        """The first pattern one of `names` matches, or None."""
+        compiled: tuple[re.Pattern[str], ...] = getattr(self, "_compiled")
+        for pattern in compiled:
+            if any(pattern.search(name) for name in names if name):
+                return pattern.pattern
+        return None
+
+
+NAMED_DEPLOYMENT = "deployment-by-name"
+"""The last part of the external id of a deployment recognised by a job name pattern (not by a fact)."""
+
+_GENERIC_JOB_WORDS = re.compile(r"\b(stages?|jobs?)\b|__default", re.IGNORECASE)
 
 _I, _N, _V, _D, _O = (
     StageCategory.IDEATION.value,
@@ -126,6 +156,7 @@ class MappingRules:
     item_types: Mapping[str, FlowItemType] = field(default_factory=dict)
     label_types: Mapping[str, FlowItemType] = field(default_factory=dict)
     environments: tuple[EnvironmentRule, ...] = ()
+    deployment_names: DeploymentNameRule | None = None  # None: `rules.deployments.job_patterns` unset
     unmapped: dict[str, UnmappedStatus] = field(default_factory=dict, init=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -166,3 +197,21 @@ class MappingRules:
             if rule.matches(environment):
                 return rule.klass
         return EnvironmentClass.OTHER
+
+    def deployment_name_rule(self, tool_default: tuple[str, ...] = ()) -> DeploymentNameRule:
+        """The job name rule: the configured one, else a tool's own default patterns (none for most)."""
+        if self.deployment_names is not None:
+            return self.deployment_names
+        return _tool_default(tool_default)
+
+    def job_environment_class(self, name: str, rule: DeploymentNameRule) -> EnvironmentClass:
+        """The environment class of a deployment recognised by its job or stage name: the environment
+        rules applied to the name (the generic words "stage" and "job" left out first, so "Stage 1" is not
+        staging), else the rule's `environment_class`."""
+        by_name = self.environment_class(_GENERIC_JOB_WORDS.sub(" ", name))
+        return by_name if by_name is not EnvironmentClass.OTHER else rule.environment_class
+
+
+@functools.cache
+def _tool_default(patterns: tuple[str, ...]) -> DeploymentNameRule:
+    return DeploymentNameRule(patterns)
