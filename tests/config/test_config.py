@@ -219,7 +219,8 @@ def test_bad_deployment_and_incident_rules_name_line_and_key(tmp_path: Path, tex
 def test_job_name_rule_reaches_the_mapping_rules(tmp_path: Path) -> None:
     path = _write(
         tmp_path,
-        'rules:\n  deployments:\n    job_patterns: ["^deploy", "roll-?out"]\n    job_environment: production\n',
+        'rules:\n  deployments:\n    job_patterns: ["^deploy", "roll-?out"]\n'
+        "    job_environment: production\n",
     )
     rule = load_config(path).rules.mapping_rules().deployment_name_rule(("release",))
     assert rule.patterns == ("^deploy", "roll-?out")  # configured: the tool's default is not used
@@ -238,7 +239,8 @@ def test_job_name_rule_unset_leaves_each_tool_its_default(tmp_path: Path) -> Non
 
 
 def test_empty_job_patterns_turn_every_tool_default_off(tmp_path: Path) -> None:
-    rules = load_config(_write(tmp_path, "rules:\n  deployments:\n    job_patterns: []\n")).rules.mapping_rules()
+    path = _write(tmp_path, "rules:\n  deployments:\n    job_patterns: []\n")
+    rules = load_config(path).rules.mapping_rules()
     assert rules.deployment_name_rule(("deploy",)).matched_pattern("deploy") is None
 
 

@@ -54,14 +54,14 @@ class DeploymentNameRule:
 
     patterns: tuple[str, ...] = ()
     environment_class: EnvironmentClass = EnvironmentClass.OTHER
+    compiled: tuple[re.Pattern[str], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_compiled", tuple(re.compile(p, re.IGNORECASE) for p in self.patterns))
+        object.__setattr__(self, "compiled", tuple(re.compile(p, re.IGNORECASE) for p in self.patterns))
 
     def matched_pattern(self, *names: str) -> str | None:
         """The first pattern one of `names` matches, or None."""
-        compiled: tuple[re.Pattern[str], ...] = getattr(self, "_compiled")
-        for pattern in compiled:
+        for pattern in self.compiled:
             if any(pattern.search(name) for name in names if name):
                 return pattern.pattern
         return None
