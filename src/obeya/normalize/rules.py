@@ -11,6 +11,7 @@ import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Literal, cast
 
 from obeya.model.vocabulary import EnvironmentClass, FlowItemType, FlowState, StageCategory
 
@@ -69,6 +70,19 @@ class DeploymentNameRule:
 
 NAMED_DEPLOYMENT = "deployment-by-name"
 """The last part of the external id of a deployment recognised by a job name pattern (not by a fact)."""
+
+DeploymentResult = Literal["success", "failure", "canceled", "running"]
+
+
+def named_deployment_result(job_result: str) -> DeploymentResult | None:
+    """The result of a deployment recognised by a job's name, from the job's result; None for a job that
+    did not run (``skipped``): a name never makes a deployment of a job that did not run."""
+    if job_result == "skipped":
+        return None
+    if job_result in ("success", "canceled", "running"):
+        return cast(DeploymentResult, job_result)
+    return "failure"
+
 
 _GENERIC_JOB_WORDS = re.compile(r"\b(stages?|jobs?)\b|__default", re.IGNORECASE)
 

@@ -54,7 +54,9 @@ Item = dict[str, Any]
 VOTES: dict[int, str] = {10: "approved", 5: "approved", -5: "changes_requested", -10: "changes_requested"}
 """Reviewer votes: 10 approved, 5 approved with suggestions, -5 waiting for the author, -10 rejected."""
 
-DEPLOY_NAME = re.compile(r"deploy|release|rollout|roll-out", re.IGNORECASE)
+DEPLOY_NAMES: tuple[str, ...] = (r"deploy|release|rollout|roll-out",)
+"""The stage name patterns of a deployment while `rules.deployments.job_patterns` is unset (which replaces
+them): a YAML pipeline's stage is Azure DevOps' only deployment signal this connector reads."""
 _GENERIC_STAGE = re.compile(r"\bstages?\b|__default", re.IGNORECASE)
 _DEPLOY_CLASSES = (EnvironmentClass.PRODUCTION, EnvironmentClass.STAGING)
 _MERGE_METHODS = {"noFastForward": "merge", "squash": "squash", "rebase": "rebase", "rebaseMerge": "rebase"}
@@ -367,12 +369,13 @@ def _stage_of(record: Item, records: dict[str, Item]) -> Item | None:
 def is_deployment(record: Item, rules: MappingRules) -> bool:
     """Whether a timeline Stage is a deployment (docs/connectors-azuredevops.md, "Deployments").
 
-    Marked: its name or identifier says deploy/release/rollout, or names a production or staging
+    Marked: its name or identifier matches the job name rule (`rules.deployments.job_patterns`, by
+    default `DEPLOY_NAMES`: deploy/release/rollout), or names a production or staging
     environment by the mapping rules (the generic word "stage" is left out first, so "Stage 1" is no
     staging). Ran: its result is not ``skipped`` and it completed or at least started.
     """
     names = [str(record.get(k) or "") for k in ("name", "identifier")]
-    marked = any(DEPLOY_NAME.search(n) for n in names) or any(
+    marked = rules.deployment_name_rule(DEPLOY_NAMES).matched_pattern(*names) is not None or any(
         rules.environment_class(_GENERIC_STAGE.sub(" ", n)) in _DEPLOY_CLASSES for n in names if n
     )
     ran = record.get("result") != "skipped" and (
@@ -414,7 +417,9 @@ def _timeline_record(ctx: _Context, record: Item) -> list[Record]:
                 raw_event_id=ctx.raw_event_id,
                 service=str((build.get("definition") or {}).get("name") or build_key),
                 environment=environment,
-                environment_class=ctx.rules.environment_class(environment),
+                environment_class=ctx.rules.job_environment_class(
+                    environment, ctx.rules.deployment_name_rule(DEPLOY_NAMES)
+                ),
                 repo=_repo(build),
                 commit_sha=build.get("sourceVersion"),
                 pipeline_run_id=run_id,

@@ -46,7 +46,7 @@ from obeya.model.records import (
     WorkItem,
 )
 from obeya.model.vocabulary import FlowState
-from obeya.normalize.rules import MappingRules
+from obeya.normalize.rules import NAMED_DEPLOYMENT, MappingRules, named_deployment_result
 
 Item = dict[str, Any]
 
@@ -407,7 +407,7 @@ def _workflow_run(ctx: _Context, run: Item) -> list[Record]:
 
 
 def _workflow_job(ctx: _Context, job: Item) -> list[Record]:
-    return [
+    records: list[Record] = [
         PipelineJob(
             source=SOURCE,
             external_id=f"{ctx.repo}/jobs/{job['id']}",
@@ -418,6 +418,38 @@ def _workflow_job(ctx: _Context, job: Item) -> list[Record]:
             attempt=job.get("run_attempt") or 1,
             started_at=parse_time(job.get("started_at")),
             finished_at=parse_time(job.get("completed_at")),
+        )
+    ]
+    return records + _named_deployment(ctx, job)
+
+
+def _named_deployment(ctx: _Context, job: Item) -> list[Record]:
+    """A workflow job whose name matches `rules.deployments.job_patterns` and that really ran: a
+    `Deployment` ``owner/name/jobs/ID/deployment-by-name``. GitHub's job answer names no environment: a job
+    that targets an Environment also gives a GitHub deployment, so patterns should not match such jobs."""
+    name = str(job.get("name") or "")
+    rule = ctx.rules.deployment_name_rule()
+    if rule.matched_pattern(name) is None:
+        return []
+    result = named_deployment_result(run_result(job.get("status"), job.get("conclusion")))
+    started = parse_time(job.get("started_at"))
+    if result is None or started is None or str(job.get("status")) not in ("in_progress", "completed"):
+        return []  # skipped, or queued/waiting: not run (yet)
+    return [
+        Deployment(
+            source=SOURCE,
+            external_id=f"{ctx.repo}/jobs/{job['id']}/{NAMED_DEPLOYMENT}",
+            raw_event_id=ctx.raw_event_id,
+            service=ctx.repo,
+            environment=name,
+            environment_class=ctx.rules.job_environment_class(name, rule),
+            repo=ctx.repo,
+            commit_sha=job.get("head_sha"),
+            pipeline_run_id=record_id(SOURCE, f"{ctx.repo}/runs/{job['run_id']}"),
+            result=result,
+            started_at=started,
+            finished_at=parse_time(job.get("completed_at")) if result != "running" else None,
+            url=job.get("html_url") or None,
         )
     ]
 

@@ -46,7 +46,7 @@ from obeya.model.records import (
     WorkItem,
 )
 from obeya.model.vocabulary import EnvironmentClass, FlowState
-from obeya.normalize.rules import MappingRules
+from obeya.normalize.rules import NAMED_DEPLOYMENT, MappingRules, named_deployment_result
 
 from .collector import SOURCE
 
@@ -500,7 +500,7 @@ def _job(ctx: _Context, job: Item) -> list[Record]:
     environment = job.get("environment")
     if isinstance(environment, dict):
         environment = environment.get("name")
-    return [
+    records: list[Record] = [
         PipelineJob(
             source=SOURCE,
             external_id=f"{ctx.project}/jobs/{job['id']}",
@@ -512,6 +512,45 @@ def _job(ctx: _Context, job: Item) -> list[Record]:
             environment=str(environment) if environment else None,
             started_at=parse_time(job.get("started_at")),
             finished_at=parse_time(job.get("finished_at")),
+        )
+    ]
+    if not environment:  # a job with an environment has GitLab's own deployment: that fact wins
+        records += _named_deployment(ctx, job)
+    return records
+
+
+_NOT_STARTED = frozenset({"created", "pending", "waiting_for_resource", "preparing", "scheduled", "manual"})
+"""Job statuses of a job that has not run (yet): its name makes no deployment of it."""
+
+
+def _named_deployment(ctx: _Context, job: Item) -> list[Record]:
+    """A job without an environment whose name (or stage) matches `rules.deployments.job_patterns`, and
+    that really ran: a `Deployment` ``PROJECT/jobs/ID/deployment-by-name``."""
+    name = str(job.get("name") or "")
+    rule = ctx.rules.deployment_name_rule()
+    if rule.matched_pattern(name) is None:
+        return []
+    status = str(job.get("status") or "").lower()
+    result = named_deployment_result(job_result(status))
+    started = parse_time(job.get("started_at"))
+    if result is None or started is None or status in _NOT_STARTED:
+        return []
+    pipeline = job.get("pipeline") or {}
+    return [
+        Deployment(
+            source=SOURCE,
+            external_id=f"{ctx.project}/jobs/{job['id']}/{NAMED_DEPLOYMENT}",
+            raw_event_id=ctx.raw_event_id,
+            service=ctx.project,
+            environment=name,
+            environment_class=ctx.rules.job_environment_class(name, rule),
+            repo=ctx.project,
+            commit_sha=(job.get("commit") or {}).get("id") or pipeline.get("sha"),
+            pipeline_run_id=pipeline_id(ctx.project, pipeline["id"]),
+            result=result,
+            started_at=started,
+            finished_at=parse_time(job.get("finished_at")) if result != "running" else None,
+            url=job.get("web_url") or None,
         )
     ]
 

@@ -14,7 +14,10 @@ Record ids, all under source ``jenkins``: ``JOB#N`` (PipelineRun), ``JOB#N/stage
    remaining stages then, and the stage view reports them with the build's status). Where the
    pipeline-graph answer of the build is stored (``stage_graph``), a stage it says was skipped did not
    run whatever wfapi says (older stage views report a ``when``-skipped stage as ``SUCCESS``). A stage
-   name alone never makes a deployment of a stage that did not run.
+   name alone never makes a deployment of a stage that did not run;
+3. otherwise, for builds of jobs no rule of `deploy_jobs` names, a stage that really ran and whose name
+   matches the global job name rule (`rules.deployments.job_patterns`) is a deployment
+   ``JOB#N/stages/ID/deployment-by-name``: service = the job, environment = the stage's name.
 
 The environment is the rule's `environment`, else the stage pattern's ``environment`` group; its class
 comes from `MappingRules.environment_class`.
@@ -37,7 +40,7 @@ from obeya.connectors.jenkins.collector import SOURCE, finished
 from obeya.connectors.jenkins.config import JenkinsDeployRule
 from obeya.connectors.raw import event_key
 from obeya.model.records import Deployment, PipelineJob, PipelineRun, RawEvent, Record, RunResult
-from obeya.normalize.rules import MappingRules
+from obeya.normalize.rules import NAMED_DEPLOYMENT, MappingRules, named_deployment_result
 
 Item = dict[str, Any]
 REFERENCE_TYPES = ("deploy_rules",)
@@ -284,6 +287,8 @@ def _build_records(
     if stages_event is None:
         return records
     stage_rules = [r for r in deploy_rules if r.stage is not None and _job_matches(r, job)]
+    # `deploy_jobs` wins: the global job name rule only looks at builds of jobs no rule of it names.
+    name_rule = rules.deployment_name_rule() if job_rule is None and not stage_rules else None
     for stage, ran in stages_that_ran(json.loads(stages_event.payload), skips):
         status = stage_status(stage)
         begun = _time(stage.get("startTimeMillis"))
@@ -332,4 +337,25 @@ def _build_records(
                     finished_at=over,
                 )
             )
+        named = named_deployment_result(outcome) if ran and name_rule is not None else None
+        if named is not None and name_rule is not None and begun is not None:
+            name = str(stage.get("name") or "")
+            if name_rule.matched_pattern(name) is not None:
+                records.append(
+                    Deployment(
+                        source=SOURCE,
+                        external_id=f"{key}{stage_key}/{NAMED_DEPLOYMENT}",
+                        raw_event_id=stages_event.id,
+                        service=job,
+                        environment=name,
+                        environment_class=rules.job_environment_class(name, name_rule),
+                        repo=run.repo,
+                        commit_sha=run.commit_sha,
+                        pipeline_run_id=run.id,
+                        result=named,
+                        started_at=begun,
+                        finished_at=over,
+                        url=run.url,
+                    )
+                )
     return records
