@@ -35,7 +35,7 @@ from obeya.model.records import (
     WorkItem,
 )
 from obeya.model.vocabulary import EnvironmentClass, FlowState
-from obeya.normalize.rules import EnvironmentRule, MappingRules
+from obeya.normalize.rules import DeploymentNameRule, EnvironmentRule, MappingRules
 from obeya.store import Store
 
 NOW = datetime(2024, 5, 1, tzinfo=UTC)
@@ -601,3 +601,66 @@ def test_gitlab_connection_with_a_wrong_key_is_named_with_its_line(tmp_path: Pat
 
 def test_recordings_are_where_the_server_reads_them() -> None:
     assert (RECORDINGS / "_raw_gitlab_api_merge_requests.jsonl").exists() and PIP_TEST
+
+
+def _named(store: Store) -> dict[str, Deployment]:
+    found = store.fetch_records("deployment", "external_id LIKE ?", ["%/deployment-by-name"])
+    return {d.external_id: d for d in found if isinstance(d, Deployment)}
+
+
+def test_job_name_rule_makes_deployments_of_jobs_without_environment(
+    store: Store, connection: GitLabConnectionConfig, client: HttpClient, gitlab: FakeGitLab
+) -> None:
+    # Recorded merico/pip_test jobs: "compile" 109 (success), 105 (failed), 100 (success); "format" 60,
+    # 63, 65, 67 are created, pending, manual, skipped (never ran). Job 100 gets an environment here.
+    (job_100,) = [j for j in gitlab.projects[44].jobs[24] if j["id"] == 100]
+    job_100["environment"] = {"name": "production"}
+    rules = MappingRules(
+        environments=RULES.environments,
+        deployment_names=DeploymentNameRule(("^compile$", "^format$"), EnvironmentClass.PRODUCTION),
+    )
+    sync(store, connection, rules=rules, client=client, clock=lambda: NOW)
+    named = _named(store)
+    assert named["44/jobs/109/deployment-by-name"] == Deployment(
+        source="gitlab",
+        external_id="44/jobs/109/deployment-by-name",
+        raw_event_id="gitlab:job:44/jobs/109",
+        service="44",
+        environment="compile",
+        environment_class=EnvironmentClass.PRODUCTION,  # the name says no class: job_environment
+        repo="44",
+        commit_sha="ca3b963241befa73a2cce59bae3bbb82c26a89e0",
+        pipeline_run_id="gitlab:44/pipelines/31",
+        result="success",
+        started_at=datetime(2022, 7, 25, 15, 35, 14, 724000),
+        finished_at=datetime(2022, 7, 25, 15, 35, 17, 828000),
+        url="https://gitlab.nddtf.com/merico/pip_test/-/jobs/109",
+    )
+    assert named["44/jobs/105/deployment-by-name"].result == "failure"
+    assert "44/jobs/100/deployment-by-name" not in named  # it has an environment: GitLab's deployment
+    for never_ran in (60, 63, 65, 67):
+        assert f"44/jobs/{never_ran}/deployment-by-name" not in named
+    assert {d.environment for d in named.values()} <= {"compile", "format"}
+
+
+def test_job_name_rule_unset_or_not_matching_makes_no_deployment(
+    store: Store, connection: GitLabConnectionConfig, client: HttpClient
+) -> None:
+    _sync(store, connection, client)
+    assert _named(store) == {}
+    replay(store, "gl", rules=MappingRules(deployment_names=DeploymentNameRule(("deploy",))))
+    assert _named(store) == {}  # no recorded job is named deploy
+
+
+def test_replay_applies_a_changed_job_name_rule(
+    store: Store, connection: GitLabConnectionConfig, client: HttpClient, gitlab: FakeGitLab
+) -> None:
+    _sync(store, connection, client)
+    requests = len(gitlab.requests)
+    rules = MappingRules(deployment_names=DeploymentNameRule(("compile",)))
+    replay(store, "gl", rules=rules)
+    assert len(gitlab.requests) == requests
+    named = _named(store)
+    assert sorted(named) == [f"44/jobs/{n}/deployment-by-name" for n in (100, 105, 109)]
+    # "compile" names no environment class and job_environment is left at its default.
+    assert {d.environment_class for d in named.values()} == {EnvironmentClass.OTHER}
