@@ -335,13 +335,20 @@ def rework_rate(
     docs/metrics.md, "Rework rate".
     """
     condition, params = production_condition(window, scope, rules)
+    # The window's deployments first, then only their shipped changes' links: an EXISTS per deployment
+    # would be decorrelated into a join of every deployment's changes and links.
     row = store.query(
-        f"""SELECT count(*), count(*) FILTER (WHERE EXISTS (
-    SELECT 1 FROM deployment_changes dc
+        f"""WITH counted AS (
+    SELECT d.id FROM deployments d WHERE {rules.deployments.frequency_result()} AND {condition}
+),
+fixing AS (
+    SELECT DISTINCT dc.deployment_id FROM counted c
+    JOIN deployment_changes dc ON dc.deployment_id = c.id
     JOIN trace_links l ON l.to_id = dc.change_id AND l.link_kind = 'implemented_by'
     JOIN work_items w ON w.id = l.from_id
-    WHERE dc.deployment_id = d.id AND w.flow_item_type = 'defect'))
-FROM deployments d WHERE {rules.deployments.frequency_result()} AND {condition}""",
+    WHERE w.flow_item_type = 'defect'
+)
+SELECT count(*), count(f.deployment_id) FROM counted c LEFT JOIN fixing f ON f.deployment_id = c.id""",
         params,
     )[0]
     return Ratio(int(row[1]), int(row[0]))

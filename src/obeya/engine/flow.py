@@ -11,6 +11,7 @@ from itertools import accumulate
 from typing import Any, Literal
 
 from obeya.engine.results import DurationSummary, Ratio, SeriesPoint
+from obeya.engine.snapshot import item_times_snapshot
 from obeya.engine.sql import percentile, seconds_between
 from obeya.engine.timeline import WorkStart, timeline
 from obeya.engine.window import Slice, Window
@@ -33,9 +34,12 @@ def duration_columns(expression: str, condition: str | None = None) -> str:
     )
 
 
-def completed_items(window: Window, scope: Slice, work_start: WorkStart) -> tuple[str, list[Any]]:
-    """CTEs ending in ``completed``: items whose work completed in the window, with their spans."""
-    t = timeline(scope, window.end, work_start)
+def completed_items(
+    window: Window, scope: Slice, work_start: WorkStart, snapshot: str | None = None
+) -> tuple[str, list[Any]]:
+    """CTEs ending in ``completed``: items whose work completed in the window, with their spans
+    (``item_times`` read from `snapshot` when given; see `obeya.engine.snapshot`)."""
+    t = timeline(scope, window.end, work_start, snapshot)
     sql = f"""WITH {t.ctes},
 completed AS (
     SELECT c.*, {seconds_between("c.started_at", "c.completed_at")} AS flow_time,
@@ -44,6 +48,11 @@ completed AS (
     WHERE c.completed_at >= ? AND c.completed_at < ?
 )"""
     return sql, [*t.params, window.start, window.end]
+
+
+def _snapshot(store: Store, window: Window, scope: Slice, work_start: WorkStart) -> str:
+    """The connection's ``item_times`` snapshot for the window's end (built once per data version)."""
+    return item_times_snapshot(store, scope, window.end, work_start)
 
 
 def _periods(window: Window, by: Grouping) -> str:
@@ -70,7 +79,7 @@ def flow_velocity(
 
     docs/metrics.md, "Flow velocity". A reopened item counts when it is done again, once.
     """
-    sql, params = completed_items(window, scope, work_start)
+    sql, params = completed_items(window, scope, work_start, _snapshot(store, window, scope, work_start))
     count = int(store.query(f"{sql} SELECT count(*) FROM completed", params)[0][0])
     series = []
     if by:
@@ -102,7 +111,7 @@ def flow_time(
 
     docs/metrics.md, "Flow time". Negative spans are data errors: excluded and counted in `excluded`.
     """
-    sql, params = completed_items(window, scope, work_start)
+    sql, params = completed_items(window, scope, work_start, _snapshot(store, window, scope, work_start))
     row = store.query(
         f"""{sql}
 SELECT {duration_columns("flow_time", "flow_time >= 0")},
@@ -172,7 +181,7 @@ def flow_efficiency(
 
     docs/metrics.md, "Flow efficiency". Items with a zero or negative flow time are left out.
     """
-    sql, params = completed_items(window, scope, work_start)
+    sql, params = completed_items(window, scope, work_start, _snapshot(store, window, scope, work_start))
     sql += _active_seconds_cte()
     row = store.query(
         f"""{sql}
@@ -305,9 +314,9 @@ def flow_distribution(
 
     docs/metrics.md, "Flow distribution".
     """
-    sql, params = completed_items(window, scope, work_start)
+    sql, params = completed_items(window, scope, work_start, _snapshot(store, window, scope, work_start))
     done = dict(store.query(f"{sql} SELECT flow_item_type, count(*) FROM completed GROUP BY 1", params))
-    t = timeline(scope, window.end, work_start)
+    t = timeline(scope, window.end, work_start, _snapshot(store, window, scope, work_start))
     wip = dict(
         store.query(
             f"WITH {t.ctes} SELECT flow_item_type, count(*) FROM item_times "
@@ -353,7 +362,7 @@ def flow_predictability(
     docs/metrics.md, "Flow predictability". Items added after the plan started are not part of the
     commitment. When plan items carry business values, delivered value ÷ planned value is given too.
     """
-    t = timeline(scope, window.end, work_start)
+    t = timeline(scope, window.end, work_start, _snapshot(store, window, scope, work_start))
     rows = store.query(
         f"""WITH {t.ctes}
 SELECT p.id, p.name,
@@ -425,7 +434,7 @@ def work_item_age(
     `flow_times` of the same window and slice, when the caller has them already, spares recomputing them.
     """
     sle = (flow_times or flow_time(store, window, scope, work_start=work_start)).flow_time
-    t = timeline(scope, window.end, work_start)
+    t = timeline(scope, window.end, work_start, _snapshot(store, window, scope, work_start))
     age_expr = seconds_between("started_at", "?")
     in_progress = "FROM item_times WHERE state_now IN ('waiting', 'active') AND started_at IS NOT NULL"
     age_columns = duration_columns(age_expr)

@@ -26,6 +26,7 @@ from typing import Any
 
 from obeya.engine.flow import duration_columns
 from obeya.engine.results import DurationSummary, Ratio
+from obeya.engine.snapshot import item_times_snapshot
 from obeya.engine.sql import seconds_between
 from obeya.engine.timeline import WorkStart, timeline
 from obeya.engine.window import Slice, Window
@@ -187,11 +188,12 @@ FROM judged j CROSS JOIN bounds b GROUP BY j.stage""",
         )
     }
     presence = {stage: (stage, *row[17:]) for stage, row in rows.items()}
+    now = timeline(scope, window.end, work_start, item_times_snapshot(store, scope, window.end, work_start))
     waiting_now = dict(
         store.query(
-            f"WITH {timeline(scope, window.end, work_start).ctes} "
+            f"WITH {now.ctes} "
             "SELECT stage_now, count(*) FROM item_times WHERE state_now = 'waiting' GROUP BY stage_now",
-            timeline(scope, window.end, work_start).params,
+            now.params,
         )
     )
     window_seconds = window.days * 86400

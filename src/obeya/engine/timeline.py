@@ -37,8 +37,14 @@ class TimelineSQL:
     params: list[Any]
 
 
-def timeline(scope: Slice, now: datetime, work_start: WorkStart = "active") -> TimelineSQL:
-    """The ``items``, ``intervals`` and ``item_times`` CTEs for the items of `scope`, as of `now`."""
+def timeline(
+    scope: Slice, now: datetime, work_start: WorkStart = "active", snapshot: str | None = None
+) -> TimelineSQL:
+    """The ``items``, ``intervals`` and ``item_times`` CTEs for the items of `scope`, as of `now`.
+
+    With `snapshot`, the name of a table holding these very ``item_times`` rows
+    (`obeya.engine.snapshot`), ``item_times`` reads it instead of computing them again.
+    """
     condition, params = work_item_conditions(scope)
     first_start = "f.first_active_at" if work_start == "active" else "f.first_committed_at"
     # Items whose whole history is before `now` ("settled": every dashboard's items, as no transition
@@ -93,5 +99,7 @@ item_times AS (
     FROM items i
     LEFT JOIN marks m ON m.item_id = i.id
 )"""
+    if snapshot:
+        ctes = ctes[: ctes.index("item_times AS (")] + f"item_times AS (SELECT * FROM {snapshot})"
     # Every placeholder after the slice's own is `now`.
     return TimelineSQL(ctes, [*params, *[now] * (ctes.count("?") - len(params))])

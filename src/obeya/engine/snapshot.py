@@ -1,0 +1,88 @@
+"""Per-connection snapshots of ``item_times``: a dashboard computes a dozen figures of the same slice,
+window end and work start, and each used to compute every item's timeline again.
+
+`item_times_snapshot` writes the rows of `obeya.engine.timeline` ``item_times`` once into a temporary
+table of the calling thread's connection and returns its name; `timeline(..., snapshot=name)` reads it.
+A snapshot is keyed by the store's data version, so any write makes the next request build a new one;
+the few most recent are kept per connection and older ones dropped. `forget_snapshots` drops them all
+(benchmarks measuring a full recompute call it first).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import weakref
+from collections import OrderedDict
+from datetime import datetime
+
+from obeya.engine.timeline import WorkStart, timeline
+from obeya.engine.window import Slice
+from obeya.store import Store
+
+KEPT = 6
+"""Snapshots kept per connection (a dashboard's window and its previous window, a few slices)."""
+
+_COLUMNS = (
+    ("id", "text"),
+    ("key", "text"),
+    ("title", "text"),
+    ("flow_item_type", "text"),
+    ("state_now", "text"),
+    ("stage_now", "text"),
+    ("created_at", "timestamp"),
+    ("team_id", "text"),
+    ("started_at", "timestamp"),
+    ("completed_at", "timestamp"),
+    ("settled", "boolean"),
+    ("active_time", "double precision"),
+)
+
+_Key = tuple[int, Slice, datetime, str]
+_per_store: weakref.WeakKeyDictionary[Store, threading.local] = weakref.WeakKeyDictionary()
+_lock = threading.Lock()
+
+
+def _snapshots(store: Store) -> OrderedDict[_Key, str]:
+    with _lock:
+        local = _per_store.setdefault(store, threading.local())
+    if not hasattr(local, "tables"):
+        local.tables = OrderedDict()
+    tables: OrderedDict[_Key, str] = local.tables
+    return tables
+
+
+def item_times_snapshot(store: Store, scope: Slice, now: datetime, work_start: WorkStart = "active") -> str:
+    """The name of a temporary table holding ``item_times`` of `scope` as of `now` at the store's current
+    data version, built now unless this connection has it already."""
+    tables = _snapshots(store)
+    key = (store.data_version(), scope, now, work_start)
+    name = tables.get(key)
+    if name is not None:
+        tables.move_to_end(key)
+        return name
+    digest = hashlib.sha1(repr(key).encode(), usedforsecurity=False).hexdigest()[:16]
+    name = f"obeya_item_times_{digest}"
+    t = timeline(scope, now, work_start)
+    columns = ", ".join(f"{column} {kind}" for column, kind in _COLUMNS)
+    store.execute(f"DROP TABLE IF EXISTS {name}")
+    store.execute(f"CREATE TEMPORARY TABLE {name} ({columns})")
+    store.execute(
+        f"WITH {t.ctes} INSERT INTO {name} SELECT {', '.join(c for c, _ in _COLUMNS)} FROM item_times"
+        if store.dialect == "duckdb"
+        else f"INSERT INTO {name} WITH {t.ctes} SELECT {', '.join(c for c, _ in _COLUMNS)} FROM item_times",
+        t.params,
+    )
+    tables[key] = name
+    while len(tables) > KEPT:
+        _, old = tables.popitem(last=False)
+        store.execute(f"DROP TABLE IF EXISTS {old}")
+    return name
+
+
+def forget_snapshots(store: Store) -> None:
+    """Drop this connection's snapshots of `store`."""
+    tables = _snapshots(store)
+    while tables:
+        _, name = tables.popitem()
+        store.execute(f"DROP TABLE IF EXISTS {name}")
