@@ -19,7 +19,7 @@ from obeya.connectors.raw import raw_event
 from obeya.connectors.sync import load_cursor, replay, sync
 from obeya.model.records import Deployment, PipelineJob, PipelineRun
 from obeya.model.vocabulary import EnvironmentClass
-from obeya.normalize.rules import MappingRules
+from obeya.normalize.rules import DeploymentNameRule, MappingRules
 from obeya.store import Store
 
 NOW = datetime(2024, 5, 1, tzinfo=UTC)
@@ -364,3 +364,93 @@ def test_jenkins_connection_in_obeya_yaml(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match="environment"):
         parse_config(text.replace("(?P<environment>\\w+)", "prod"), tmp_path / "obeya.yaml")
+
+
+DEPLOY_BY_NAME = MappingRules(deployment_names=DeploymentNameRule(("^deploy$",), EnvironmentClass.PRODUCTION))
+
+
+def _named(store: Store) -> dict[str, Deployment]:
+    found = store.fetch_records("deployment", "external_id LIKE ?", ["%/deployment-by-name"])
+    return {d.external_id: d for d in found if isinstance(d, Deployment)}
+
+
+def test_job_name_rule_makes_deployments_of_stages_that_ran(store: Store, jenkins: FakeJenkins) -> None:
+    sync(store, _connection(jenkins, deploy_jobs=[]), rules=DEPLOY_BY_NAME, clock=lambda: NOW)
+    named = _named(store)
+    key = f"{MULTIBRANCH}/main#2/stages/28/deployment-by-name"
+    assert named[key] == Deployment(
+        source="jenkins",
+        external_id=key,
+        raw_event_id=f"jenkins:stages:{MULTIBRANCH}/main#2",
+        service=f"{MULTIBRANCH}/main",
+        environment="deploy",
+        environment_class=EnvironmentClass.PRODUCTION,  # "deploy" names no class: job_environment
+        repo=named[key].repo,
+        commit_sha="f521ff9c806e74b9100c8fc87d07ac504f828f93",
+        pipeline_run_id=f"jenkins:{MULTIBRANCH}/main#2",
+        result="success",
+        started_at=_utc(1711277333432),
+        finished_at=_utc(1711277333432 + 3552),
+        url=_one(store, "pipeline_run", f"jenkins:{MULTIBRANCH}/main#2").url,
+    )
+    # PR-2 #1 and feature-2 #6 were aborted before their `deploy` stage: skipped, no deployment.
+    assert f"{MULTIBRANCH}/PR-2#1/stages/28/deployment-by-name" not in named
+    assert len(named) == 11  # the same 11 deploy stages that ran as with the deploy_jobs stage rule
+    assert {d.environment for d in named.values()} == {"deploy"}  # "build", "test", ... are not deploy
+    assert not store.fetch_records("deployment", "external_id LIKE ?", ["%/stages/%/deployment"])
+
+
+def test_deploy_jobs_win_over_the_job_name_rule(store: Store, jenkins: FakeJenkins) -> None:
+    sync(store, _connection(jenkins), rules=DEPLOY_BY_NAME, clock=lambda: NOW)
+    assert _named(store) == {}  # both jobs are named by deploy_jobs: no second deployment per stage
+    deployed = store.query("SELECT count(*) FROM deployments WHERE service = 'devlake'")[0][0]
+    assert deployed == 11
+
+
+def test_replay_applies_a_changed_job_name_rule(store: Store, jenkins: FakeJenkins) -> None:
+    sync(store, _connection(jenkins, deploy_jobs=[]), clock=lambda: NOW)
+    assert _named(store) == {}  # no rule: a stage name alone is nothing
+    requests = len(jenkins.requests)
+    replay(store, "ci", rules=DEPLOY_BY_NAME)
+    assert len(jenkins.requests) == requests
+    assert len(_named(store)) == 11
+
+
+def _named_stages(describe: Item) -> list[Deployment]:
+    build = {
+        "number": 15,
+        "result": "SUCCESS",
+        "building": False,
+        "timestamp": 1413461275770,
+        "duration": 10229,
+    }
+    events = [
+        raw_event("jenkins", kind, f"{MULTIBRANCH}/main#15", item, connection="ci", received_at=NOW)
+        for kind, item in (("build", build), ("stages", describe))
+    ]
+    return [r for r in normalize(events, DEPLOY_BY_NAME).records if isinstance(r, Deployment)]
+
+
+@pytest.mark.parametrize(
+    "describe",
+    [
+        _describe({"status": "NOT_EXECUTED"}),
+        _describe({"status": "SKIPPED"}),
+        _describe({"status": "NOT_BUILT"}),
+        _GRAPH_TREE,
+        _describe({"state": "SKIPPED", "result": "NOT_BUILT"}),
+    ],
+    ids=["wfapi-not-executed", "wfapi-skipped", "wfapi-not-built", "pipeline-graph-skipped", "blue-ocean"],
+)
+def test_a_skipped_stage_matching_the_job_name_rule_is_no_deployment(describe: Item) -> None:
+    assert _named_stages(describe) == []
+
+
+def test_the_same_stage_that_ran_matches_the_job_name_rule() -> None:
+    (deployed,) = _named_stages(_describe({"status": "SUCCESS"}))
+    assert (deployed.external_id, deployed.environment, deployed.environment_class, deployed.result) == (
+        f"{MULTIBRANCH}/main#15/stages/10/deployment-by-name",
+        "deploy",
+        EnvironmentClass.PRODUCTION,
+        "success",
+    )
