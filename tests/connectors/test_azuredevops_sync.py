@@ -11,6 +11,7 @@ import pytest
 from azuredevops_server import (
     ANN,
     ANN_COMMENTED_AT,
+    BUILD_STAGE,
     DEPLOY_STAGE,
     JANE,
     JANE_VOTED_AT,
@@ -52,7 +53,7 @@ from obeya.model.records import (
     WorkItem,
 )
 from obeya.model.vocabulary import EnvironmentClass, FlowItemType, FlowState
-from obeya.normalize.rules import MappingRules
+from obeya.normalize.rules import DeploymentNameRule, MappingRules
 from obeya.store import Store
 
 NOW = datetime(2024, 5, 1, tzinfo=UTC)
@@ -591,3 +592,38 @@ def test_replay_gives_the_records_a_sync_gives(
     raw_ids = {r[0] for r in store.query("SELECT id FROM raw_events")}
     for kind in NORMALIZED_KINDS:
         assert all(r["raw_event_id"] in raw_ids for r in synced[kind].values()), kind
+
+
+def test_configured_job_patterns_replace_the_stage_name_default() -> None:
+    rules = MappingRules(deployment_names=DeploymentNameRule(("^ship",)))
+    ran = {"type": "Stage", "state": "completed", "result": "succeeded", "startTime": "2024-01-01T00:00:00Z"}
+    assert is_deployment({**ran, "name": "Ship it"}, rules)
+    assert not is_deployment({**ran, "name": "Release"}, rules)  # the default deploy|release|rollout is off
+    assert is_deployment({**ran, "name": "Deploy production"}, rules)  # it names a production environment
+    assert not is_deployment({**ran, "name": "Ship it", "result": "skipped"}, rules)
+    assert not is_deployment({**ran, "name": "Release"}, MappingRules(deployment_names=DeploymentNameRule()))
+
+
+def test_replay_applies_a_changed_job_name_rule(
+    store: Store, connection: AzureDevOpsConnectionConfig, client: HttpClient
+) -> None:
+    _sync(store, connection, client)
+    build_stage = f"azuredevops:{PROJECT}/builds/12/{BUILD_STAGE}"
+    assert _records(store, "deployment", "id = ?", [build_stage]) == []
+    rules = MappingRules(deployment_names=DeploymentNameRule(("^build$",), EnvironmentClass.PRODUCTION))
+    replay(store, "ado", rules=rules)
+    (built,) = _records(store, "deployment", "id = ?", [build_stage])
+    # "Build" names no environment class: the rule's job_environment gives it.
+    assert (built.service, built.environment, built.environment_class, built.result) == (
+        "deploy_to_prod",
+        "Build",
+        EnvironmentClass.PRODUCTION,
+        "success",
+    )
+    assert (built.started_at, built.finished_at) == (
+        datetime(2023, 2, 25, 6, 22, 32, 900000),
+        datetime(2023, 2, 25, 6, 22, 35),
+    )
+    deployed = _one(store, "deployment", f"azuredevops:{PROJECT}/builds/12/{DEPLOY_STAGE}")
+    assert deployed.environment_class is EnvironmentClass.PRODUCTION  # its name names production
+    assert _records(store, "deployment", "pipeline_run_id = ?", [f"azuredevops:{PROJECT}/builds/13"]) == []
