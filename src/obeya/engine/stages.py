@@ -53,7 +53,7 @@ visits AS (
            CASE WHEN v.left_at IS NULL OR v.left_at >= ? THEN CAST(? AS TIMESTAMP) ELSE v.left_at END
                AS left_at,
            (v.left_at IS NULL OR v.left_at >= ?) AS is_current,
-           v.process_time, v.uncommitted_time
+           v.process_time, v.uncommitted_time, v.previous_stage, v.previous_left_at
     FROM flow_visits v JOIN items i ON i.id = v.item_id
     WHERE v.entered_at < ?
       AND v.item_id IN (SELECT o.item_id FROM flow_visits o
@@ -138,11 +138,10 @@ def judged_visits_sql(
 bounds AS (SELECT CAST(? AS TIMESTAMP) AS window_start, CAST(? AS TIMESTAMP) AS window_end),
 {stage_positions(order)},
 placed AS (
-    SELECT v.*, p.position,
-           {seconds_between("v.entered_at", "v.left_at")} AS lead_time,
-           LAG(v.left_at) OVER (PARTITION BY v.item_id ORDER BY v.entered_at) AS previous_left_at,
-           LAG(p.position) OVER (PARTITION BY v.item_id ORDER BY v.entered_at) AS previous_position
+    SELECT v.*, p.position, q.position AS previous_position,
+           {seconds_between("v.entered_at", "v.left_at")} AS lead_time
     FROM visits v JOIN positions p ON p.stage = v.stage
+    LEFT JOIN positions q ON q.stage = v.previous_stage
 ),
 judged AS (
     SELECT pl.*,

@@ -8,7 +8,8 @@ timeline that the engine reads instead of recomputing them per query.
   the time of its last transition, and the seconds of its closed ``active`` periods (``active_time``);
 - ``flow_visits``: per item, each maximal run of consecutive periods in one stage (entering ``done`` or
   ``canceled`` leaves the stage), with the time spent ``active`` and ``new`` in its closed periods
-  (``left_at`` NULL for the visit the item is in now).
+  (``left_at`` NULL for the visit the item is in now), and the stage and end of the item's previous
+  visit.
 
 None depends on "now": the engine cuts them at a window's end. Every write of status transitions
 (`Store.upsert` of ``status_transition``, `Store.delete_where`) refreshes the rows of the items it
@@ -49,7 +50,8 @@ SELECT p.item_id,
 FROM flow_periods p WHERE p.item_id IN ({ids}) GROUP BY p.item_id""",
         f"DELETE FROM flow_visits WHERE item_id IN ({ids})",
         f"""INSERT INTO flow_visits
-    (item_id, visit, stage, entered_at, left_at, process_time, uncommitted_time)
+    (item_id, visit, stage, entered_at, left_at, process_time, uncommitted_time, previous_stage,
+     previous_left_at)
 WITH staged AS (
     SELECT p.*, CASE WHEN p.flow_state IN ('done', 'canceled') THEN NULL ELSE p.stage END AS visit_stage
     FROM flow_periods p WHERE p.item_id IN ({ids})
@@ -69,7 +71,9 @@ numbered AS (
 SELECT item_id, visit, visit_stage, MIN(entered_at),
        CASE WHEN COUNT(*) = COUNT(left_at) THEN MAX(left_at) END,
        COALESCE(SUM({_PERIOD}) FILTER (WHERE flow_state = 'active'), 0),
-       COALESCE(SUM({_PERIOD}) FILTER (WHERE flow_state = 'new'), 0)
+       COALESCE(SUM({_PERIOD}) FILTER (WHERE flow_state = 'new'), 0),
+       LAG(visit_stage) OVER (PARTITION BY item_id ORDER BY MIN(entered_at)),
+       LAG(MAX(left_at)) OVER (PARTITION BY item_id ORDER BY MIN(entered_at))
 FROM numbered WHERE visit_stage IS NOT NULL
 GROUP BY item_id, visit, visit_stage""",
     ]

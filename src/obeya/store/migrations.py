@@ -400,8 +400,13 @@ _V6 = Migration(
 
 _V7 = Migration(
     7,
-    "per item, the seconds spent active (flow efficiency of settled items without a period scan)",
-    (AddColumn("flow_items", "active_time double"), RebuildDerived()),
+    "per item, the seconds spent active; per stage visit, the previous visit's stage and end",
+    (
+        AddColumn("flow_items", "active_time double"),
+        AddColumn("flow_visits", "previous_stage text"),
+        AddColumn("flow_visits", "previous_left_at timestamp"),
+        RebuildDerived(),
+    ),
 )
 
 MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7)
