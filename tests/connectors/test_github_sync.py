@@ -29,7 +29,7 @@ from obeya.model.records import (
 )
 from obeya.model.schema import TABLES
 from obeya.model.vocabulary import EnvironmentClass
-from obeya.normalize.rules import EnvironmentRule, MappingRules
+from obeya.normalize.rules import DeploymentNameRule, EnvironmentRule, MappingRules
 from obeya.store import Store
 
 NORMALIZED_KINDS = (
@@ -417,3 +417,61 @@ def test_replay_applies_changed_mapping_rules(
 
 def store_table(kind: str) -> str:
     return TABLES[kind].name
+
+
+def _named(store: Store) -> dict[str, Deployment]:
+    found = store.fetch_records("deployment", "external_id LIKE ?", ["%/deployment-by-name"])
+    return {d.external_id: d for d in found if isinstance(d, Deployment)}
+
+
+def test_recorded_test_jobs_named_deploy_are_no_deployment_by_default(
+    store: Store, connection: GitHubConnectionConfig, client: HttpClient
+) -> None:
+    # panjf2000/ants' test matrix jobs are named deployubuntu, deploymacos, deploywindows (12 recorded):
+    # a default pattern such as deploy|release|rollout would count them, so job_patterns defaults to none.
+    _sync(store, connection, client)
+    names = {j.name for j in store.fetch_records("pipeline_job") if isinstance(j, PipelineJob)}
+    assert {"deployubuntu", "deploymacos", "deploywindows"} <= names
+    assert _named(store) == {}
+
+
+def test_job_name_rule_makes_deployments_of_jobs_that_ran(
+    store: Store, connection: GitHubConnectionConfig, client: HttpClient
+) -> None:
+    rules = MappingRules(
+        environments=RULES.environments,
+        deployment_names=DeploymentNameRule(("^deployubuntu$", "^deploymacos$"), EnvironmentClass.PRODUCTION),
+    )
+    sync(store, connection, rules=rules, client=client, clock=lambda: NOW)
+    named = _named(store)
+    key = f"{ANTS}/jobs/1924932219/deployment-by-name"
+    assert named[key] == Deployment(
+        source="github",
+        external_id=key,
+        raw_event_id=f"github:workflow_job:{ANTS}/1924932219",  # the job as collected
+        service=ANTS,
+        environment="deployubuntu",
+        environment_class=EnvironmentClass.PRODUCTION,
+        repo=ANTS,
+        commit_sha="fd8d670fd09489e6ea7693c0a382ba85d2694f16",
+        pipeline_run_id=f"github:{ANTS}/runs/577330056",
+        result="success",
+        started_at=datetime(2021, 2, 18, 7, 2, 3),
+        finished_at=datetime(2021, 2, 18, 7, 5, 3),
+        url="https://github.com/panjf2000/ants/runs/1924932219?check_suite_focus=true",
+    )
+    assert named[f"{ANTS}/jobs/1924918171/deployment-by-name"].result == "canceled"
+    still = named[f"{ANTS}/jobs/1924932237/deployment-by-name"]  # deploymacos, in_progress
+    assert (still.result, still.finished_at) == ("running", None)
+    assert len(named) == 8  # 4 deployubuntu + 4 deploymacos; deploywindows, Analyze, Golangci-Lint: none
+
+
+def test_replay_applies_a_changed_job_name_rule(
+    store: Store, connection: GitHubConnectionConfig, client: HttpClient
+) -> None:
+    _sync(store, connection, client)
+    assert _named(store) == {}
+    replay(store, "gh", rules=MappingRules(deployment_names=DeploymentNameRule(("^deploywindows$",))))
+    named = _named(store)
+    assert len(named) == 4
+    assert {d.environment_class for d in named.values()} == {EnvironmentClass.OTHER}  # the name says none
