@@ -2,9 +2,9 @@
 
 The payloads are GitLab's documented examples (docs.gitlab.com, "Webhook events": issue, comment on a merge
 request, job, deployment and push events), trimmed to the fields Obeya reads and moved to the project
-``acme/shop``. Each test posts them to ``/api/v1/webhooks/gitlab`` (Note hooks are given to the adapter
-directly: see `test_merge_request_comment_hook_makes_the_comment_a_sync_makes`) and compares what is stored
-with what the REST normalizer makes of the REST API's answer for the same object.
+``acme/shop``. Each test posts them to ``/api/v1/webhooks/gitlab`` (or, for the field-by-field comparisons
+of notes, gives them to the adapter directly) and compares what is stored with what the REST normalizer
+makes of the REST API's answer for the same object.
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ def _deliver(client: TestClient, payload: dict[str, Any], hook: str) -> str:
     delivery = str(uuid.uuid4())
     headers = {"X-Gitlab-Token": SECRET, "X-Gitlab-Event": hook, "X-Gitlab-Event-UUID": delivery}
     response = client.post(GITLAB.path, content=json.dumps(payload).encode(), headers=headers)
-    assert response.status_code in (200, 202), response.text
+    assert (response.status_code, response.json()["status"]) == (202, "accepted"), response.text
     receiver = getattr(client.app.state, "webhook_receiver", None)  # type: ignore[attr-defined]
     wait_idle = getattr(receiver, "wait_idle", None)
     if wait_idle is not None:  # a receiver that normalizes after answering
@@ -236,6 +236,20 @@ def test_later_hook_of_a_closed_issue_restates_its_close_without_adding_one(stor
     ]  # no second close, and no `/closed` beside it
 
 
+def test_later_hook_of_a_closed_issue_keeps_who_closed_it(store: Store) -> None:
+    declare_scopes(store)
+    client = client_for(store)
+    close = _issue_hook("close", "closed", "2013-12-04 09:00:00 UTC", "2013-12-04 09:00:00 UTC")
+    _deliver(client, close, "Issue Hook")  # closed by the hook's user, root (gitlab:user/1)
+    relabelled = _issue_hook("update", "closed", "2013-12-06 08:00:00 UTC", "2013-12-04 09:00:00 UTC")
+    relabelled["user"] = {"id": 51, "name": "User1", "username": "user1", "email": "user1@example.com"}
+    _deliver(client, relabelled, "Issue Hook")  # updated later by someone else
+    closes = [t for t in _transitions(store, "gitlab:acme/shop#23") if t.to_status == "closed"]
+    assert [(t.id, t.author_id) for t in closes] == [
+        ("gitlab:acme/shop#23/closed@2013-12-04T09:00:00Z", "gitlab:user/1")
+    ]
+
+
 # --- Note Hook ------------------------------------------------------------------------------------------
 
 
@@ -282,9 +296,25 @@ def _normalize_hook(payload: dict[str, Any]) -> tuple[str, Any]:
     return delivery.id, normalize_webhook(delivery, payload, MappingRules())
 
 
+def test_merge_request_comment_hook_is_stored_as_the_change_comment(store: Store) -> None:
+    declare_scopes(store)
+    client = client_for(store)
+    delivery = _deliver(client, _note_hook("This MR needs work."), "Note Hook")  # answered 202 accepted
+    comments = store.fetch_records("change_comment")
+    assert [(c.id, c.change_id, c.author_id, c.body, c.raw_event_id) for c in comments] == [
+        (
+            "gitlab:acme/shop!1/notes/1244",
+            "gitlab:acme/shop!1",
+            "gitlab:user/1",
+            "This MR needs work.",
+            f"gitlab:{delivery}",
+        )
+    ]
+    outcome = client.get(f"/api/v1/webhooks/deliveries/gitlab/{delivery}").json()
+    assert (outcome["outcome"], outcome["records"]["change_comment"]) == ("normalized", 1)
+
+
 def test_merge_request_comment_hook_makes_the_comment_a_sync_makes() -> None:
-    # Given to the adapter: the receiver takes a GitLab object_kind only when envelopes.GITLAB_EVENTS lists
-    # it, and "note" is not listed there yet.
     delivery, result = _normalize_hook(_note_hook("This MR needs work."))
     assert result.failures == [] and result.skipped == []
     (comment,) = [r for r in result.records if isinstance(r, ChangeComment)]
@@ -465,6 +495,66 @@ def test_deployment_hooks_make_the_deployment_running_then_finished(store: Store
         "url": "https://gitlab.example/acme/shop/-/jobs/796",
     }
     assert deployment.raw_event_id == f"gitlab:{delivery}"
+
+
+def test_finished_deployment_hook_keeps_the_start_a_running_hook_gave(store: Store) -> None:
+    declare_scopes(store)
+    client = client_for(store)
+    _deliver(
+        client, _deployment_hook("running", "production", "2021-04-28 21:45:00 +0200"), "Deployment Hook"
+    )
+    _deliver(
+        client, _deployment_hook("success", "production", "2021-04-28 21:50:00 +0200"), "Deployment Hook"
+    )
+    (deployment,) = store.fetch_records("deployment")
+    assert isinstance(deployment, Deployment)
+    assert (deployment.result, deployment.started_at, deployment.finished_at) == (
+        "success",
+        datetime(2021, 4, 28, 19, 45),
+        datetime(2021, 4, 28, 19, 50),
+    )
+
+
+def test_finished_deployment_hook_keeps_the_start_and_pipeline_of_the_sync(store: Store) -> None:
+    declare_scopes(store)
+    rest_deployment = {  # GET /projects/:id/deployments while it runs (docs.gitlab.com, Deployments API)
+        "id": 15,
+        "iid": 2,
+        "ref": "main",
+        "sha": SHA,
+        "created_at": "2021-04-28T19:44:10.000Z",
+        "updated_at": "2021-04-28T19:44:10.000Z",
+        "status": "running",
+        "environment": {"id": 9, "name": "production", "tier": "production"},
+        "deployable": {
+            "id": 796,
+            "status": "running",
+            "started_at": "2021-04-28T19:44:30.000Z",
+            "finished_at": None,
+            "web_url": "https://gitlab.example/acme/shop/-/jobs/796",
+            "pipeline": {"id": 31, "sha": SHA, "ref": "main", "status": "running"},
+        },
+    }
+    store.upsert_records(_rest(("deployment", "acme/shop/deployments/15", rest_deployment)))
+    client = client_for(store)
+    _deliver(
+        client, _deployment_hook("success", "production", "2021-04-28 21:50:00 +0200"), "Deployment Hook"
+    )
+    (deployment,) = store.fetch_records("deployment")
+    assert isinstance(deployment, Deployment)
+    assert (
+        deployment.result,
+        deployment.started_at,
+        deployment.finished_at,
+        deployment.pipeline_run_id,
+        deployment.commit_sha,
+    ) == (
+        "success",
+        datetime(2021, 4, 28, 19, 44, 30),  # the job's start, as the sync stored it
+        datetime(2021, 4, 28, 19, 50),
+        "gitlab:acme/shop/pipelines/31",
+        SHA,
+    )
 
 
 def test_deployment_hook_to_staging_takes_its_class_by_name(store: Store) -> None:

@@ -38,9 +38,9 @@ GITHUB_EVENTS: dict[str, tuple[str, ...]] = {
 """GitHub events Obeya uses → the objects their body always carries (besides ``repository``)."""
 
 GITLAB_EVENTS = frozenset(
-    {"merge_request", "pipeline", "build", "deployment", "push", "tag_push", "issue", "release"}
+    {"merge_request", "pipeline", "build", "deployment", "push", "tag_push", "issue", "note", "release"}
 )
-"""GitLab ``object_kind``s Obeya uses (``build`` is a job event)."""
+"""GitLab ``object_kind``s Obeya uses (``build`` is a job event, ``note`` a comment)."""
 
 JIRA_EVENTS = frozenset(
     {

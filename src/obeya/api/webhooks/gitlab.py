@@ -13,13 +13,15 @@ the delivery.
 - ``pipeline`` (Pipeline Hook) → the `PipelineRun` and one `PipelineJob` per entry of ``builds``.
 - ``issue`` (Issue Hook) → the `WorkItem` and its ``/created`` transition; a ``reopen`` action, and the
   last close of a closed issue, also become the state event they are (``issue_state_events``), so the
-  transition has the id the sync's resource state event gives it (``PROJECT#IID/closed@SECOND``).
+  transition has the id the sync's resource state event gives it (``PROJECT#IID/closed@SECOND``). A later
+  hook of a closed issue names no closer: the stored close transition gives it (``previous_transition``).
 - ``note`` (Note Hook) on a merge request → the `ChangeComment` (or, for an approval system note, the
   `Review`) of ``PROJECT!IID/notes/ID``; notes on issues, commits and snippets are kept raw.
 - ``build`` (Job Hook) → the `PipelineJob` ``PROJECT/jobs/ID`` of pipeline ``pipeline_id``.
 - ``deployment`` (Deployment Hook) → the `Deployment` ``PROJECT/deployments/ID``: the full commit sha is
   the last part of ``commit_url`` (the hook names only ``short_sha``); ``status_changed_at`` is the start
-  of a running deployment and the finish of a finished one (its start and pipeline come with the sync).
+  of a running deployment and the finish of a finished one. A finished hook names no start, pipeline
+  or full sha: the stored deployment (``previous_deployment``, from an earlier hook or the sync) gives them.
 - ``push`` (Push Hook) → a `Commit` ``PROJECT@SHA`` per pushed commit, its author as ``git/EMAIL``.
 - The accounts the hook embeds whole (``user``, ``assignees``, ``reviewers``; a push's ``user_*``
   fields) → `Person` / `Identity`.
@@ -37,9 +39,11 @@ from typing import Any
 
 from obeya.api.webhooks.envelopes import MalformedDelivery
 from obeya.connectors.gitlab.collector import SOURCE
-from obeya.connectors.gitlab.normalizer import change_id, normalize
+from obeya.connectors.gitlab.normalizer import change_id, normalize, state_transition_key
 from obeya.connectors.raw import raw_event
-from obeya.model.records import Change, RawEvent, Record
+from obeya.connectors.times import parse_time
+from obeya.model.ids import record_id
+from obeya.model.records import Change, Deployment, RawEvent, Record, StatusTransition
 from obeya.normalize.rules import MappingRules
 
 from .github import WebhookRecords
@@ -48,6 +52,10 @@ Item = dict[str, Any]
 
 PreviousChange = Callable[[str], Change | None]
 """The stored change of an id, if any."""
+PreviousDeployment = Callable[[str], Deployment | None]
+"""The stored deployment of an id, if any."""
+PreviousTransition = Callable[[str], StatusTransition | None]
+"""The stored status transition of an id, if any."""
 
 KINDS = frozenset({"merge_request", "pipeline", "issue", "note", "build", "deployment", "push"})
 """The ``object_kind``s normalized from webhooks (``note``: on merge requests; ``build``: a job)."""
@@ -190,19 +198,30 @@ def _issue(attributes: Item, payload: Item) -> Item:
     }
 
 
-def _state_event(issue: Item, action: Any, user: Any) -> Item | None:
+def _state_event(issue: Item, key: str, action: Any, user: Any, previous: PreviousTransition) -> Item | None:
     """The resource state event a hook tells of (it carries no event id): a ``reopen`` at its
-    ``updated_at``; for a closed issue, its last close at ``closed_at`` (by the hook's user when the hook
-    is that close), so any later hook of a closed issue restates that close rather than adding another."""
+    ``updated_at``; for a closed issue, its last close at ``closed_at``, so any later hook of a closed
+    issue restates that close rather than adding another. The closer is the hook's user when the hook is
+    that close; otherwise whoever the stored close names (a later hook does not say)."""
     if action == "reopen" and issue.get("updated_at"):
         return {"state": "reopened", "created_at": issue["updated_at"], "user": user}
-    if issue.get("state") == "closed" and issue.get("closed_at"):
-        return {
-            "state": "closed",
-            "created_at": issue["closed_at"],
-            "user": user if action == "close" else None,
-        }
+    closed_at = parse_time(issue.get("closed_at"))
+    if issue.get("state") == "closed" and closed_at is not None:
+        if action != "close":
+            stored = previous(record_id(SOURCE, state_transition_key(key, "closed", closed_at)))
+            user = _account(stored.author_id) if stored is not None else None
+        return {"state": "closed", "created_at": issue["closed_at"], "user": user}
     return None
+
+
+def _account(person: str | None) -> Item | None:
+    """The GitLab account a stored person id names (``gitlab:user/1`` → ``{"id": "1"}``), if it is one."""
+    prefix = f"{SOURCE}:user/"
+    return {"id": person.removeprefix(prefix)} if person and person.startswith(prefix) else None
+
+
+def _stored_time(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
 
 
 def _note(attributes: Item, payload: Item) -> tuple[int | str, Item]:
@@ -250,20 +269,28 @@ def _job_hook(payload: Item) -> Item:
 _COMMIT_URL_SHA = re.compile(r"/commit/([0-9a-f]{40}|[0-9a-f]{64})/?$")
 
 
-def _deployment(payload: Item) -> Item:
+def _deployment(payload: Item, project: str, previous: PreviousDeployment) -> Item:
+    """The deployment as the REST API shows it; what the hook leaves out (the start of a finished one,
+    its pipeline, a full sha) as the stored deployment has it."""
     if payload.get("deployment_id") is None:
         raise MalformedDelivery("body.deployment_id is missing from the deployment event")
+    stored = previous(record_id(SOURCE, f"{project}/deployments/{payload['deployment_id']}"))
     found = _COMMIT_URL_SHA.search(str(payload.get("commit_url") or ""))
     changed = iso_time(payload.get("status_changed_at"))
     running = str(payload.get("status") or "") in ("created", "running", "blocked")
+    started = _stored_time(stored.started_at) if stored is not None else None
+    deployable: Item = {"id": payload.get("deployable_id"), "web_url": payload.get("deployable_url")}
+    pipeline = stored.pipeline_run_id if stored is not None else None
+    if pipeline and "/pipelines/" in pipeline:
+        deployable["pipeline"] = {"id": pipeline.rsplit("/pipelines/", 1)[1]}
     return {
         "id": payload["deployment_id"],
         "status": payload.get("status"),
         "environment": {"name": payload.get("environment"), "tier": payload.get("environment_tier")},
-        "sha": found.group(1) if found else None,
-        "created_at": changed if running else None,
+        "sha": found.group(1) if found else (stored.commit_sha if stored is not None else None),
+        "created_at": started or (changed if running else None),
         "updated_at": None if running else changed,
-        "deployable": {"id": payload.get("deployable_id"), "web_url": payload.get("deployable_url")},
+        "deployable": deployable,
     }
 
 
@@ -310,8 +337,11 @@ def collector_events(
     connection: str | None,
     received_at: datetime,
     previous: PreviousChange = lambda _id: None,
+    previous_deployment: PreviousDeployment = lambda _id: None,
+    previous_transition: PreviousTransition = lambda _id: None,
 ) -> list[RawEvent]:
-    """The raw events the collector would store for the objects of one hook (not to be stored).
+    """The raw events the collector would store for the objects of one hook (not to be stored); the
+    `previous` lookups give what the hook does not say and an earlier hook or the sync stored.
 
     Raises `MalformedDelivery` for an object kind it does not unwrap, or an object not there to unwrap.
     """
@@ -342,7 +372,9 @@ def collector_events(
         issue = _issue(attributes, payload)
         key = f"{project}#{issue['iid']}"
         events.append(event("issue", key, issue))
-        state_event = _state_event(issue, attributes.get("action"), payload.get("user"))
+        state_event = _state_event(
+            issue, key, attributes.get("action"), payload.get("user"), previous_transition
+        )
         if state_event is not None:
             events.append(event("issue_state_events", key, [state_event]))
     elif kind == "note":
@@ -352,7 +384,7 @@ def collector_events(
         job = _job_hook(payload)
         events.append(event("job", f"{project}/jobs/{job['id']}", job))
     elif kind == "deployment":
-        deployment = _deployment(payload)
+        deployment = _deployment(payload, project, previous_deployment)
         events.append(event("deployment", f"{project}/deployments/{deployment['id']}", deployment))
     else:  # push
         for commit in _pushed_commits(payload):
@@ -369,14 +401,23 @@ def normalize_webhook(
     payload: Item,
     rules: MappingRules,
     previous: PreviousChange = lambda _id: None,
+    previous_deployment: PreviousDeployment = lambda _id: None,
+    previous_transition: PreviousTransition = lambda _id: None,
 ) -> WebhookRecords:
     """The records of one GitLab delivery (`delivery` is its stored raw event), pointing at it.
 
-    `previous` finds the stored change (for ``merged_at``/``closed_at``). Raises `MalformedDelivery` on a
-    payload it cannot unwrap.
+    The lookups find what is stored: `previous` the change (for ``merged_at``/``closed_at``),
+    `previous_deployment` the deployment (the start, pipeline and sha a finished hook does not name),
+    `previous_transition` an issue's close (who closed it, which a later hook does not name). Raises
+    `MalformedDelivery` on a payload it cannot unwrap.
     """
     events = collector_events(
-        payload, connection=delivery.connection, received_at=delivery.received_at, previous=previous
+        payload,
+        connection=delivery.connection,
+        received_at=delivery.received_at,
+        previous=previous,
+        previous_deployment=previous_deployment,
+        previous_transition=previous_transition,
     )
     normalized = normalize(events, rules)
     records: list[Record] = [r.model_copy(update={"raw_event_id": delivery.id}) for r in normalized.records]

@@ -37,7 +37,15 @@ from obeya.api.webhooks.signatures import (
 )
 from obeya.api.webhooks.worker import NormalizationWorker
 from obeya.config.webhooks import WebhookSettings
-from obeya.model.records import Change, Incident, RawEvent, Record, WorkItem
+from obeya.model.records import (
+    Change,
+    Deployment,
+    Incident,
+    RawEvent,
+    Record,
+    StatusTransition,
+    WorkItem,
+)
 from obeya.normalize.rules import MappingRules
 from obeya.store.base import Store
 
@@ -370,7 +378,22 @@ class WebhookReceiver:
             found = self._previous("change", record_id, batch)
             return found if isinstance(found, Change) else None
 
-        return gitlab.normalize_webhook(raw, delivery.payload, self.rules, previous)
+        def previous_deployment(record_id: str) -> Deployment | None:
+            found = self._previous("deployment", record_id, batch)
+            return found if isinstance(found, Deployment) else None
+
+        def previous_transition(record_id: str) -> StatusTransition | None:
+            found = self._previous("status_transition", record_id, batch)
+            return found if isinstance(found, StatusTransition) else None
+
+        return gitlab.normalize_webhook(
+            raw,
+            delivery.payload,
+            self.rules,
+            previous,
+            previous_deployment=previous_deployment,
+            previous_transition=previous_transition,
+        )
 
     def _normalize_pagerduty(self, raw: RawEvent, delivery: Delivery, batch: _Batch) -> WebhookRecords:
         def previous(record_id: str) -> Incident | None:
