@@ -53,7 +53,7 @@ from obeya.model.records import (
     WorkItem,
 )
 from obeya.model.vocabulary import EnvironmentClass, FlowItemType, FlowState
-from obeya.normalize.rules import DeploymentNameRule, MappingRules
+from obeya.normalize.rules import DeploymentNameRule, EnvironmentRule, MappingRules
 from obeya.store import Store
 
 NOW = datetime(2024, 5, 1, tzinfo=UTC)
@@ -627,3 +627,24 @@ def test_replay_applies_a_changed_job_name_rule(
     deployed = _one(store, "deployment", f"azuredevops:{PROJECT}/builds/12/{DEPLOY_STAGE}")
     assert deployed.environment_class is EnvironmentClass.PRODUCTION  # its name names production
     assert _records(store, "deployment", "pipeline_run_id = ?", [f"azuredevops:{PROJECT}/builds/13"]) == []
+
+
+def test_replay_drops_a_stage_deployment_a_narrowed_rule_no_longer_makes(
+    store: Store, connection: AzureDevOpsConnectionConfig, client: HttpClient
+) -> None:
+    _sync(store, connection, client)
+    release = f"azuredevops:{PROJECT}/release-deployments/33"
+    assert _one(store, "deployment", release).environment_class is EnvironmentClass.PRODUCTION
+    # "Deploy production" (identifier deploy_prod) names production: a deployment whatever the patterns.
+    replay(store, "ado", rules=MappingRules(deployment_names=DeploymentNameRule()))
+    assert _one(store, "deployment", f"azuredevops:{PROJECT}/builds/12/{DEPLOY_STAGE}").environment == (
+        "Deploy production"
+    )
+    # Without the environment class rule either (its name read as "other"), it is no deployment.
+    other = MappingRules(
+        environments=(EnvironmentRule("production", EnvironmentClass.OTHER),),
+        deployment_names=DeploymentNameRule(),
+    )
+    replay(store, "ado", rules=other)
+    assert _records(store, "deployment", "external_id LIKE ?", [f"{PROJECT}/builds/%"]) == []
+    assert _records(store, "deployment", "id = ?", [release])  # classic release deployments stay

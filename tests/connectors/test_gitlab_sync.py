@@ -664,3 +664,9 @@ def test_replay_applies_a_changed_job_name_rule(
     assert sorted(named) == [f"44/jobs/{n}/deployment-by-name" for n in (100, 105, 109)]
     # "compile" names no environment class and job_environment is left at its default.
     assert {d.environment_class for d in named.values()} == {EnvironmentClass.OTHER}
+
+    replay(store, "gl", rules=MappingRules(deployment_names=DeploymentNameRule(("^compile$",))))
+    assert sorted(_named(store)) == sorted(named)  # the same pattern in other words: the same deployments
+    replay(store, "gl", rules=RULES)  # the pattern removed: they are gone, GitLab's own deployments stay
+    assert _named(store) == {}
+    assert _one(store, "deployment", f"gitlab:{SNOWFLAKE}/deployments/13426753").environment == "staging"

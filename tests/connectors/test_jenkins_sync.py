@@ -414,6 +414,8 @@ def test_replay_applies_a_changed_job_name_rule(store: Store, jenkins: FakeJenki
     replay(store, "ci", rules=DEPLOY_BY_NAME)
     assert len(jenkins.requests) == requests
     assert len(_named(store)) == 11
+    replay(store, "ci", rules=MappingRules())
+    assert _named(store) == {}  # the rule removed: replay drops what only the rule made
 
 
 def _named_stages(describe: Item) -> list[Deployment]:

@@ -368,11 +368,35 @@ def replay(
 ) -> SyncReport:
     """Normalize a connection's stored raw events again (after a mapping-rule change), without HTTP.
 
-    The records written are those a sync writes from the same raw events.
+    The records written are those a sync writes from the same raw events; a deployment they no longer
+    give (a job name pattern removed) is deleted.
     """
     name = connection if isinstance(connection, str) else connection.name
     with _cyclic_gc_paused():
         return _replay(store, connection, name, rules or MappingRules(), progress)
+
+
+def _drop_deployments_no_longer_derived(
+    store: Store, source: str, connection: str, event_types: Sequence[str], normalized: Normalized
+) -> None:
+    """Delete the deployments these raw events gave before but no longer give: a deployment recognised by
+    a job name pattern (`rules.deployments.job_patterns`) is gone once the pattern no longer matches.
+
+    Only deployments are concerned: whether a raw event gives one is the one thing a mapping rule decides
+    (every other record's existence depends on the raw event alone). Webhook deliveries' records are left.
+    """
+    placeholders = ", ".join("?" for _ in event_types)
+    raw = TABLES["raw_event"].name
+    derived = store.query(
+        f'SELECT d.id FROM "{TABLES["deployment"].name}" d JOIN "{raw}" r ON r.id = d.raw_event_id '
+        "WHERE r.source = ? AND r.connection = ? AND r.delivery_id IS NULL "
+        f"AND r.event_type IN ({placeholders})",
+        [source, connection, *event_types],
+    )
+    kept = {r.id for r in normalized.records if r.kind == "deployment"}
+    gone = [deployment_id for (deployment_id,) in derived if deployment_id not in kept]
+    if gone:
+        store.delete_where("deployment", f"id IN ({', '.join('?' for _ in gone)})", gone)
 
 
 def _replay(
@@ -413,6 +437,7 @@ def _replay_connector(
         if not count:
             continue
         store.upsert_records(normalized.records)
+        _drop_deployments_no_longer_derived(store, connector.source, name, event_types, normalized)
         label = "+".join(event_types)
         entry = report.resource(label)
         entry.raw_events += count
