@@ -5,7 +5,7 @@
 Builds `--events` synthetic GitHub raw events shaped like the recordings (pull requests with their
 commits, reviews and review comments, accounts, git authors, commits, issues and issue events, workflow
 runs and jobs, deployments with statuses, releases), keyed as the collector keys them, directly in a
-fresh DuckDB store under /tmp (one Arrow batch, no HTTP). Then times
+fresh DuckDB store in a temporary folder under /tmp, removed at the end (one Arrow batch, no HTTP). Then times
 `obeya.connectors.sync.replay(store, connection)` and prints raw events/s and records written/s.
 """
 
@@ -23,7 +23,7 @@ import orjson
 import pyarrow as pa
 
 from obeya.connectors.sync import replay
-from obeya.store import connect
+from obeya.store import Store, connect
 
 CONNECTION = "bench"
 Item = dict[str, Any]
@@ -212,17 +212,25 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="print a cProfile of the replay")
     args = parser.parse_args()
 
-    folder = tempfile.mkdtemp(prefix="obeya-bench-replay-")
-    store = connect(f"duckdb:///{folder}/obeya.duckdb")
+    with tempfile.TemporaryDirectory(prefix="obeya-bench-replay-") as folder:  # removed, store and all
+        store = connect(f"duckdb:///{folder}/obeya.duckdb")
+        try:
+            _run(store, args.events, args.profile)
+        finally:
+            store.close()
+
+
+def _run(store: Store, events: int, profile: bool) -> None:
+    """Store `events` synthetic raw events in `store`, replay them, print the figures."""
     store.migrate()
     began = time.perf_counter()
-    batch = raw_events(args.events)
+    batch = raw_events(events)
     store.upsert("raw_event", batch)
     built = time.perf_counter() - began
     print(f"raw events stored     {batch.num_rows} ({built:.1f} s to build and store)")
 
     began = time.perf_counter()
-    if args.profile:
+    if profile:
         import cProfile
         import pstats
 
@@ -237,7 +245,6 @@ def main() -> None:
     print(f"raw events replayed   {raw} ({raw / wall:,.0f} events/s)")
     print(f"records written       {report.normalized} ({report.normalized / wall:,.0f} records/s)")
     print(f"skipped               {dict(report.skipped)}")
-    store.close()
 
 
 if __name__ == "__main__":
