@@ -6,6 +6,7 @@ import pytest
 
 from obeya.model import EnvironmentClass, FlowItemType, FlowState
 from obeya.normalize import MappingRules, StatusMapping
+from obeya.normalize.rules import DeploymentNameRule, EnvironmentRule, named_deployment_result
 
 
 @pytest.mark.parametrize(
@@ -78,3 +79,37 @@ def test_flow_item_types(tool_type: str, labels: list[str], expected: FlowItemTy
 )
 def test_environment_classes(environment: str, expected: EnvironmentClass) -> None:
     assert MappingRules().environment_class(environment) is expected
+
+
+def test_job_name_rule_gives_the_first_matching_pattern_case_insensitively() -> None:
+    rule = DeploymentNameRule(("^deploy", "roll-?out"))
+    assert rule.matched_pattern("Deploy to EU") == "^deploy"
+    assert rule.matched_pattern("build", "canary ROLLOUT") == "roll-?out"  # any of the names
+    assert rule.matched_pattern("predeploy checks", "") is None  # anchored: not anywhere
+    assert DeploymentNameRule().matched_pattern("deploy") is None
+
+
+def test_job_environment_class_reads_the_name_before_the_rule_default() -> None:
+    rules = MappingRules(environments=(EnvironmentRule("^eu-live", EnvironmentClass.PRODUCTION),))
+    rule = DeploymentNameRule(("deploy",), EnvironmentClass.PRODUCTION)
+    assert rules.job_environment_class("deploy staging", rule) is EnvironmentClass.STAGING
+    assert rules.job_environment_class("eu-live deploy", rule) is EnvironmentClass.PRODUCTION
+    assert rules.job_environment_class("deploy", rule) is EnvironmentClass.PRODUCTION  # the rule's class
+    # "stage" and "job" are generic words, not the staging environment
+    assert rules.job_environment_class("Deploy stage", DeploymentNameRule()) is EnvironmentClass.OTHER
+
+
+def test_configured_job_name_rule_replaces_a_tool_default() -> None:
+    assert MappingRules().deployment_name_rule(("deploy",)).patterns == ("deploy",)
+    configured = MappingRules(deployment_names=DeploymentNameRule(("ship",)))
+    assert configured.deployment_name_rule(("deploy",)).patterns == ("ship",)
+
+
+def test_a_job_that_did_not_run_is_no_deployment_by_name() -> None:
+    assert named_deployment_result("skipped") is None
+    assert [named_deployment_result(r) for r in ("success", "failure", "canceled", "running")] == [
+        "success",
+        "failure",
+        "canceled",
+        "running",
+    ]
