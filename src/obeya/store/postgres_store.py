@@ -13,9 +13,14 @@ import pyarrow.csv as pacsv
 
 from obeya.model.schema import TableSpec
 from obeya.store.base import Store
+from obeya.store.derived import DERIVED_TABLES
 
 _BATCH = "_obeya_batch"
 _COPY_CHUNK_ROWS = 50_000
+ANALYZE_AFTER_ROWS = 5_000
+"""A transaction that writes at least this many rows into a table refreshes the table's planner
+statistics after it commits: without them (autovacuum off, or not yet run after a bulk load) the planner
+guesses row counts and picks nested loops that turn a 50 ms metric into minutes."""
 
 
 def _placeholders(sql: str) -> str:
@@ -67,14 +72,37 @@ class PostgresStore(Store):
 
     def _begin(self) -> None:
         self._conn().execute("BEGIN")
+        self._local.bulk_written = set()
 
     def _commit(self) -> None:
-        self._conn().execute("COMMIT")
+        conn = self._conn()
+        conn.execute("COMMIT")
+        for table in sorted(getattr(self._local, "bulk_written", ())):
+            conn.execute(f'ANALYZE "{table}"')
+        self._local.bulk_written = set()
 
     def _rollback(self) -> None:
         self._conn().execute("ROLLBACK")
+        self._local.bulk_written = set()
+
+    def _bulk_wrote(self, *tables: str) -> None:
+        """Note tables this transaction wrote many rows into (their statistics are refreshed at commit)."""
+        self._local.__dict__.setdefault("bulk_written", set()).update(tables)
+
+    def _refresh_derived(self, item_ids: pa.Array) -> None:
+        super()._refresh_derived(item_ids)
+        if len(item_ids) >= ANALYZE_AFTER_ROWS // 10:
+            self._bulk_wrote(*DERIVED_TABLES)
+
+    def migrate(self, target: int | None = None) -> list[int]:
+        applied = super().migrate(target)
+        if applied:
+            self.execute("ANALYZE")
+        return applied
 
     def _replace_rows(self, spec: TableSpec, batch: pa.Table) -> None:
+        if batch.num_rows >= ANALYZE_AFTER_ROWS:
+            self._bulk_wrote(spec.name)
         conn = self._conn()
         names = spec.column_names
         columns = ", ".join(f'"{c}"' for c in names)
