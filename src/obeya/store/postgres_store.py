@@ -96,8 +96,9 @@ class PostgresStore(Store):
 
     def migrate(self, target: int | None = None) -> list[int]:
         applied = super().migrate(target)
-        if applied:
-            self.execute("ANALYZE")
+        if applied:  # the store's own tables only: a bare ANALYZE would sample every schema
+            for table in sorted(self.table_names()):
+                self.execute(f'ANALYZE "{table}"')
         return applied
 
     def _replace_rows(self, spec: TableSpec, batch: pa.Table) -> None:
