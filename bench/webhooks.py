@@ -77,6 +77,16 @@ def _prepare(url: str) -> None:
         )
 
 
+def _server_stack() -> str:
+    """What uvicorn serves with here (as `obeya serve` does): its HTTP parser and event loop."""
+    import importlib.util
+    from importlib.metadata import version
+
+    http = "httptools" if importlib.util.find_spec("httptools") else "h11 (pure Python)"
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    return f"uvicorn {version('uvicorn')}, {http}, {loop}"
+
+
 def _cpu_seconds(pid: int) -> float:
     """CPU time (user + system) a process has used so far, from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -337,6 +347,7 @@ def main() -> None:
         else:
             raise SystemExit("the server did not start within 10 s")
         print(f"sending {total:,} GitHub deliveries at {args.rate:g}/s for {args.seconds:g} s to {base} ...")
+        print(f"server: {_server_stack()}")
         began = time.perf_counter()
         server_cpu = _cpu_seconds(server.pid)
         client_cpu = time.process_time()

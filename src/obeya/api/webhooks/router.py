@@ -3,17 +3,11 @@
 The router's lifespan (merged into the app's by ``include_router``) settles, at start, the deliveries a
 previous process stored but never settled, and at shutdown stops the intake and lets the worker finish
 (at most `SHUTDOWN_SECONDS`; what it does not finish is settled at the next start).
-
-While it serves, the interpreter's switch interval is `SWITCH_SECONDS` instead of Python's 5 ms: the
-worker normalizes in pure Python on a thread of its own, and each time the event loop wakes (a request's
-bytes, its committed delivery, its answer written) it may wait a whole switch interval for the GIL behind
-it; with 1 ms an answer waits at most a few milliseconds behind a batch instead of tens.
 """
 
 from __future__ import annotations
 
 import asyncio
-import sys
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -33,8 +27,6 @@ from obeya.store.base import Store
 
 PREFIX = "/api/v1/webhooks"
 SHUTDOWN_SECONDS = 10.0
-SWITCH_SECONDS = 0.001
-"""The GIL switch interval while the receivers serve (see the module's docstring)."""
 INLINE_BODY_BYTES = 256 * 1024
 """Bodies up to this size are checked on the event loop (a few microseconds); larger ones in a thread."""
 
@@ -135,14 +127,9 @@ def webhooks_router(settings: WebhookSettings | None = None, rules: MappingRules
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         target = receiver_of(app)
-        switch = sys.getswitchinterval()
-        sys.setswitchinterval(min(switch, SWITCH_SECONDS))
-        try:
-            await run_in_threadpool(target.start)
-            yield
-            await run_in_threadpool(target.close, SHUTDOWN_SECONDS)
-        finally:
-            sys.setswitchinterval(switch)
+        await run_in_threadpool(target.start)
+        yield
+        await run_in_threadpool(target.close, SHUTDOWN_SECONDS)
 
     router = APIRouter(prefix=PREFIX, tags=["webhooks"], lifespan=lifespan)
 
