@@ -19,7 +19,13 @@ from starlette.responses import Response
 
 from obeya.store import Store
 
-CACHED_PATHS = ("/api/v1/metrics/", "/api/v1/vsm", "/api/v1/traceability")
+CACHED_PATHS = (
+    "/api/v1/metrics/",
+    "/api/v1/vsm",
+    "/api/v1/traceability",
+    "/api/v1/insights",
+    "/api/v1/maturity",
+)
 
 
 @dataclass(frozen=True)

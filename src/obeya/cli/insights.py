@@ -102,10 +102,10 @@ def insights(
         obeya insights --stream "Mobile App" --format csv
     """
     period = _window(window, as_of)
-    rules = load_config().rules.dora_rules()
+    config = load_config().rules
     with open_store(database) as store:
         scope = _slice(store, stream, None, None, None)
-        report = insights_report(store, period, scope, rules)
+        report = insights_report(store, period, scope, config.dora_rules(), config.work_start)
     if output is OutputFormat.table:
         _print_report_table(_title("Insights", stream, period), report)
     elif output is OutputFormat.json:

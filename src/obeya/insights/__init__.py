@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from obeya.engine.dora_rules import DEFAULT_DORA_RULES, DoraRules
+from obeya.engine.timeline import WorkStart
 from obeya.engine.window import Slice, Window
 from obeya.insights.bottlenecks import bottlenecks
 from obeya.insights.maturity import maturity
@@ -34,14 +35,18 @@ class InsightsReport:
 
 
 def insights_report(
-    store: Store, window: Window, scope: Slice = Slice(), rules: DoraRules = DEFAULT_DORA_RULES
+    store: Store,
+    window: Window,
+    scope: Slice = Slice(),
+    rules: DoraRules = DEFAULT_DORA_RULES,
+    work_start: WorkStart = "active",
 ) -> InsightsReport:
     """The bottlenecks, the eight waste signals and the recommendations that fire, for a slice (DORA
-    figures under the deployment and incident `rules`)."""
+    figures under the deployment and incident `rules`, work start as `rules.work_start` says)."""
     return InsightsReport(
-        bottlenecks(store, window, scope),
-        waste(store, window, scope),
-        recommendations(store, window, scope, rules),
+        bottlenecks(store, window, scope, work_start),
+        waste(store, window, scope, work_start),
+        recommendations(store, window, scope, rules, work_start),
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from obeya.engine.stages import Bottleneck, value_stream_map
+from obeya.engine.timeline import WorkStart
 from obeya.engine.window import Slice, Window
 from obeya.insights.model import Insight
 from obeya.insights.scope import stream_slices
@@ -30,14 +31,16 @@ def bottleneck_insight(value_stream_id: str | None, name: str, bottleneck: Bottl
     )
 
 
-def bottlenecks(store: Store, window: Window, scope: Slice = Slice()) -> list[Insight]:
+def bottlenecks(
+    store: Store, window: Window, scope: Slice = Slice(), work_start: WorkStart = "active"
+) -> list[Insight]:
     """The bottleneck of the scope's value stream (or of every stream), with the items behind it.
 
     A stream with no committed wait in the window has no bottleneck and gives no insight.
     """
     found = []
     for stream_scope, name in stream_slices(store, scope):
-        bottleneck = value_stream_map(store, window, stream_scope).bottleneck
+        bottleneck = value_stream_map(store, window, stream_scope, work_start).bottleneck
         if bottleneck is not None and bottleneck.items:
             found.append(bottleneck_insight(stream_scope.value_stream_id, name, bottleneck))
     return found

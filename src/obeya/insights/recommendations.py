@@ -23,7 +23,7 @@ from obeya.engine.dora_rules import DEFAULT_DORA_RULES, DoraRules
 from obeya.engine.flow import flow_time
 from obeya.engine.sql import change_conditions, deployment_conditions, incident_conditions, seconds_between
 from obeya.engine.stages import ValueStreamMap, value_stream_map
-from obeya.engine.timeline import timeline
+from obeya.engine.timeline import WorkStart, timeline
 from obeya.engine.window import Slice, Window
 from obeya.insights.model import ITEM_LIMIT, Insight
 from obeya.insights.scope import stream_slices
@@ -49,6 +49,7 @@ class StreamEvidence:
     map: ValueStreamMap
     categories: dict[str, str]  # stage name → stage category (the name when no category is set)
     dora_rules: DoraRules = DEFAULT_DORA_RULES  # what counts as a deployment and an incident
+    work_start: WorkStart = "active"  # rules.work_start
 
     def bottleneck_category(self) -> str | None:
         """The category of the bottleneck stage, or None without a bottleneck."""
@@ -57,16 +58,23 @@ class StreamEvidence:
 
 
 def gather(
-    store: Store, window: Window, scope: Slice, name: str, rules: DoraRules = DEFAULT_DORA_RULES
+    store: Store,
+    window: Window,
+    scope: Slice,
+    name: str,
+    rules: DoraRules = DEFAULT_DORA_RULES,
+    work_start: WorkStart = "active",
 ) -> StreamEvidence:
-    """The evidence of one value stream, under the deployment and incident `rules`."""
+    """The evidence of one value stream, under the deployment and incident `rules` and `work_start`."""
     categories = {
         str(r[0]): str(r[1] or r[0])
         for r in store.query(
             "SELECT name, category FROM stages WHERE value_stream_id = ?", [scope.value_stream_id or ""]
         )
     }
-    return StreamEvidence(scope, name, value_stream_map(store, window, scope), categories, rules)
+    return StreamEvidence(
+        scope, name, value_stream_map(store, window, scope, work_start), categories, rules, work_start
+    )
 
 
 Rule = Callable[[Store, Window, StreamEvidence], Insight | None]
@@ -293,10 +301,10 @@ ORDER BY g.gate DESC, g.id""",
 def devsecops(store: Store, window: Window, e: StreamEvidence) -> Insight | None:
     """DevSecOps: at least 25 % of the risk items in progress are older than the 85th percentile flow
     time of the items completed in the window."""
-    p85 = flow_time(store, window, e.scope).flow_time.p85
+    p85 = flow_time(store, window, e.scope, work_start=e.work_start).flow_time.p85
     if p85 is None:
         return None
-    t = timeline(e.scope, window.end)
+    t = timeline(e.scope, window.end, e.work_start)
     age = seconds_between("started_at", "?")
     rows = store.query(
         f"""WITH {t.ctes}
@@ -322,7 +330,7 @@ ORDER BY age DESC, key""",
 def organise_around_value_streams(store: Store, window: Window, e: StreamEvidence) -> Insight | None:
     """Organise around value streams: at least 20 % of the items completed in the window were moved by
     people of a team not aligned to the stream (``teams.value_stream_id``)."""
-    t = timeline(e.scope, window.end)
+    t = timeline(e.scope, window.end, e.work_start)
     rows = store.query(
         f"""WITH {t.ctes}
 SELECT c.key, count(*) FILTER (WHERE tm.value_stream_id IS DISTINCT FROM ?) AS outside
@@ -360,13 +368,17 @@ RULES: tuple[Rule, ...] = (
 
 
 def recommendations(
-    store: Store, window: Window, scope: Slice = Slice(), rules: DoraRules = DEFAULT_DORA_RULES
+    store: Store,
+    window: Window,
+    scope: Slice = Slice(),
+    rules: DoraRules = DEFAULT_DORA_RULES,
+    work_start: WorkStart = "active",
 ) -> list[Insight]:
     """Every rule on the scope's value stream (or on every stream); only the rules that fire. DORA
-    figures follow the deployment and incident `rules`."""
+    figures follow the deployment and incident `rules`, flow figures `work_start`."""
     found = []
     for stream_scope, name in stream_slices(store, scope):
-        evidence = gather(store, window, stream_scope, name, rules)
+        evidence = gather(store, window, stream_scope, name, rules, work_start)
         for rule in RULES:
             insight = rule(store, window, evidence)
             if insight is not None:

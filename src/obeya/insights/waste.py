@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from obeya.engine.flow import completed_items, flow_efficiency, flow_time
 from obeya.engine.sql import change_conditions, seconds_between
-from obeya.engine.timeline import timeline
+from obeya.engine.timeline import WorkStart, timeline
 from obeya.engine.window import Slice, Window
 from obeya.insights.model import ITEM_LIMIT, WasteSignal, severity
 from obeya.insights.scope import ITEM_CHANGES, stage_positions
@@ -68,14 +68,16 @@ staged AS (
 )"""
 
 
-def defects(store: Store, window: Window, scope: Slice = Slice()) -> WasteSignal:
+def defects(
+    store: Store, window: Window, scope: Slice = Slice(), work_start: WorkStart = "active"
+) -> WasteSignal:
     """Defects: share of the items completed in the window that are defects or were reworked.
 
     Reworked: sent back from a stage to an earlier one at least once (a reopened item counts); the time
     spent after the first return (first return → work complete) is the rework time.
     Denominator: items completed in the window.
     """
-    sql, params = completed_items(window, scope, "active")
+    sql, params = completed_items(window, scope, work_start)
     sql += _staged(store, scope)
     rows = store.query(
         f"""{sql},
@@ -106,7 +108,9 @@ ORDER BY rework_time DESC NULLS LAST, c.key""",
     )
 
 
-def overproduction(store: Store, window: Window, scope: Slice = Slice()) -> WasteSignal:
+def overproduction(
+    store: Store, window: Window, scope: Slice = Slice(), work_start: WorkStart = "active"
+) -> WasteSignal:
     """Overproduction: share of the items completed in the window that nobody asked for, as far as the
     data can tell: no parent, in no plan (sprint, release, PI) and never shipped by a successful
     production deployment (through a change or commit that implements it).
@@ -114,7 +118,7 @@ def overproduction(store: Store, window: Window, scope: Slice = Slice()) -> Wast
     Items that are parents of other items (epics) are containers, left out of both counts.
     Denominator: items completed in the window.
     """
-    sql, params = completed_items(window, scope, "active")
+    sql, params = completed_items(window, scope, work_start)
     rows = store.query(
         f"""{sql},
 {ITEM_CHANGES},
@@ -144,14 +148,16 @@ ORDER BY c.key""",
     )
 
 
-def waiting(store: Store, window: Window, scope: Slice = Slice()) -> WasteSignal:
+def waiting(
+    store: Store, window: Window, scope: Slice = Slice(), work_start: WorkStart = "active"
+) -> WasteSignal:
     """Waiting: share of the flow time of the items completed in the window spent not ``active``
     (1 − flow efficiency, the ratio of sums), with the handoffs (``active`` → ``waiting``) among them.
 
     Denominator: the flow time of the items completed in the window (docs/metrics.md, flow efficiency).
     """
-    efficiency = flow_efficiency(store, window, scope).efficiency
-    sql, params = completed_items(window, scope, "active")
+    efficiency = flow_efficiency(store, window, scope, work_start=work_start).efficiency
+    sql, params = completed_items(window, scope, work_start)
     overlap = seconds_between("GREATEST(v.entered_at, c.started_at)", "LEAST(v.left_at, c.completed_at)")
     rows = store.query(
         f"""{sql},
@@ -201,7 +207,9 @@ def _signal_seconds(
     )
 
 
-def non_utilized_talent(store: Store, window: Window, scope: Slice = Slice()) -> WasteSignal:
+def non_utilized_talent(
+    store: Store, window: Window, scope: Slice = Slice(), work_start: WorkStart = "active"
+) -> WasteSignal:
     """Non-utilized talent (a proxy: the data cannot see skills that go unused): share of the reviews
     submitted in the window that the top 20 % of reviewers (at least one) did.
 
@@ -230,7 +238,9 @@ GROUP BY r.reviewer_id ORDER BY reviews DESC, r.reviewer_id""",
     )
 
 
-def transportation(store: Store, window: Window, scope: Slice = Slice()) -> WasteSignal:
+def transportation(
+    store: Store, window: Window, scope: Slice = Slice(), work_start: WorkStart = "active"
+) -> WasteSignal:
     """Transportation: share of the items completed in the window that changed team on the way: two
     consecutive status changes of the item made by people of different teams (a handoff between teams).
 
@@ -238,7 +248,7 @@ def transportation(store: Store, window: Window, scope: Slice = Slice()) -> Wast
     who moved the item. Denominator: items completed in the window with a status change by a person
     with a team (bots left out).
     """
-    sql, params = completed_items(window, scope, "active")
+    sql, params = completed_items(window, scope, work_start)
     rows = store.query(
         f"""{sql},
 moved AS (
@@ -264,7 +274,9 @@ GROUP BY c.key ORDER BY handoffs DESC, c.key""",
     )
 
 
-def inventory(store: Store, window: Window, scope: Slice = Slice()) -> WasteSignal:
+def inventory(
+    store: Store, window: Window, scope: Slice = Slice(), work_start: WorkStart = "active"
+) -> WasteSignal:
     """Inventory: share of the work in progress at the window's end that is stale: items older than the
     85th percentile flow time of the items completed in the window (aging WIP), and open changes with no
     commit, review or comment for 14 days.
@@ -272,8 +284,8 @@ def inventory(store: Store, window: Window, scope: Slice = Slice()) -> WasteSign
     Denominator: items in ``waiting`` or ``active`` that started (when a p85 flow time exists) plus the
     changes open at the window's end.
     """
-    p85 = flow_time(store, window, scope).flow_time.p85
-    t = timeline(scope, window.end)
+    p85 = flow_time(store, window, scope, work_start=work_start).flow_time.p85
+    t = timeline(scope, window.end, work_start)
     aging: list[str] = []
     wip = 0
     if p85 is not None:
@@ -332,11 +344,13 @@ ORDER BY last_update, repo, number""",
     )
 
 
-def motion(store: Store, window: Window, scope: Slice = Slice()) -> WasteSignal:
+def motion(
+    store: Store, window: Window, scope: Slice = Slice(), work_start: WorkStart = "active"
+) -> WasteSignal:
     """Motion: share of the items completed in the window that entered the same stage more than once
     (back and forth between stages). Denominator: items completed in the window.
     """
-    sql, params = completed_items(window, scope, "active")
+    sql, params = completed_items(window, scope, work_start)
     sql += _staged(store, scope)
     rows = store.query(
         f"""{sql},
@@ -360,14 +374,16 @@ GROUP BY c.key ORDER BY extra_entries DESC, c.key""",
     )
 
 
-def extra_processing(store: Store, window: Window, scope: Slice = Slice()) -> WasteSignal:
+def extra_processing(
+    store: Store, window: Window, scope: Slice = Slice(), work_start: WorkStart = "active"
+) -> WasteSignal:
     """Extra-processing: share of the work that ended in the window and was thrown away: items canceled
     after their work started, and changes closed without merge (bots' changes left out).
 
     Denominator: items completed or canceled-after-start in the window, plus changes merged or closed in
     the window. The time spent on the canceled items (work start → cancel) is in the explanation.
     """
-    t = timeline(scope, window.end)
+    t = timeline(scope, window.end, work_start)
     items = store.query(
         f"""WITH {t.ctes},
 canceled AS (
@@ -405,15 +421,18 @@ ORDER BY ch.closed_at DESC, ch.repo, ch.number""",
     )
 
 
-def waste(store: Store, window: Window, scope: Slice = Slice()) -> list[WasteSignal]:
-    """The eight DOWNTIME signals, in the acronym's order."""
-    return [
-        defects(store, window, scope),
-        overproduction(store, window, scope),
-        waiting(store, window, scope),
-        non_utilized_talent(store, window, scope),
-        transportation(store, window, scope),
-        inventory(store, window, scope),
-        motion(store, window, scope),
-        extra_processing(store, window, scope),
-    ]
+def waste(
+    store: Store, window: Window, scope: Slice = Slice(), work_start: WorkStart = "active"
+) -> list[WasteSignal]:
+    """The eight DOWNTIME signals, in the acronym's order (work start as `rules.work_start` says)."""
+    signals = (
+        defects,
+        overproduction,
+        waiting,
+        non_utilized_talent,
+        transportation,
+        inventory,
+        motion,
+        extra_processing,
+    )
+    return [signal(store, window, scope, work_start) for signal in signals]

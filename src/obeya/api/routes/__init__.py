@@ -2,8 +2,8 @@
 
 from fastapi import APIRouter
 
-from obeya.api.routes import evidence, metrics, trace, vsm
+from obeya.api.routes import evidence, insights, metrics, trace, vsm
 
-ROUTERS: list[APIRouter] = [metrics.router, evidence.router, vsm.router, trace.router]
+ROUTERS: list[APIRouter] = [metrics.router, evidence.router, vsm.router, trace.router, insights.router]
 
 __all__ = ["ROUTERS"]
