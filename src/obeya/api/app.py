@@ -12,7 +12,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel
 
 from obeya import __version__
-from obeya.api.figure_cache import FigureCache
+from obeya.api.figure_cache import FigureCache, FigureCacheMiddleware
 from obeya.api.routes import ROUTERS
 from obeya.api.routes.dependencies import StoreDep
 from obeya.api.routes.sync_status import router as sync_status_router
@@ -72,7 +72,7 @@ def create_app(store: Store, config: ObeyaConfig | None = None) -> FastAPI:
     app.state.config = config
     app.state.sync_scheduler = scheduler
     app.state.figure_cache = FigureCache(store)
-    app.middleware("http")(app.state.figure_cache)
+    app.add_middleware(FigureCacheMiddleware, cache=app.state.figure_cache)
     for router in (*ROUTERS, sync_status_router):
         app.include_router(router)
     app.include_router(webhooks_router(config.webhooks, config.rules.mapping_rules()))

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from obeya.store import Store
 
@@ -32,8 +32,7 @@ CACHED_PATHS = (
 class _Answer:
     body: bytes
     status_code: int
-    headers: list[tuple[str, str]]
-    media_type: str | None
+    headers: list[tuple[bytes, bytes]]  # as ASGI sends them, without content-length
 
 
 class FigureCache:
@@ -47,7 +46,7 @@ class FigureCache:
         self.hits = 0
         self.misses = 0
 
-    def _get(self, key: tuple[str, int]) -> _Answer | None:
+    def get(self, key: tuple[str, int]) -> _Answer | None:
         with self._lock:
             answer = self._answers.get(key)
             if answer is not None:
@@ -57,30 +56,55 @@ class FigureCache:
                 self.misses += 1
             return answer
 
-    def _put(self, key: tuple[str, int], answer: _Answer) -> None:
+    def put(self, key: tuple[str, int], answer: _Answer) -> None:
         with self._lock:
             self._answers[key] = answer
             self._answers.move_to_end(key)
             while len(self._answers) > self.max_entries:
                 self._answers.popitem(last=False)
 
-    async def __call__(
-        self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        """The middleware: answer cached figures, compute and keep the others."""
-        if request.method != "GET" or not request.url.path.startswith(CACHED_PATHS):
-            return await call_next(request)
-        key = (str(request.url), await run_in_threadpool(self.store.data_version))
-        cached = self._get(key)
-        if cached is None:
-            response = await call_next(request)
-            body = b"".join([chunk async for chunk in response.body_iterator])  # type: ignore[attr-defined]
-            headers = [(k, v) for k, v in response.headers.items() if k.lower() != "content-length"]
-            cached = _Answer(body, response.status_code, headers, response.media_type)
-            if response.status_code == 200:
-                self._put(key, cached)
-        answer = Response(cached.body, cached.status_code, media_type=cached.media_type)
-        for name, value in cached.headers:
-            if name.lower() not in answer.headers:
-                answer.headers[name] = value
-        return answer
+
+class FigureCacheMiddleware:
+    """The cache as a plain ASGI middleware (``app.add_middleware(FigureCacheMiddleware, cache=...)``):
+    a GET for figures is answered from the cache or computed and kept; every other request (webhooks,
+    writes, the landing page) goes straight through, untouched and unbuffered."""
+
+    def __init__(self, app: ASGIApp, cache: FigureCache) -> None:
+        self.app = app
+        self.cache = cache
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "GET"
+            or not str(scope["path"]).startswith(CACHED_PATHS)
+        ):
+            await self.app(scope, receive, send)
+            return
+        key = (str(Request(scope).url), await run_in_threadpool(self.cache.store.data_version))
+        answer = self.cache.get(key)
+        if answer is None:
+            answer = await _computed(self.app, scope, receive)
+            if answer.status_code == 200:
+                self.cache.put(key, answer)
+        headers = [*answer.headers, (b"content-length", str(len(answer.body)).encode())]
+        await send({"type": "http.response.start", "status": answer.status_code, "headers": headers})
+        await send({"type": "http.response.body", "body": answer.body})
+
+
+async def _computed(app: ASGIApp, scope: Scope, receive: Receive) -> _Answer:
+    """Run `app` for the request and collect its whole answer."""
+    start: dict[str, Any] = {}
+    chunks: list[bytes] = []
+
+    async def collect(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            start.update(message)
+        elif message["type"] == "http.response.body":
+            chunks.append(bytes(message.get("body", b"")))
+
+    await app(scope, receive, collect)
+    headers = [
+        (bytes(k), bytes(v)) for k, v in start.get("headers", []) if bytes(k).lower() != b"content-length"
+    ]
+    return _Answer(b"".join(chunks), int(start["status"]), headers)

@@ -56,4 +56,3 @@ def maturity(store: StoreDep, filters: FiltersDep) -> MaturityOut:
     return MaturityOut(
         window=filters.window_out(), streams=maturity_model(store, filters.window, filters.dora_rules)
     )
-
