@@ -44,10 +44,12 @@ def serve(port: int, url: str) -> None:
     """Run the app on `port` against the store at `url` until terminated."""
     import uvicorn
 
-    from obeya.api import create_app
+    from obeya.api.app import create_app, quiet_garbage_collector
     from obeya.store import connect
 
-    uvicorn.run(create_app(connect(url)), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    app = create_app(connect(url))
+    quiet_garbage_collector()  # as `obeya serve` does
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
 def _prepare(url: str) -> None:

@@ -119,3 +119,18 @@ def test_health_and_openapi(store: Store) -> None:
         spec["paths"]
     )
     assert client.get("/docs").status_code == 200
+
+
+def test_a_serving_process_keeps_collector_pauses_out_of_requests() -> None:
+    import gc
+
+    from obeya.api.app import quiet_garbage_collector
+
+    threshold = gc.get_threshold()
+    try:
+        quiet_garbage_collector()
+        assert gc.get_threshold()[0] == 50_000
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)

@@ -29,12 +29,14 @@ def serve(
     """
     import uvicorn
 
-    from obeya.api import create_app
+    from obeya.api.app import create_app, quiet_garbage_collector
 
     config = load_config()
     store = open_store(database)
     typer.echo(f"Obeya on http://{host}:{port}  (store: {store.url}; API docs at /docs)")
-    uvicorn.run(create_app(store, config), host=host, port=port, log_level="info")
+    app = create_app(store, config)
+    quiet_garbage_collector()
+    uvicorn.run(app, host=host, port=port, log_level="info")
 
 
 def streams(database: DatabaseURL = None) -> None:
