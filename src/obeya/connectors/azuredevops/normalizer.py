@@ -367,7 +367,7 @@ def _stage_of(record: Item, records: dict[str, Item]) -> Item | None:
 
 
 def is_deployment(record: Item, rules: MappingRules) -> bool:
-    """Whether a timeline Stage is a deployment (docs/connectors-azuredevops.md, "Deployments").
+    """Whether a timeline Stage is a deployment (docs/connectors.md, "Azure DevOps").
 
     Marked: its name or identifier matches the job name rule (`rules.deployments.job_patterns`, by
     default `DEPLOY_NAMES`: deploy/release/rollout), or names a production or staging
