@@ -76,6 +76,7 @@ def test_dora_figures_and_levels_equal_the_hand_computed_ones(client: TestClient
 def test_dora_series_by_week(client: TestClient) -> None:
     body = client.get("/api/v1/metrics/dora", params={**MARCH, "by": "week", "detail": "false"}).json()
     frequency = {p["period"]: p["value"] for p in body["series"] if p["metric"] == "deployment frequency"}
+    days = {p["period"]: p["days"] for p in body["series"] if p["metric"] == "deployment frequency"}
     # calendar weeks from Monday, the first and last clipped to the window: 1-2, 3-9, ..., 31 March
     assert list(frequency) == [
         "2025-03-01",
@@ -85,8 +86,11 @@ def test_dora_series_by_week(client: TestClient) -> None:
         "2025-03-24",
         "2025-03-31",
     ]
-    assert frequency["2025-03-01"] is None  # no deployment: no data
+    assert list(days.values()) == [2, 7, 7, 7, 7, 1]
+    assert frequency["2025-03-01"] == 0  # no deployment in its 2 days: a frequency of 0, not no data
     assert frequency["2025-03-03"] == pytest.approx(2 / 7)  # D1, D3
+    lead = {p["period"]: p["value"] for p in body["series"] if p["metric"] == "lead time for changes p50"}
+    assert lead["2025-03-01"] is None  # but no change to measure: no data
 
 
 def test_dora_filters_service_and_type(client: TestClient) -> None:

@@ -96,8 +96,133 @@ def test_flow_series_by_week_as_csv(database: str) -> None:
         database,
     )
     rows = list(csv.DictReader(io.StringIO(out)))
-    velocity = {r["period"][:10]: float(r["value"]) for r in rows if r["metric"] == "flow velocity"}
-    assert velocity == {"2025-03-03": 1.0, "2025-03-10": 2.0}  # A on 7 Mar; B 12 Mar and G 15 Mar
+    velocity = [(r["period"], r["days"], r["value"]) for r in rows if r["metric"] == "flow velocity"]
+    assert velocity == [  # every week, the first (1-2 Mar) and last (31 Mar) clipped to the window
+        ("2025-03-01", "2", "0.0"),
+        ("2025-03-03", "7", "1.0"),  # A on 7 Mar
+        ("2025-03-10", "7", "2.0"),  # B 12 Mar and G 15 Mar
+        ("2025-03-17", "7", "0.0"),
+        ("2025-03-24", "7", "0.0"),
+        ("2025-03-31", "1", "0.0"),
+    ]
+    median = [r["value"] for r in rows if r["metric"] == "flow time p50"]
+    assert median == ["", str(5 * DAY), str(7 * DAY), "", "", ""]  # no data is empty, never 0
+
+
+def test_series_periods_read_the_same_in_flow_and_dora(database: str) -> None:
+    common = ["--stream", "Payments", "--window", "31d", "--as-of", "2025-03-31", "--by", "week"]
+    flow = json.loads(_run("metrics", "flow", *common, "--format", "json", "--database-url", database))
+    dora = json.loads(_run("metrics", "dora", *common, "--format", "json", "--database-url", database))
+    flow_periods = list(dict.fromkeys(p["period"] for p in flow["series"]))
+    dora_periods = list(dict.fromkeys(p["period"] for p in dora["series"]))
+    assert flow_periods == dora_periods
+    assert flow_periods == [
+        "2025-03-01",
+        "2025-03-03",
+        "2025-03-10",
+        "2025-03-17",
+        "2025-03-24",
+        "2025-03-31",
+    ]
+    table = _run("metrics", "flow", *common, "--database-url", database)
+    assert "2025-03-01" in table and "T00:00:00" not in table
+
+
+def _table_rows(out: str) -> list[list[str]]:
+    return [[c.strip() for c in line.split("│")[1:-1]] for line in out.splitlines() if line.startswith("│")]
+
+
+def test_flow_table_shows_the_service_level_expectations_and_the_oldest_items(database: str) -> None:
+    # Completed in March: A, B, G (flow times 5, 5, 9 d: p50 5, p70 6.6, p85 7.8, p95 8.6 d). In
+    # progress at its end: E (30 d), BUG-1 of the DORA scenario (active since 3 Mar: 29 d) and D (12 d),
+    # each older than every expectation.
+    out = _run(
+        "metrics",
+        "flow",
+        "--stream",
+        "Payments",
+        "--window",
+        "31d",
+        "--as-of",
+        "2025-03-31",
+        "--database-url",
+        database,
+    )
+    assert "Service level expectations" in out and "3 items in progress" in out
+    rows = _table_rows(out)
+    assert [r for r in rows if r[0] in ("p50", "p70", "p85", "p95")] == [
+        ["p50", "5.0 d", "3"],
+        ["p70", "6.6 d", "3"],
+        ["p85", "7.8 d", "3"],
+        ["p95", "8.6 d", "3"],
+    ]
+    oldest = [(r[0], r[2], r[4], r[5]) for r in rows if len(r) == 6]
+    assert oldest == [
+        ("E", "active", "30.0 d", "p95"),
+        ("BUG-1", "active", "29.0 d", "p95"),
+        ("D", "active", "12.0 d", "p95"),
+    ]
+    as_json = json.loads(
+        _run(
+            "metrics",
+            "flow",
+            "--stream",
+            "Payments",
+            "--type",
+            "feature",
+            "--window",
+            "31d",
+            "--as-of",
+            "2025-03-31",
+            "--format",
+            "json",
+            "--database-url",
+            database,
+        )
+    )
+    # features: A completed (5 d), E in progress (30 d)
+    assert as_json["aging"]["expectations"][2] == {
+        "expectation": "p85",
+        "flow_time": 5 * DAY,
+        "items_beyond": 1,
+    }
+    assert [i["key"] for i in as_json["aging"]["oldest"]] == ["E"]
+
+
+def _cfd(database: str, *args: str) -> str:
+    common = ["--stream", "Payments", "--type", "feature", "--window", "31d", "--as-of", "2025-03-31"]
+    return _run("metrics", "cfd", *common, *args, "--database-url", database)
+
+
+def test_cfd_counts_the_items_of_each_state_per_day(database: str) -> None:
+    # Features of Payments: A (active 2 Mar, blocked 4 Mar, active 5 Mar, done 7 Mar), C (active 2 Mar,
+    # canceled 8 Mar), E (active 2 Mar, done 5 Mar, active again 25 Mar), F (done 10 Feb).
+    rows = list(csv.DictReader(io.StringIO(_cfd(database, "--format", "csv"))))
+    assert list(rows[0]) == ["day", "new", "waiting", "active", "done", "canceled"]
+    assert len(rows) == 31
+    days = {r.pop("day"): {k: int(v) for k, v in r.items()} for r in rows}
+    assert days["2025-03-03"] == {"new": 0, "waiting": 1, "active": 2, "done": 1, "canceled": 0}
+    assert days["2025-03-05"] == {"new": 0, "waiting": 0, "active": 2, "done": 2, "canceled": 0}
+    assert days["2025-03-31"] == {"new": 0, "waiting": 0, "active": 1, "done": 2, "canceled": 1}
+    table = _table_rows(_cfd(database))
+    assert table[-1] == ["2025-03-31", "0", "0", "1", "2", "1"]
+
+
+def test_cfd_by_stage_as_json(database: str) -> None:
+    body = json.loads(_cfd(database, "--by", "stage", "--format", "json"))
+    assert body["by"] == "stage"
+    assert body["groups"] == ["ideation", "integration", "verification", "delivery", "observation", "(none)"]
+    assert body["days"][-1] == {
+        "day": "2025-03-31",
+        "counts": {  # E in progress; A, F done; C canceled, in no stage
+            "ideation": 0,
+            "integration": 1,
+            "verification": 0,
+            "delivery": 0,
+            "observation": 2,
+            "(none)": 1,
+        },
+    }
 
 
 def test_dora_table_has_levels_from_both_years(database: str) -> None:
@@ -186,3 +311,9 @@ def test_bad_options_say_what_to_use(database: str, option: str, value: str, mes
     result = runner.invoke(app, ["metrics", "flow", option, value, "--database-url", database])
     assert result.exit_code == 2
     assert message in result.output
+
+
+def test_cfd_by_must_be_state_or_stage(database: str) -> None:
+    result = runner.invoke(app, ["metrics", "cfd", "--by", "week", "--database-url", database])
+    assert result.exit_code == 2
+    assert "--by 'week': use state or stage" in result.output

@@ -122,7 +122,45 @@ def test_flow_velocity_counts_items_done_in_window_once(scenario: Store) -> None
     velocity = flow_velocity(scenario, MARCH, PAY, by="month")
     assert velocity.completed == 3
     assert velocity.per_week == pytest.approx(3 / (31 / 7))
-    assert [(p.period, p.value) for p in velocity.series] == [(datetime(2025, 3, 1), 3.0)]
+    assert [(p.period, p.value) for p in velocity.series] == [(date(2025, 3, 1), 3.0)]
+
+
+def test_flow_series_give_every_week_of_the_window(scenario: Store) -> None:
+    # March 2025 starts on a Saturday: weeks of 1-2, 3-9, 10-16, 17-23, 24-30 and 31 March.
+    # A done 7 Mar (flow 5 d, active 4 d); B 12 Mar (9 d, 5 d) and G 15 Mar (5 d, 5 d); nothing after.
+    weeks = [date(2025, 3, d) for d in (1, 3, 10, 17, 24, 31)]
+    assert [(p.start.date(), p.days) for p in MARCH.periods("week")] == list(
+        zip(weeks, [2, 7, 7, 7, 7, 1], strict=True)
+    )
+    velocity = flow_velocity(scenario, MARCH, PAY, by="week").series
+    assert [(p.period, p.value) for p in velocity] == list(zip(weeks, [0, 1, 2, 0, 0, 0], strict=True))
+    times = [p.value for p in flow_time(scenario, MARCH, PAY, by="week").series]
+    assert times == [None, 5 * DAY, 7 * DAY, None, None, None]  # no data, never 0
+    efficiency = [p.value for p in flow_efficiency(scenario, MARCH, PAY, by="week").series]
+    assert efficiency == [None, pytest.approx(4 / 5), pytest.approx(10 / 14), None, None, None]
+
+
+def test_a_window_starting_mid_week_labels_its_first_week_by_the_window_start(scenario: Store) -> None:
+    # 5 March is a Wednesday: the first week is 5-9 March (5 days), labelled 5 March, not Monday 3 March,
+    # and holds A (done 7 Mar); then 10-16 (B, G), 17-23, 24-30 and 31 March (1 day).
+    window = Window(datetime(2025, 3, 5), datetime(2025, 4, 1))
+    velocity = flow_velocity(scenario, window, PAY, by="week").series
+    assert [(p.period, p.value) for p in velocity] == [
+        (date(2025, 3, 5), 1.0),
+        (date(2025, 3, 10), 2.0),
+        (date(2025, 3, 17), 0.0),
+        (date(2025, 3, 24), 0.0),
+        (date(2025, 3, 31), 0.0),
+    ]
+    # By month from 20 February: 20-28 February (F was done on 10 February: none), then March.
+    window = Window(datetime(2025, 2, 20), datetime(2025, 4, 1))
+    assert [(p.start.date(), p.days) for p in window.periods("month")] == [
+        (date(2025, 2, 20), 9),
+        (date(2025, 3, 1), 31),
+    ]
+    months = flow_velocity(scenario, window, PAY, by="month").series
+    assert [(p.period, p.value) for p in months] == [(date(2025, 2, 20), 0.0), (date(2025, 3, 1), 3.0)]
+    assert [p.value for p in flow_time(scenario, window, PAY, by="month").series] == [None, 5 * DAY]
 
 
 def test_flow_velocity_without_stream_filter_includes_other_projects(scenario: Store) -> None:
@@ -175,6 +213,27 @@ def test_cumulative_flow_counts_every_state(scenario: Store) -> None:
     assert cfd.days[0] == date(2025, 3, 1) and cfd.days[-1] == date(2025, 3, 31)
 
 
+def test_cumulative_flow_gives_every_state_and_stage_in_order(scenario: Store) -> None:
+    by_state = cumulative_flow(scenario, MARCH, PAY)
+    assert list(by_state.counts) == ["new", "waiting", "active", "done", "canceled"]
+    stages = ["ideation", "integration", "verification", "delivery", "observation"]
+    by_stage = cumulative_flow(scenario, MARCH, PAY, by="stage", stages=stages)
+    assert list(by_stage.counts) == [*stages, "(none)"]  # C, canceled, is in no stage
+    # End of March: D and E in progress (integration), A, B, F, G done (observation), C canceled.
+    last = {stage: counts[-1] for stage, counts in by_stage.counts.items()}
+    assert last == {
+        "ideation": 0,
+        "integration": 2,
+        "verification": 0,
+        "delivery": 0,
+        "observation": 4,
+        "(none)": 1,
+    }
+    assert by_stage.counts["verification"] == [0] * 31  # no item was ever there: a column of 0
+    # 1 March: B in the backlog (ideation), A, C, E In Progress from 2 Mar 00:00, F done.
+    assert [by_stage.counts[s][0] for s in stages] == [1, 3, 0, 0, 1]
+
+
 def test_flow_distribution(scenario: Store) -> None:
     distribution = flow_distribution(scenario, MARCH, PAY)
     assert {k: r.value for k, r in distribution.completed.items()} == {
@@ -203,6 +262,37 @@ def test_work_item_age_with_service_level_expectations(scenario: Store) -> None:
     assert [(i.key, i.age / DAY, i.beyond_sle) for i in age.items] == [("E", 30.0, "p95"), ("D", 12.0, "p95")]
     assert age.service_level_expectations.p85 == pytest.approx(7.8 * DAY)
     assert age.age.p50 == pytest.approx(21 * DAY)
+
+
+def test_work_item_age_counts_the_items_beyond_each_expectation(store: Store) -> None:
+    # April 2025, now = 1 May. Done: flow times 2, 4, 6, 8, 10 d (active 1 Apr, done 3 … 11 Apr), so the
+    # expectations are p50 6 d, p70 6 + 0.8·2 = 7.6 d, p85 8 + 0.4·2 = 8.8 d, p95 8 + 0.8·2 = 9.6 d.
+    # In progress: active since 28, 24, 22 and 20 Apr: ages 3, 7, 9 and 11 d.
+    records = stream("pay", "Payments", ["PAY"])
+    for n, flow_days in enumerate([2, 4, 6, 8, 10]):
+        records += item(f"DONE-{n}", day(4, 1), [(day(4, 1), "In Progress"), (day(4, 1 + flow_days), "Done")])
+    for n, started in enumerate([28, 24, 22, 20]):
+        records += item(f"WIP-{n}", day(4, 1), [(day(4, 1), "Backlog"), (day(4, started), "In Progress")])
+    store.upsert_records(records)
+    april = Window(datetime(2025, 4, 1), datetime(2025, 5, 1))
+    age = work_item_age(store, april, PAY, limit=2)
+    sle = age.service_level_expectations
+    assert (sle.p50, sle.p70, sle.p85, sle.p95) == pytest.approx((6 * DAY, 7.6 * DAY, 8.8 * DAY, 9.6 * DAY))
+    assert age.beyond == {"p50": 3, "p70": 2, "p85": 2, "p95": 1}  # all items, not only the 2 listed
+    assert [(i.key, i.age / DAY, i.beyond_sle) for i in age.items] == [
+        ("WIP-3", 11, "p95"),
+        ("WIP-2", 9, "p85"),
+    ]
+    assert age.age.count == 4
+
+
+def test_work_item_age_beyond_is_no_data_without_expectations(scenario: Store) -> None:
+    # Nothing was completed in the week of 17-23 March: there are no expectations to be beyond.
+    week = Window(datetime(2025, 3, 17), datetime(2025, 3, 24))
+    age = work_item_age(scenario, week, PAY)
+    assert age.service_level_expectations.p85 is None
+    assert age.beyond == {"p50": None, "p70": None, "p85": None, "p95": None}
+    assert [i.key for i in age.items] == ["D"] and age.items[0].beyond_sle is None
 
 
 def test_slices_by_team_and_type(scenario: Store) -> None:

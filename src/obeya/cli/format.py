@@ -15,7 +15,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from obeya.engine.summary import FigureRow, SeriesRow
+from obeya.engine.flow import CumulativeFlow
+from obeya.engine.summary import AgingSummary, FigureRow, SeriesRow
 
 
 class OutputFormat(StrEnum):
@@ -62,10 +63,13 @@ def print_json(payload: Any) -> None:
     sys.stdout.write(orjson.dumps(_plain(payload), option=orjson.OPT_INDENT_2).decode() + "\n")
 
 
-def print_figures(title: str, rows: Sequence[FigureRow], fmt: OutputFormat) -> None:
-    """Headline figures with the previous window beside them."""
+def print_figures(
+    title: str, rows: Sequence[FigureRow], fmt: OutputFormat, aging: AgingSummary | None = None
+) -> None:
+    """Headline figures with the previous window beside them; with `aging`, the service level
+    expectations and the oldest items in progress after them (in JSON and tables; CSV is one table)."""
     if fmt is OutputFormat.json:
-        print_json({"title": title, "figures": list(rows)})
+        print_json({"title": title, "figures": list(rows)} | ({"aging": aging} if aging else {}))
         return
     if fmt is OutputFormat.csv:
         writer = csv.writer(sys.stdout)
@@ -84,25 +88,97 @@ def print_figures(title: str, rows: Sequence[FigureRow], fmt: OutputFormat) -> N
     for r in rows:
         table.add_row(r.metric, human(r.value, r.unit), human(r.previous, r.unit))
     Console().print(table)
+    if aging:
+        print_aging(aging)
+
+
+def _days(days: float) -> str:
+    return f"{days:g}"
 
 
 def print_series(title: str, rows: Sequence[SeriesRow], units: dict[str, str], fmt: OutputFormat) -> None:
-    """A series: one row per metric and period."""
+    """A series: one row per metric and period, each period by its first day and its length in days."""
     if fmt is OutputFormat.json:
         print_json({"title": title, "series": list(rows)})
         return
     if fmt is OutputFormat.csv:
         writer = csv.writer(sys.stdout)
-        writer.writerow(["metric", "period", "value"])
+        writer.writerow(["metric", "period", "days", "value"])
         for r in rows:
-            writer.writerow([r.metric, r.period.isoformat(), "" if r.value is None else r.value])
+            writer.writerow(
+                [r.metric, r.period.isoformat(), _days(r.days), "" if r.value is None else r.value]
+            )
         return
-    periods = sorted({r.period for r in rows})
+    periods = dict(sorted({r.period: r.days for r in rows}.items()))
     metrics = list(dict.fromkeys(r.metric for r in rows))
     values = {(r.metric, r.period): r.value for r in rows}
-    table = Table("period", *metrics, title=title, title_justify="left")
-    for p in periods:
-        table.add_row(p.isoformat(), *(human(values.get((m, p)), units.get(m, "")) for m in metrics))
+    table = Table(title=title, title_justify="left")
+    table.add_column("period", no_wrap=True)
+    table.add_column("days", justify="right")
+    for metric in metrics:
+        table.add_column(metric)
+    for p, days in periods.items():
+        table.add_row(
+            p.isoformat(), _days(days), *(human(values.get((m, p)), units.get(m, "")) for m in metrics)
+        )
+    Console().print(table)
+
+
+def print_aging(aging: AgingSummary) -> None:
+    """The service level expectations with the items in progress beyond each, and the oldest items."""
+    console = Console()
+    table = Table(
+        "expectation",
+        "flow time",
+        "items in progress older",
+        title=f"Service level expectations (flow times of the items completed) — {aging.in_progress:,} "
+        "items in progress",
+        title_justify="left",
+    )
+    for row in aging.expectations:
+        table.add_row(row.expectation, human(row.flow_time, "seconds"), human(row.items_beyond, "items"))
+    console.print(table)
+    oldest = Table(
+        "key",
+        "title",
+        "state",
+        "stage",
+        "age",
+        "beyond",
+        title="Oldest items in progress",
+        title_justify="left",
+    )
+    for item in aging.oldest:
+        oldest.add_row(
+            item.key,
+            item.title,
+            item.flow_state,
+            item.stage or "",
+            human(item.age, "seconds"),
+            item.beyond_sle or "",
+        )
+    console.print(oldest if aging.oldest else "Oldest items in progress: none")
+
+
+def print_cumulative_flow(title: str, cfd: CumulativeFlow, fmt: OutputFormat) -> None:
+    """The cumulative flow: one row per day, one column per flow state or stage."""
+    groups = list(cfd.counts)
+    if fmt is OutputFormat.json:
+        days = [{"day": d, "counts": {g: cfd.counts[g][i] for g in groups}} for i, d in enumerate(cfd.days)]
+        print_json({"title": title, "by": cfd.by, "groups": groups, "days": days})
+        return
+    if fmt is OutputFormat.csv:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["day", *groups])
+        for i, d in enumerate(cfd.days):
+            writer.writerow([d.isoformat(), *(cfd.counts[g][i] for g in groups)])
+        return
+    table = Table(title=title, title_justify="left")
+    table.add_column("day", no_wrap=True)
+    for group in groups:
+        table.add_column(group, justify="right")
+    for i, d in enumerate(cfd.days):
+        table.add_row(d.isoformat(), *(f"{cfd.counts[g][i]:,}" for g in groups))
     Console().print(table)
 
 

@@ -1,4 +1,5 @@
-"""`obeya metrics flow|dora`: the figures of a value stream (or a team, service, item type) over a window."""
+"""`obeya metrics flow|dora|cfd`: the figures of a value stream (or a team, service, item type) over a
+window, and its cumulative flow."""
 
 from __future__ import annotations
 
@@ -7,12 +8,19 @@ from typing import Annotated
 
 import typer
 
-from obeya.cli.format import OutputFormat, fail, print_figures, print_series
+from obeya.cli.format import OutputFormat, fail, print_cumulative_flow, print_figures, print_series
 from obeya.cli.options import DatabaseURL
 from obeya.config import load_config
 from obeya.engine.flow import Grouping
 from obeya.engine.slices import UnknownSliceValue, resolve_slice
-from obeya.engine.summary import dora_series, dora_summary, flow_series, flow_summary
+from obeya.engine.summary import (
+    aging_summary,
+    cumulative_flow,
+    dora_series,
+    dora_summary,
+    flow_series,
+    flow_summary,
+)
 from obeya.engine.window import Slice, Window, WindowError
 from obeya.model.vocabulary import FlowItemType
 from obeya.settings import open_store
@@ -26,6 +34,7 @@ AsOf = Annotated[
     str | None, typer.Option("--as-of", help="Last day of the window, YYYY-MM-DD (default today).")
 ]
 By = Annotated[str | None, typer.Option("--by", help="Give a series per week or month instead.")]
+CfdBy = Annotated[str, typer.Option("--by", help="Count per flow state or per stage: state or stage.")]
 Format = Annotated[OutputFormat, typer.Option("--format", help="table, json or csv.")]
 Team = Annotated[str | None, typer.Option("--team", help="Team name or id.")]
 ItemType = Annotated[FlowItemType | None, typer.Option("--type", help="Flow item type.")]
@@ -86,7 +95,11 @@ def flow_command(
     """Flow metrics: velocity, flow time, lead time, efficiency, load, distribution, predictability, age.
 
     Each figure is shown with the previous window of the same length beside it; "no data" means the
-    window holds nothing to measure (never 0). Definitions: docs/metrics.md.
+    window holds nothing to measure (never 0). The table (and JSON) goes on with the service level
+    expectations — the p50/p70/p85/p95 flow times — with how many items in progress are older than
+    each, and the oldest items in progress. With --by, every calendar week or month of the window, the
+    first and last clipped to it, each labelled by its first day and given with its length in days.
+    Definitions: docs/metrics.md.
 
     Examples:
 
@@ -109,7 +122,12 @@ def flow_command(
                 output,
             )
         else:
-            print_figures(title, flow_summary(store, period, scope, load_config().rules.work_start), output)
+            work_start = load_config().rules.work_start
+            figures = flow_summary(store, period, scope, work_start)
+            aging = (
+                aging_summary(store, period, scope, work_start) if output is not OutputFormat.csv else None
+            )
+            print_figures(title, figures, output, aging)
 
 
 @metrics_app.command("dora")
@@ -150,3 +168,38 @@ def dora_command(
             print_series(title, dora_series(store, period, scope, grouping, rules), _UNITS, output)
         else:
             print_figures(title, dora_summary(store, period, scope, rules), output)
+
+
+@metrics_app.command("cfd")
+def cfd_command(
+    stream: Stream = None,
+    window: WindowSpec = "90d",
+    as_of: AsOf = None,
+    by: CfdBy = "state",
+    output: Format = OutputFormat.table,
+    team: Team = None,
+    item_type: ItemType = None,
+    service: Service = None,
+    database: DatabaseURL = None,
+) -> None:
+    """Cumulative flow: per day of the window, how many items were in each flow state or stage.
+
+    By state, the columns are new, waiting, active, done and canceled; by stage, the value stream's
+    stages in order, and "(none)" for items whose status maps to no stage. A day's count is taken at
+    its end. Definitions: docs/metrics.md.
+
+    Examples:
+
+        obeya metrics cfd --stream Payments --window 90d
+
+        obeya metrics cfd --stream "Mobile App" --window 30d --by stage --format csv
+    """
+    if by not in ("state", "stage"):
+        raise fail(f"--by {by!r}: use state or stage")
+    period = _window(window, as_of)
+    with open_store(database) as store:
+        scope = _slice(store, stream, team, item_type, service)
+        cfd = cumulative_flow(
+            store, period, scope, "flow_state" if by == "state" else "stage", load_config().rules.work_start
+        )
+        print_cumulative_flow(_title(f"Cumulative flow by {by}", stream, period), cfd, output)

@@ -8,7 +8,11 @@ number Obeya shows must be reproducible from these definitions and the evidence 
 - flow ``velocity``, ``flow_time``, ``lead_time``, ``efficiency``: the work items completed in the window
   (for the times, those whose span is not negative; for efficiency, those with a positive flow time);
 - flow ``load``: the items in ``waiting`` or ``active`` at the window's end; ``age``: those of them that
-  started;
+  started; ``daily_load``: every item in ``waiting`` or ``active`` at the end of some day of the window,
+  with the number of such days (their sum ÷ the window's days is the average flow load);
+- flow ``predictability``: the items committed at the start of the plans that ended in the window, each
+  marked delivered or not; ``predictability_value``: those of the plans that carry business values, with
+  the planned and delivered values;
 - dora ``deployment_frequency`` and ``rework_rate``: the production deployments of the results deployment
   frequency counts (default: successful);
   ``change_failure_rate``: the production deployments that succeeded, failed or were rolled back, each
@@ -24,7 +28,7 @@ DORA evidence follows the same deployment and incident rules (`obeya.engine.dora
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from obeya.engine.dora import (
@@ -35,7 +39,7 @@ from obeya.engine.dora import (
     shipped_change_ctes,
 )
 from obeya.engine.dora_rules import DEFAULT_DORA_RULES, DoraRules
-from obeya.engine.flow import completed_items
+from obeya.engine.flow import completed_items, plan_commitments, wip_day_spans
 from obeya.engine.sql import incident_conditions, seconds_between
 from obeya.engine.timeline import WorkStart, timeline
 from obeya.engine.window import Slice, Window
@@ -51,6 +55,12 @@ METRICS: dict[str, dict[str, str]] = {
         "efficiency": "work items completed in the window with a flow time > 0, with their active time",
         "load": "work items in waiting or active at the window's end",
         "age": "work items in waiting or active at the window's end that have started, with their age",
+        "daily_load": "work items in waiting or active at the end of a day of the window, each with the "
+        "number of such days (their sum ÷ the window's days is the average flow load)",
+        "predictability": "work items committed at the start of the plans that ended in the window, "
+        "each marked when done by the plan's end",
+        "predictability_value": "work items committed at the start of the plans that ended in the window "
+        "and carry business values, with the value planned and the value delivered",
     },
     "dora": {
         "deployment_frequency": "production deployments finished in the window with a result deployment "
@@ -112,6 +122,37 @@ class InProgressItemEvidence:
     created_at: datetime
     started_at: datetime | None
     age: float | None
+
+
+@dataclass(frozen=True)
+class DailyLoadItemEvidence:
+    """A work item in ``waiting`` or ``active`` at the end of `days` days of the window, the first and
+    the last of them given."""
+
+    key: str
+    title: str
+    flow_item_type: str
+    first_day: date
+    last_day: date
+    days: int
+
+
+@dataclass(frozen=True)
+class PlanItemEvidence:
+    """A work item committed at a plan's start; `delivered` when it was done by the plan's end.
+    `delivered_value` is the value counted as delivered (its delivered value, else its planned value),
+    None when it was not delivered."""
+
+    plan_id: str
+    plan: str
+    plan_ends_at: datetime
+    key: str
+    title: str
+    flow_item_type: str
+    completed_at: datetime | None
+    delivered: bool
+    planned_value: float | None
+    delivered_value: float | None
 
 
 @dataclass(frozen=True)
@@ -182,6 +223,8 @@ class IncidentEvidence:
 EvidenceRow = (
     CompletedItemEvidence
     | InProgressItemEvidence
+    | DailyLoadItemEvidence
+    | PlanItemEvidence
     | DeploymentEvidence
     | ShippedChangeEvidence
     | FailedDeploymentEvidence
@@ -262,6 +305,32 @@ FROM item_times i CROSS JOIN clock k
 WHERE i.state_now IN ('waiting', 'active') AND {condition}
 ORDER BY i.started_at, i.key, i.id"""
     return EvidenceQuery(sql, [*t.params, window.end], InProgressItemEvidence)
+
+
+def _daily_load(window: Window, scope: Slice, work_start: WorkStart) -> EvidenceQuery:
+    # the spans flow.flow_load counts, per item: each day a span covers is one unit of the daily sum
+    sql, params = wip_day_spans(window, scope, work_start)
+    sql += """
+SELECT i.key, i.title, i.flow_item_type, MIN(s.from_day) AS first_day, MAX(s.to_day) AS last_day,
+       SUM(s.to_day - s.from_day + 1) AS days
+FROM spans s JOIN items i ON i.id = s.item_id
+WHERE s.flow_state IN ('waiting', 'active') AND s.from_day <= s.to_day
+GROUP BY i.id, i.key, i.title, i.flow_item_type
+ORDER BY first_day, i.key, i.id"""
+    return EvidenceQuery(sql, params, DailyLoadItemEvidence)
+
+
+def _plan_items(metric: str, window: Window, scope: Slice, work_start: WorkStart) -> EvidenceQuery:
+    # the commitments flow.flow_predictability sums; the value figure is over plans carrying values
+    sql, params = plan_commitments(window, scope, work_start)
+    condition = "plan_value <> 0" if metric == "predictability_value" else "TRUE"
+    sql += f"""
+SELECT plan_id, plan_name, plan_ends_at, key, title, flow_item_type, completed_at, delivered,
+       planned_value, delivered_value
+FROM committed
+WHERE {condition}
+ORDER BY plan_ends_at, plan_id, key, item_id"""
+    return EvidenceQuery(sql, params, PlanItemEvidence)
 
 
 _DEPLOYMENT_METRICS = ("deployment_frequency", "rework_rate", "change_failure_rate")
@@ -366,6 +435,10 @@ def evidence_query(
         return _completed_items(metric, window, scope, work_start)
     if metric in ("load", "age"):
         return _in_progress_items(metric, window, scope, work_start)
+    if metric == "daily_load":
+        return _daily_load(window, scope, work_start)
+    if metric in ("predictability", "predictability_value"):
+        return _plan_items(metric, window, scope, work_start)
     if metric in _DEPLOYMENT_METRICS:
         return _deployments(metric, window, scope, rules)
     if metric in _CHANGE_SPANS:

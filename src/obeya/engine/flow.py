@@ -10,11 +10,12 @@ from datetime import date, timedelta
 from itertools import accumulate
 from typing import Any, Literal
 
-from obeya.engine.results import DurationSummary, Ratio, SeriesPoint
+from obeya.engine.results import DURATION_WIDTH, DurationSummary, Ratio, SeriesPoint
 from obeya.engine.snapshot import item_times_snapshot
 from obeya.engine.sql import percentile, seconds_between
 from obeya.engine.timeline import WorkStart, timeline
 from obeya.engine.window import Slice, Window
+from obeya.model.vocabulary import FlowState
 from obeya.store import Store
 
 Grouping = Literal["week", "month"]
@@ -59,9 +60,24 @@ def _periods(window: Window, by: Grouping) -> str:
     return f"date_trunc('{by}', completed_at)"
 
 
+def _dense(
+    window: Window, by: Grouping, rows: list[tuple[Any, ...]], empty: float | None
+) -> list[SeriesPoint]:
+    """One point per period of `window.periods(by)`, labelled by the period's first day in the window.
+
+    `rows` are ``(calendar period start, value)`` per period holding something; the first calendar period
+    starts before the window when the window starts mid-week (or mid-month), so its start is clipped to
+    the window's. Periods without a row take `empty`: 0 for a count, None ("no data") for a figure over
+    the items of the period.
+    """
+    values = {max(r[0], window.start).date(): None if r[1] is None else float(r[1]) for r in rows}
+    return [SeriesPoint(p.start.date(), values.get(p.start.date(), empty)) for p in window.periods(by)]
+
+
 @dataclass(frozen=True)
 class FlowVelocity:
-    """Items completed in the window, per week, and as a series."""
+    """Items completed in the window, per week, and as a series: the count of each period (0 when none
+    completed), every period of the window in order (`Window.periods`)."""
 
     completed: int
     per_week: float | None
@@ -86,7 +102,7 @@ def flow_velocity(
         rows = store.query(
             f"{sql} SELECT {_periods(window, by)} AS p, count(*) FROM completed GROUP BY p ORDER BY p", params
         )
-        series = [SeriesPoint(r[0], float(r[1])) for r in rows]
+        series = _dense(window, by, rows, 0.0)
     return FlowVelocity(count, count / window.weeks if count else None, series)
 
 
@@ -97,7 +113,7 @@ class FlowTimes:
     flow_time: DurationSummary
     lead_time: DurationSummary
     not_started: int  # completed items that never entered the work-start state: no flow time
-    series: list[SeriesPoint]  # median flow time per period
+    series: list[SeriesPoint]  # median flow time per period of the window; None where none completed
 
 
 def flow_time(
@@ -129,7 +145,7 @@ FROM completed""",
             "WHERE flow_time >= 0 GROUP BY p ORDER BY p",
             params,
         )
-        series = [SeriesPoint(r[0], None if r[1] is None else float(r[1])) for r in rows]
+        series = _dense(window, by, rows, None)
     return FlowTimes(
         DurationSummary.from_row(row[0:3], excluded=int(row[3])),
         DurationSummary.from_row(row[4:7], excluded=int(row[7])),
@@ -167,7 +183,7 @@ class FlowEfficiency:
 
     efficiency: Ratio
     median_item_efficiency: float | None
-    series: list[SeriesPoint]
+    series: list[SeriesPoint]  # per period of the window; None where nothing with a flow time completed
 
 
 def flow_efficiency(
@@ -197,7 +213,7 @@ FROM active WHERE flow_time > 0""",
             "FROM active WHERE flow_time > 0 GROUP BY p ORDER BY p",
             params,
         )
-        series = [SeriesPoint(r[0], None if r[1] is None else float(r[1])) for r in rows]
+        series = _dense(window, by, rows, None)
     return FlowEfficiency(
         Ratio(float(row[0]), float(row[1])), None if row[2] is None else float(row[2]), series
     )
@@ -212,43 +228,61 @@ class FlowLoad:
     at_end: int
 
 
-def _daily_counts(
-    store: Store, window: Window, scope: Slice, work_start: WorkStart, group: str
-) -> tuple[list[date], dict[str, list[int]]]:
-    """Per day of the window and per value of `group` (over the periods, alias ``v``), how many items
-    were in such a period at the day's instant — the midnight after it, the last one being the window's
-    end; a period covers an instant when it entered at or before it and left after it (or is current).
+def wip_day_spans(window: Window, scope: Slice, work_start: WorkStart) -> tuple[str, list[Any]]:
+    """CTEs ending in ``spans`` (and ``bounds``): per status period of the slice's items that had not
+    ended by the window's start, its item, flow state and stage, and the first and last day of the
+    window whose instant it covers (``from_day`` > ``to_day``: none).
 
-    Each period adds 1 from the first day whose instant it covers and takes it away after the last, so the
-    counts are running sums of those changes: linear in the periods, not days × periods. Only periods
-    that had not ended by the window's start are read.
+    A day's instant is the midnight after it, the last one being the window's end; a period covers an
+    instant when it entered at or before it and left after it (or is current). The periods of one item
+    never overlap, so each of its days is covered by exactly one of them.
     """
     t = timeline(scope, window.end, work_start)
-    rows = store.query(
-        f"""WITH {t.ctes},
+    sql = f"""WITH {t.ctes},
 bounds AS (SELECT CAST(? AS DATE) AS first_day, CAST(? AS DATE) AS last_day),
 periods AS (
-    SELECT p.flow_state, p.stage, p.entered_at, p.left_at, (p.left_at IS NULL OR p.left_at >= ?) AS is_current
+    SELECT p.item_id, p.flow_state, p.stage, p.entered_at, p.left_at,
+           (p.left_at IS NULL OR p.left_at >= ?) AS is_current
     FROM flow_periods p JOIN items i ON i.id = p.item_id
     WHERE p.entered_at < ? AND (p.left_at IS NULL OR p.left_at > ?)
 ),
 spans AS (
-    SELECT {group} AS grp,
+    SELECT v.item_id, v.flow_state, v.stage,
            GREATEST(CAST(v.entered_at - INTERVAL '1 microsecond' AS DATE), b.first_day) AS from_day,
            CASE WHEN v.is_current THEN b.last_day
                 ELSE CAST(v.left_at - INTERVAL '1 microsecond' AS DATE) - 1 END AS to_day
     FROM periods v CROSS JOIN bounds b
-),
+)"""
+    params = [*t.params, window.start, window.end - timedelta(days=1), window.end, window.end, window.start]
+    return sql, params
+
+
+def _window_days(window: Window) -> list[date]:
+    return [window.start.date() + timedelta(days=i) for i in range(round(window.days))]
+
+
+def _daily_counts(
+    store: Store, window: Window, scope: Slice, work_start: WorkStart, group: str
+) -> tuple[list[date], dict[str, list[int]]]:
+    """Per day of the window and per value of `group` (over the spans, alias ``v``), how many items
+    were in such a period at the day's instant (`wip_day_spans`).
+
+    Each period adds 1 from the first day whose instant it covers and takes it away after the last, so the
+    counts are running sums of those changes: linear in the periods, not days × periods.
+    """
+    sql, params = wip_day_spans(window, scope, work_start)
+    rows = store.query(
+        f"""{sql},
 changes AS (
-    SELECT grp, from_day AS day, 1 AS change FROM spans WHERE from_day <= to_day
+    SELECT {group} AS grp, v.from_day AS day, 1 AS change FROM spans v WHERE v.from_day <= v.to_day
     UNION ALL
-    SELECT grp, to_day + 1, -1 FROM spans s CROSS JOIN bounds b
-    WHERE s.from_day <= s.to_day AND s.to_day < b.last_day
+    SELECT {group}, v.to_day + 1, -1 FROM spans v CROSS JOIN bounds b
+    WHERE v.from_day <= v.to_day AND v.to_day < b.last_day
 )
 SELECT grp, day, SUM(change) FROM changes GROUP BY grp, day""",
-        [*t.params, window.start, window.end - timedelta(days=1), window.end, window.end, window.start],
+        params,
     )
-    days = [window.start.date() + timedelta(days=i) for i in range(round(window.days))]
+    days = _window_days(window)
     index = {d: i for i, d in enumerate(days)}
     steps: dict[str, list[int]] = {}
     for grp, day, change in rows:
@@ -276,11 +310,15 @@ def flow_load(
 
 @dataclass(frozen=True)
 class CumulativeFlow:
-    """Per day, how many items were in each flow state (or stage)."""
+    """Per day, how many items were in each flow state (or stage), the groups in display order."""
 
     by: Literal["flow_state", "stage"]
     days: list[date]
     counts: dict[str, list[int]]
+
+
+NO_STAGE = "(none)"
+"""The group of items whose status maps to no stage, in the cumulative flow by stage."""
 
 
 def cumulative_flow(
@@ -289,14 +327,21 @@ def cumulative_flow(
     scope: Slice = Slice(),
     by: Literal["flow_state", "stage"] = "flow_state",
     work_start: WorkStart = "active",
+    stages: list[str] | None = None,
 ) -> CumulativeFlow:
     """Cumulative flow: per day, the count of items in each flow state or stage at the day's end.
 
-    docs/metrics.md, "Cumulative flow". Items with no stage are counted under "(none)".
+    docs/metrics.md, "Cumulative flow". Every flow state appears, in the order new, waiting, active,
+    done, canceled; by stage, the `stages` given (the value stream's, in order) appear, then any other
+    stage an item was in (by name), then items with no stage under "(none)". A group with no item is 0
+    on every day.
     """
-    group = "v.flow_state" if by == "flow_state" else "COALESCE(v.stage, '(none)')"
+    group = "v.flow_state" if by == "flow_state" else f"COALESCE(v.stage, '{NO_STAGE}')"
     days, counts = _daily_counts(store, window, scope, work_start, group)
-    return CumulativeFlow(by, days, dict(sorted(counts.items())))
+    known = [s.value for s in FlowState] if by == "flow_state" else list(stages or [])
+    others = sorted(g for g in counts if g not in known and g != NO_STAGE)
+    order = known + others + ([NO_STAGE] if NO_STAGE in counts else [])
+    return CumulativeFlow(by, days, {g: counts.get(g, [0] * len(days)) for g in order})
 
 
 @dataclass(frozen=True)
@@ -354,30 +399,49 @@ class FlowPredictability:
     plans: list[PlanOutcome]
 
 
+def plan_commitments(
+    window: Window, scope: Slice, work_start: WorkStart, snapshot: str | None = None
+) -> tuple[str, list[Any]]:
+    """CTEs ending in ``committed``: per plan that ended in the window, the items of the slice committed
+    at its start (not added after it), whether each was done by the plan's end (``delivered``), its
+    planned value, the value it delivered (its delivered value, else its planned value; null when not
+    delivered), and the plan's summed planned value (``plan_value``; null when no item carries one)."""
+    t = timeline(scope, window.end, work_start, snapshot)
+    delivered = "c.completed_at IS NOT NULL AND c.completed_at <= p.ends_at"
+    sql = f"""WITH {t.ctes},
+committed AS (
+    SELECT p.id AS plan_id, p.name AS plan_name, p.ends_at AS plan_ends_at,
+           c.id AS item_id, c.key, c.title, c.flow_item_type, c.completed_at,
+           ({delivered}) AS delivered,
+           pi.planned_value,
+           CASE WHEN {delivered} THEN COALESCE(pi.delivered_value, pi.planned_value) END AS delivered_value,
+           SUM(pi.planned_value) OVER (PARTITION BY p.id) AS plan_value
+    FROM plans p
+    JOIN plan_items pi ON pi.plan_id = p.id AND NOT pi.added_after_start
+    JOIN item_times c ON c.id = pi.work_item_id
+    WHERE p.ends_at >= ? AND p.ends_at < ?
+)"""
+    return sql, [*t.params, window.start, window.end]
+
+
 def flow_predictability(
     store: Store, window: Window, scope: Slice = Slice(), work_start: WorkStart = "active"
 ) -> FlowPredictability:
     """Flow predictability: items committed at a plan's start and done by its end ÷ items committed.
 
     docs/metrics.md, "Flow predictability". Items added after the plan started are not part of the
-    commitment. When plan items carry business values, delivered value ÷ planned value is given too.
+    commitment. When plan items carry business values, delivered value ÷ planned value is given too,
+    over the plans that carry values.
     """
-    t = timeline(scope, window.end, work_start, _snapshot(store, window, scope, work_start))
+    sql, params = plan_commitments(window, scope, work_start, _snapshot(store, window, scope, work_start))
     rows = store.query(
-        f"""WITH {t.ctes}
-SELECT p.id, p.name,
-       count(*) AS planned,
-       count(*) FILTER (WHERE c.completed_at IS NOT NULL AND c.completed_at <= p.ends_at) AS delivered,
-       SUM(pi.planned_value) AS planned_value,
-       SUM(COALESCE(pi.delivered_value, pi.planned_value))
-           FILTER (WHERE c.completed_at IS NOT NULL AND c.completed_at <= p.ends_at) AS delivered_value
-FROM plans p
-JOIN plan_items pi ON pi.plan_id = p.id AND NOT pi.added_after_start
-JOIN item_times c ON c.id = pi.work_item_id
-WHERE p.ends_at >= ? AND p.ends_at < ?
-GROUP BY p.id, p.name, p.ends_at
-ORDER BY p.ends_at, p.id""",
-        [*t.params, window.start, window.end],
+        f"""{sql}
+SELECT plan_id, plan_name, count(*) AS planned, count(*) FILTER (WHERE delivered) AS delivered,
+       SUM(planned_value) AS planned_value, SUM(delivered_value) AS delivered_value
+FROM committed
+GROUP BY plan_id, plan_name, plan_ends_at
+ORDER BY plan_ends_at, plan_id""",
+        params,
     )
     plans = [
         PlanOutcome(
@@ -417,6 +481,7 @@ class WorkItemAge:
     service_level_expectations: DurationSummary
     items: list[AgingItem]
     age: DurationSummary
+    beyond: dict[str, int | None]  # per expectation (p50 … p95), items older than it; None without it
 
 
 def work_item_age(
@@ -431,23 +496,34 @@ def work_item_age(
 
     docs/metrics.md, "Work item age". The service level expectations are the 50/70/85/95th percentile
     flow times of the items completed in the window; each aging item says which one it is beyond.
-    `flow_times` of the same window and slice, when the caller has them already, spares recomputing them.
+    `beyond` counts, per expectation, the items in progress older than it (all of them, not only the
+    `limit` listed). `flow_times` of the same window and slice, when the caller has them already, spares
+    recomputing them.
     """
     sle = (flow_times or flow_time(store, window, scope, work_start=work_start)).flow_time
     t = timeline(scope, window.end, work_start, _snapshot(store, window, scope, work_start))
     age_expr = seconds_between("started_at", "?")
     in_progress = "FROM item_times WHERE state_now IN ('waiting', 'active') AND started_at IS NOT NULL"
+    thresholds = [("p95", sle.p95), ("p85", sle.p85), ("p70", sle.p70), ("p50", sle.p50)]
+    beyond_columns = ", ".join(f"count(*) FILTER (WHERE {age_expr} > ?)" for _ in thresholds)
     age_columns = duration_columns(age_expr)
     age_row = store.query(
-        f"WITH {t.ctes} SELECT {age_columns} {in_progress}",
-        [*t.params, *[window.end] * age_columns.count("?")],
+        f"WITH {t.ctes} SELECT {age_columns}, {beyond_columns} {in_progress}",
+        [
+            *t.params,
+            *[window.end] * age_columns.count("?"),
+            *[v for _, limit_ in thresholds for v in (window.end, limit_ or 0.0)],
+        ],
     )[0]
+    beyond = {
+        name: None if limit_ is None else int(count)
+        for (name, limit_), count in zip(thresholds, age_row[DURATION_WIDTH:], strict=True)
+    }
     rows = store.query(
         f"WITH {t.ctes} SELECT key, title, state_now, stage_now, {age_expr} AS age {in_progress} "
         "ORDER BY age DESC, key LIMIT ?",
         [*t.params, window.end, limit],
     )
-    thresholds = [("p95", sle.p95), ("p85", sle.p85), ("p70", sle.p70), ("p50", sle.p50)]
     items = [
         AgingItem(
             r[0],
@@ -459,4 +535,6 @@ def work_item_age(
         )
         for r in rows
     ]
-    return WorkItemAge(sle, items, DurationSummary.from_row(age_row))
+    return WorkItemAge(
+        sle, items, DurationSummary.from_row(age_row[:DURATION_WIDTH]), dict(reversed(beyond.items()))
+    )

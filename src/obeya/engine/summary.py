@@ -13,6 +13,7 @@ from typing import Literal
 
 from obeya.engine import dora, flow
 from obeya.engine.dora_rules import DEFAULT_DORA_RULES, DoraRules
+from obeya.engine.stages import stage_order
 from obeya.engine.timeline import WorkStart
 from obeya.engine.window import Slice, Window
 from obeya.store import Store
@@ -32,10 +33,12 @@ class FigureRow:
 
 @dataclass(frozen=True)
 class SeriesRow:
-    """One period of a series."""
+    """One period of a series: its first day in the window, its length in days, and the value
+    (None = no data). Periods are `Window.periods`: calendar weeks or months clipped to the window."""
 
     metric: str
     period: date
+    days: float
     value: float | None
 
 
@@ -49,7 +52,7 @@ def _flow_figures(store: Store, window: Window, scope: Slice, work_start: WorkSt
     load = flow.flow_load(store, window, scope, work_start=work_start)
     distribution = flow.flow_distribution(store, window, scope, work_start=work_start)
     predictability = flow.flow_predictability(store, window, scope, work_start=work_start)
-    age = flow.work_item_age(store, window, scope, work_start=work_start, limit=1_000_000, flow_times=times)
+    age = flow.work_item_age(store, window, scope, work_start=work_start, limit=0, flow_times=times)
     figures: Figures = [
         ("flow velocity", velocity.per_week, "items/week"),
         ("items completed", velocity.completed, "items"),
@@ -66,11 +69,7 @@ def _flow_figures(store: Store, window: Window, scope: Slice, work_start: WorkSt
         ("flow predictability (items)", predictability.items.value, "share"),
         ("flow predictability (business value)", predictability.business_value.value, "share"),
         ("work item age p50", age.age.p50, "seconds"),
-        (
-            "items older than the p85 flow time",
-            sum(1 for i in age.items if i.beyond_sle in ("p85", "p95")),
-            "items",
-        ),
+        ("items older than the p85 flow time", age.beyond["p85"], "items"),
     ]
     return figures
 
@@ -127,41 +126,95 @@ def dora_summary(
     return _with_previous(lambda st, w, sc: _dora_figures(st, w, sc, rules), store, window, scope)
 
 
+@dataclass(frozen=True)
+class ServiceLevelRow:
+    """One service level expectation: a flow-time percentile of the items completed in the window, and
+    how many items in progress at its end are older than it (None = no data: nothing completed)."""
+
+    expectation: Literal["p50", "p70", "p85", "p95"]
+    flow_time: float | None
+    items_beyond: int | None
+
+
+@dataclass(frozen=True)
+class AgingSummary:
+    """Work in progress against the service level expectations: how many items are in progress (and
+    started), the expectations with the items beyond each, and the oldest items."""
+
+    in_progress: int
+    expectations: list[ServiceLevelRow]
+    oldest: list[flow.AgingItem]
+
+
+def aging_summary(
+    store: Store, window: Window, scope: Slice, work_start: WorkStart = "active", oldest: int = 10
+) -> AgingSummary:
+    """The service level expectations of a slice and window and its aging work in progress
+    (docs/metrics.md, "Work item age")."""
+    age = flow.work_item_age(store, window, scope, work_start=work_start, limit=oldest)
+    sle = age.service_level_expectations
+    flow_times = {"p50": sle.p50, "p70": sle.p70, "p85": sle.p85, "p95": sle.p95}
+    return AgingSummary(
+        age.age.count,
+        [ServiceLevelRow(name, flow_times[name], age.beyond[name]) for name in ("p50", "p70", "p85", "p95")],
+        age.items,
+    )
+
+
+def cumulative_flow(
+    store: Store,
+    window: Window,
+    scope: Slice,
+    by: Literal["flow_state", "stage"] = "flow_state",
+    work_start: WorkStart = "active",
+) -> flow.CumulativeFlow:
+    """The cumulative flow of a slice over a window (`obeya.engine.flow.cumulative_flow`), by stage in
+    the order of the slice's value stream (its own stages, else the five defaults)."""
+    stages = stage_order(store, scope) if by == "stage" else None
+    return flow.cumulative_flow(store, window, scope, by, work_start, stages)
+
+
 def flow_series(
     store: Store, window: Window, scope: Slice, by: flow.Grouping, work_start: WorkStart = "active"
 ) -> list[SeriesRow]:
-    """Velocity, median flow time and flow efficiency per week or month."""
-    rows = [
-        SeriesRow("flow velocity", p.period, p.value)
-        for p in flow.flow_velocity(store, window, scope, by=by, work_start=work_start).series
+    """Velocity (items completed in the period; 0 when none), median flow time and flow efficiency
+    (no data when nothing completed) for every calendar week or month of the window, the first and
+    last clipped to it (docs/metrics.md, "Series")."""
+    periods = window.periods(by)
+    series = {
+        "flow velocity": flow.flow_velocity(store, window, scope, by=by, work_start=work_start).series,
+        "flow time p50": flow.flow_time(store, window, scope, by=by, work_start=work_start).series,
+        "flow efficiency": flow.flow_efficiency(store, window, scope, by=by, work_start=work_start).series,
+    }
+    return [
+        SeriesRow(metric, point.period, period.days, point.value)
+        for metric, points in series.items()
+        for period, point in zip(periods, points, strict=True)
     ]
-    rows += [
-        SeriesRow("flow time p50", p.period, p.value)
-        for p in flow.flow_time(store, window, scope, by=by, work_start=work_start).series
-    ]
-    rows += [
-        SeriesRow("flow efficiency", p.period, p.value)
-        for p in flow.flow_efficiency(store, window, scope, by=by, work_start=work_start).series
-    ]
-    return rows
 
 
 def dora_series(
     store: Store, window: Window, scope: Slice, by: flow.Grouping, rules: DoraRules = DEFAULT_DORA_RULES
 ) -> list[SeriesRow]:
     """Deployments per day, median lead time for changes, change failure rate and median failed
-    deployment recovery time, per calendar week or month of the window."""
+    deployment recovery time, for every calendar week or month of the window, the first and last
+    clipped to it; each period is computed as its own window (docs/metrics.md, "Series").
+
+    A period without a deployment has a deployment frequency of 0 (none over the days it has); the
+    figures over its deployments or changes are no data.
+    """
     rows: list[SeriesRow] = []
     for period in window.periods(by):
         report = dora.dora_report(store, period, scope, rules)
-        start = period.start.date()
+        start, days = period.start.date(), period.days
         rows += [
-            SeriesRow("deployment frequency", start, report.deployment_frequency.per_day),
-            SeriesRow("lead time for changes p50", start, report.lead_time_for_changes.lead_time.p50),
-            SeriesRow("change failure rate", start, report.change_failure_rate.rate.value),
+            SeriesRow("deployment frequency", start, days, report.deployment_frequency.deployments / days),
+            SeriesRow("lead time for changes p50", start, days, report.lead_time_for_changes.lead_time.p50),
+            SeriesRow("change failure rate", start, days, report.change_failure_rate.rate.value),
             SeriesRow(
                 "failed deployment recovery time p50",
                 start,
+                days,
                 report.recovery_time.failed_deployment_recovery.p50,
             ),
         ]

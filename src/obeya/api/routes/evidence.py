@@ -7,7 +7,7 @@ import io
 import math
 from collections.abc import Sequence
 from dataclasses import astuple, fields
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Response
@@ -17,11 +17,13 @@ from obeya.api.routes.dependencies import Filters, FiltersDep, SliceOut, StoreDe
 from obeya.engine.evidence import (
     METRICS,
     CompletedItemEvidence,
+    DailyLoadItemEvidence,
     DeploymentEvidence,
     EvidencePage,
     FailedDeploymentEvidence,
     IncidentEvidence,
     InProgressItemEvidence,
+    PlanItemEvidence,
     ShippedChangeEvidence,
     UnknownEvidenceMetric,
     evidence,
@@ -49,6 +51,8 @@ class EvidenceOut(BaseModel):
     rows: list[
         CompletedItemEvidence
         | InProgressItemEvidence
+        | DailyLoadItemEvidence
+        | PlanItemEvidence
         | DeploymentEvidence
         | ShippedChangeEvidence
         | FailedDeploymentEvidence
@@ -68,7 +72,7 @@ def _cell(value: object) -> str:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, datetime):
+    if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, list):
         return ";".join(str(v) for v in value)

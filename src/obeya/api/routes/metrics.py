@@ -5,11 +5,13 @@ Every figure carries the link to the rows behind it (`/api/v1/metrics/{family}/e
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from datetime import date
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 
 from obeya.api.routes.dependencies import Filters as FiltersT
@@ -24,6 +26,7 @@ from obeya.engine.summary import (
     FigureRow,
     SeriesRow,
     Unit,
+    cumulative_flow,
     dora_series,
     dora_summary,
     flow_series,
@@ -52,10 +55,12 @@ class FigureOut(BaseModel):
 
 
 class SeriesOut(BaseModel):
-    """One period of a series."""
+    """One period of a series: its first day in the window (ISO date), its length in days (the first
+    and last period are clipped to the window), and the value (null = no data)."""
 
     metric: str
     period: date
+    days: float
     value: float | None
 
 
@@ -168,10 +173,11 @@ _EVIDENCE: dict[str, list[tuple[str, str | None]]] = {
         ("flow time", "flow_time"),
         ("lead time", "lead_time"),
         ("flow efficiency", "efficiency"),
-        ("flow load (average", None),  # a daily series: `detail.load.daily`
+        ("flow load (average", "daily_load"),  # each item with its days in WIP: Σ days ÷ window days
         ("flow load at window end", "load"),
         ("flow distribution", "velocity"),  # the completed items, each with its type
-        ("flow predictability", None),
+        ("flow predictability (items)", "predictability"),
+        ("flow predictability (business value)", "predictability_value"),
         ("work item age", "age"),
         ("items older than", "age"),  # the items in progress, each with its age
     ],
@@ -218,7 +224,7 @@ def _figures(family: str, rows: list[FigureRow], filters: FiltersT) -> list[Figu
 
 
 def _series(rows: list[SeriesRow]) -> list[SeriesOut]:
-    return [SeriesOut(metric=r.metric, period=r.period, value=r.value) for r in rows]
+    return [SeriesOut(metric=r.metric, period=r.period, days=r.days, value=r.value) for r in rows]
 
 
 def _flow_detail(store: StoreDep, filters: FiltersT) -> FlowDetail:
@@ -278,7 +284,8 @@ def flow_metrics(
     """Flow velocity, flow time, lead time, efficiency, load, distribution, predictability and age.
 
     Each figure comes with the previous window of the same length and a link to its evidence; with
-    `by`, velocity, median flow time and efficiency per week or month. Definitions: docs/metrics.md.
+    `by`, velocity, median flow time and efficiency for every calendar week or month of the window (the
+    first and last clipped to it). Definitions: docs/metrics.md.
     """
     return FlowMetricsOut(
         window=filters.window_out(),
@@ -315,4 +322,68 @@ def dora_metrics(
         if by
         else [],
         detail=_dora_detail(store, filters) if detail else None,
+    )
+
+
+CfdByParam = Annotated[
+    Literal["state", "stage"],
+    Query(description="Count the items per flow state or per stage of the value stream."),
+]
+FormatParam = Annotated[Literal["json", "csv"], Query(alias="format", description="json or csv.")]
+
+
+class CumulativeFlowDayOut(BaseModel):
+    """One day of the cumulative flow: per group, the items in it at the day's end."""
+
+    day: date
+    counts: dict[str, int]
+
+
+class CumulativeFlowOut(BaseModel):
+    """Per day of the window, how many items were in each flow state (or stage) at its end."""
+
+    window: WindowOut
+    slice: SliceOut
+    by: Literal["state", "stage"]
+    groups: list[str]  # in display order: flow states new … canceled, or the stream's stages
+    days: list[CumulativeFlowDayOut]
+
+
+def cumulative_flow_csv(cfd: flow.CumulativeFlow) -> str:
+    """The cumulative flow as CSV: a header ``day,<group>,...`` and one row per day."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["day", *cfd.counts])
+    for i, day in enumerate(cfd.days):
+        writer.writerow([day.isoformat(), *(counts[i] for counts in cfd.counts.values())])
+    return buffer.getvalue()
+
+
+@router.get(
+    "/flow/cumulative",
+    response_model=CumulativeFlowOut,
+    responses={200: {"content": {"text/csv": {}}, "description": "The days, as JSON or CSV."}},
+)
+def cumulative_flow_metrics(
+    store: StoreDep, filters: FiltersDep, by: CfdByParam = "state", output: FormatParam = "json"
+) -> CumulativeFlowOut | Response:
+    """Cumulative flow: per day of the window, the count of items in each flow state (`by=state`) or
+    stage (`by=stage`, the stream's stages in order, "(none)" for items in no stage) at the day's end.
+
+    CSV has a header row `day,<group>,...` and one row per day. Definitions: docs/metrics.md.
+    """
+    cfd = cumulative_flow(
+        store, filters.window, filters.scope, "flow_state" if by == "state" else "stage", filters.work_start
+    )
+    if output == "csv":
+        return Response(cumulative_flow_csv(cfd), media_type="text/csv")
+    return CumulativeFlowOut(
+        window=filters.window_out(),
+        slice=filters.slice_out(),
+        by=by,
+        groups=list(cfd.counts),
+        days=[
+            CumulativeFlowDayOut(day=day, counts={g: counts[i] for g, counts in cfd.counts.items()})
+            for i, day in enumerate(cfd.days)
+        ],
     )
