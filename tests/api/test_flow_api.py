@@ -65,6 +65,7 @@ def test_flow_figures_equal_the_hand_computed_ones(client: TestClient) -> None:
         ("D", 12.0, "p95"),
     ]
     assert detail["predictability"]["plans"][0]["name"] == "Sprint 1"
+    assert detail["age"]["beyond"] == {"p50": 2, "p70": 2, "p85": 2, "p95": 2}  # E (30 d), D (12 d)
     assert body["series"] == [] and body["by"] is None
 
 

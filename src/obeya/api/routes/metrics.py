@@ -106,6 +106,7 @@ class AgeOut(BaseModel):
 
     service_level_expectations: DurationSummary
     age: DurationSummary
+    beyond: dict[str, int | None]  # per expectation, the items in progress older than it (null: none)
     oldest: list[AgingItem]
 
 
@@ -255,7 +256,12 @@ def _flow_detail(store: StoreDep, filters: FiltersT) -> FlowDetail:
             business_value=RatioOut.of(predictability.business_value),
             plans=predictability.plans,
         ),
-        age=AgeOut(service_level_expectations=age.service_level_expectations, age=age.age, oldest=age.items),
+        age=AgeOut(
+            service_level_expectations=age.service_level_expectations,
+            age=age.age,
+            beyond=age.beyond,
+            oldest=age.items,
+        ),
     )
 
 
