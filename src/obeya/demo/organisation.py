@@ -77,13 +77,18 @@ class StreamProfile:
     interruptions_per_developer_day: float  # unplanned ops work pulling developers off items
     interruption_days: float
     wip_per_developer: float
-    cadence: str  # "twice-weekly", "release-train" or "continuous"
-    deploy_failure: float
-    rollback: float
-    incident: float  # chance a production deployment causes an incident
+    cadence: str  # "scheduled" (at deploy_at), "release-train" or "continuous"
+    deploy_failure: float  # share of production deployments that fail (and are retried)
+    rollback: float  # share rolled back (and retried)
+    incident: float  # share that succeed and then cause an incident
+    incident_detection_hours: tuple[float, float]  # incident opened this long after the deployment
+    acknowledge_minutes: tuple[float, float]  # on-call acknowledges this long after it opened
+    rollback_minutes: tuple[float, float]  # a rolled-back deployment is undone this long after it finished
     recovery_hours: float  # median time to resolve a change-caused incident
     monitoring_days: float  # time in Released before Done
     dependency_bot: str
+    # when the "scheduled" cadence deploys: working days into the week (0.0 = Monday 09:00, 1 = 9 hours)
+    deploy_at: tuple[float, ...] = field(default=())
     epic_themes: tuple[str, ...] = field(default=())
     story_themes: tuple[str, ...] = field(default=())
 
@@ -105,21 +110,25 @@ STREAMS: tuple[StreamProfile, ...] = (
         testers_per_team=1,
         review_slots=3,
         type_mix=(("feature", 0.55), ("defect", 0.25), ("risk", 0.08), ("debt", 0.12)),
-        dev_days=0.85,
+        dev_days=0.7,
         review_days=0.12,
-        test_days=0.32,
+        test_days=0.36,
         test_failure=0.14,
         changes_requested=0.22,
         interruptions_per_developer_day=0.03,
         interruption_days=0.4,
-        wip_per_developer=3.0,
-        cadence="twice-weekly",
+        wip_per_developer=2.5,
+        cadence="scheduled",
         deploy_failure=0.04,
-        rollback=0.04,
-        incident=0.07,
+        rollback=0.035,
+        incident=0.05,
+        incident_detection_hours=(0.3, 18.0),
+        acknowledge_minutes=(3.0, 45.0),
+        rollback_minutes=(60.0, 240.0),
         recovery_hours=3.0,
         monitoring_days=1.5,
         dependency_bot="dependabot",
+        deploy_at=(0.15, 0.7, 1.15, 1.7, 2.15, 2.7, 3.15, 3.7),  # 10:21 and 15:18, Monday to Thursday
         epic_themes=(
             "Refunds",
             "3-D Secure",
@@ -164,10 +173,13 @@ STREAMS: tuple[StreamProfile, ...] = (
         interruption_days=0.4,
         wip_per_developer=3.5,
         cadence="release-train",
-        deploy_failure=0.08,
-        rollback=0.04,
-        incident=0.16,
-        recovery_hours=40.0,
+        deploy_failure=0.11,
+        rollback=0.02,
+        incident=0.22,
+        incident_detection_hours=(0.3, 18.0),
+        acknowledge_minutes=(3.0, 45.0),
+        rollback_minutes=(60.0, 360.0),
+        recovery_hours=60.0,
         monitoring_days=3.0,
         dependency_bot="renovate",
         epic_themes=(
@@ -205,7 +217,7 @@ STREAMS: tuple[StreamProfile, ...] = (
         testers_per_team=0,
         review_slots=3,
         type_mix=(("feature", 0.40), ("defect", 0.22), ("risk", 0.14), ("debt", 0.24)),
-        dev_days=0.55,
+        dev_days=0.4,
         review_days=0.06,
         test_days=0.02,
         test_failure=0.04,
@@ -216,8 +228,11 @@ STREAMS: tuple[StreamProfile, ...] = (
         cadence="continuous",
         deploy_failure=0.01,
         rollback=0.008,
-        incident=0.01,
-        recovery_hours=0.5,
+        incident=0.007,
+        incident_detection_hours=(0.05, 0.3),
+        acknowledge_minutes=(1.0, 8.0),
+        rollback_minutes=(2.0, 10.0),
+        recovery_hours=0.3,
         monitoring_days=0.7,
         dependency_bot="dependabot",
         epic_themes=("mTLS everywhere", "Rate limiting", "OIDC federation", "Gateway v3", "Key rotation"),

@@ -3,8 +3,10 @@
 Items arrive (Poisson-like, in working time), are refined, wait in a team backlog, and are pulled under a
 team WIP limit. Developers, reviewers and testers are pools of workers with a priority queue in front:
 an item waits whenever the pool is busy, so the queues, the waits and the bottleneck come out of the
-capacity and effort in the stream's `StreamProfile`. Delivery follows the stream's cadence (twice a week,
-a two-week release train, or continuous deployment on every merge).
+capacity and effort in the stream's `StreamProfile`. Delivery follows the stream's cadence (on fixed
+weekdays, a two-week release train, or continuous deployment on every merge). Production deployments
+fail at the stream's rates, drawn as a jittered quota rather than coin flips, so that any window of a few
+dozen deployments shows close to the stream's change failure rate (docs/demo.md).
 
 Every event writes its rows as it happens (commits, pull requests, runs, deployments, incidents); a work
 item's row and its transitions are written when it leaves the simulation (done, canceled, or still open
@@ -149,6 +151,8 @@ class StreamSimulation:
         self.bot_prs: list[tuple[Repository, PullRequest]] = []
         self.epics: list[tuple[float, str]] = []
         self.open_releases: dict[tuple[str, str], float] = {}
+        self.failure_credit = self.rng.random()
+        self.store_review: dict[tuple[str, str], float] = {}
 
     # --- event machinery ------------------------------------------------------------------------
 
@@ -570,10 +574,10 @@ class StreamSimulation:
                     self.at(week * 5.0 + 0.01 * (t + 1), self._sprint, t, week // 2 + 1, team_id)
             for r, repo in enumerate(self.repos):
                 self.at(week * 5.0 + 0.1 + 0.05 * r, self._bot_pr, repo)
-            if self.p.cadence == "twice-weekly":
-                for day in (1, 3):
+            if self.p.cadence == "scheduled":
+                for offset in self.p.deploy_at:
                     for r in range(len(self.repos)):
-                        self.at(week * 5.0 + day + 0.5 + 0.02 * r, self._deploy, r, None)
+                        self.at(week * 5.0 + offset + 0.02 * r, self._deploy, r, None)
             elif self.p.cadence == "release-train" and week % 2 == 1 and week * 5.0 + 2.3 < self.end:
                 self.release_minor += 1
                 version = f"4.{self.release_minor}.0"
@@ -590,8 +594,10 @@ class StreamSimulation:
         start = self.cal(now)
         repo.deploy("staging", sha, start, start + 6 / 1440, "success", False, None)
         repo.deployed["staging"] = sha
-        if release is not None:  # the app store's review before the release reaches users
-            delay = self.rng.uniform(1.0, 2.5)
+        if release is not None:  # the app store's review: the release's services go out together
+            if release not in self.store_review:
+                self.store_review[release] = self.rng.uniform(1.0, 2.5)
+            delay = self.store_review[release] + 0.02 * r
             self.open_releases.setdefault(release, now)
         elif self.p.cadence == "continuous":
             delay = self.rng.uniform(0.01, 0.03)
@@ -607,19 +613,15 @@ class StreamSimulation:
         start = self.cal(now)
         finish = start + rng.uniform(4, 15) / 1440
         release_id = release[0] if release else None
-        roll = rng.random()
         p = self.p
-        if roll < p.deploy_failure:
+        outcome = self._outcome(repo)
+        if outcome == "failure":
             repo.deploy("production", sha, start, finish, "failure", False, release_id)
             self.at(now + self._retry_delay(), self._deploy_production, r, sha, cut, release)
             return
-        if (roll < p.deploy_failure + p.rollback and p.cadence != "release-train") or (
-            p.cadence == "release-train"
-            and repo.service.endswith("bff")
-            and roll < p.deploy_failure + p.rollback
-        ):
+        if outcome == "rolled_back":
             repo.deploy("production", sha, start, finish, "rolled_back", False, release_id)
-            back = finish + rng.uniform(5, 25) / 1440
+            back = finish + rng.uniform(*p.rollback_minutes) / 1440
             repo.deploy(
                 "production", repo.deployed["production"], back, back + 4 / 1440, "success", True, None
             )
@@ -635,11 +637,32 @@ class StreamSimulation:
         for item in shipped:
             self._move(item, released, "Released")
             self.at(released + self.lognormal(p.monitoring_days, 0.6), self._done, item)
-        if rng.random() < p.incident:
+        if outcome == "incident":
             self._incident(now, finish, repo, deployment_id)
 
+    def _outcome(self, repo: Repository) -> str:
+        """How a production deployment goes: success, failure, rolled_back, or incident (it succeeds and
+        then causes one).
+
+        Failures come as a quota: each deployment adds the stream's failure odds (jittered ±40 %) to a
+        credit, and one fails whenever the credit reaches 1, so failures are spread evenly and a window's
+        change failure rate stays near the profile's. Which way it fails is drawn by the odds of each
+        kind; an app in the store cannot be rolled back, so there a rollback is an incident instead.
+        """
+        p = self.p
+        rng = self.rng
+        odds = p.deploy_failure + p.rollback + p.incident
+        self.failure_credit += odds * rng.uniform(0.6, 1.4)
+        if self.failure_credit < 1.0:
+            return "success"
+        self.failure_credit -= 1.0
+        kind = rng.choices(("failure", "rolled_back", "incident"), (p.deploy_failure, p.rollback, p.incident))
+        if kind[0] == "rolled_back" and p.cadence == "release-train" and not repo.service.endswith("bff"):
+            return "incident"
+        return kind[0]
+
     def _retry_delay(self) -> float:
-        return {"continuous": 0.06, "twice-weekly": 0.4, "release-train": 1.5}[
+        return {"continuous": 0.03, "scheduled": 0.4, "release-train": 2.0}[
             self.p.cadence
         ] * self.rng.uniform(0.7, 1.5)
 
@@ -687,7 +710,7 @@ class StreamSimulation:
 
     def _incident(self, now: float, deployed: float, repo: Repository, deployment_id: str) -> None:
         rng = self.rng
-        created = deployed + rng.uniform(0.3, 18.0) / 24
+        created = deployed + rng.uniform(*self.p.incident_detection_hours) / 24
         if created >= self.calendar_end:
             return
         explicit = rng.random() < 0.5
@@ -742,7 +765,7 @@ class StreamSimulation:
     ) -> None:
         rng = self.rng
         severity = rng.choices(("sev1", "sev2", "sev3", "sev4"), (0.05, 0.2, 0.45, 0.3))[0]
-        acknowledged = created + rng.uniform(3, 45) / 1440
+        acknowledged = created + rng.uniform(*self.p.acknowledge_minutes) / 1440
         resolved = acknowledged + self.lognormal(recovery_hours, 0.7) / 24
         status = "resolved"
         if resolved >= self.calendar_end:
