@@ -415,9 +415,10 @@ event_changes AS (
     JOIN deployment_changes dc ON dc.deployment_id = c.id
 ),
 defect_fixes AS (
-    SELECT DISTINCT l.to_id AS change_id FROM trace_links l JOIN work_items w ON w.id = l.from_id
-    WHERE l.link_kind = 'implemented_by' AND w.flow_item_type = 'defect'
-      AND l.to_id IN (SELECT change_id FROM event_changes)
+    SELECT DISTINCT ec.change_id FROM event_changes ec
+    JOIN trace_links l ON l.to_id = ec.change_id AND l.link_kind = 'implemented_by'
+    JOIN work_items w ON w.id = l.from_id
+    WHERE w.flow_item_type = 'defect'
 ),
 fix_only AS (
     SELECT ec.service, ec.environment, ec.finished_at, count(df.change_id) AS fixes

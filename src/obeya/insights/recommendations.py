@@ -12,12 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from obeya.engine.dora import (
-    FINISHED_AT,
     change_failure_rate,
     deployment_frequency,
-    failed_condition,
     failed_deployment_events,
-    production_condition,
     recovery_time,
 )
 from obeya.engine.dora_rules import DEFAULT_DORA_RULES, DoraRules
@@ -242,14 +239,9 @@ def blue_green_and_canary(store: Store, window: Window, e: StreamEvidence) -> In
     rate = change_failure_rate(store, window, e.scope, e.dora_rules).rate.value
     if rate is None or rate <= HIGH_CHANGE_FAILURE_RATE:
         return None
-    # the change failure rate's numerator (dora.change_failure_rate)
-    condition, params = production_condition(window, e.scope, e.dora_rules)
-    rows = store.query(
-        f"""SELECT d.id FROM deployments d
-WHERE d.result IN ('success', 'failure', 'rolled_back') AND {failed_condition(e.dora_rules)} AND {condition}
-ORDER BY {FINISHED_AT} DESC, d.id""",
-        params,
-    )
+    # the change failure rate's numerator: one row per failed deployment (dora.failed_deployment_events)
+    events, params = failed_deployment_events(window, e.scope, e.dora_rules)
+    rows = store.query(f"SELECT id FROM ({events}) failed_events ORDER BY finished_at DESC, id", params)
     return _insight(
         e,
         "blue/green and canary releases",
