@@ -7,6 +7,10 @@ Shipped changes come from ``deployment_changes`` (derived by `obeya.linking`); i
 ``trace_links`` of kind ``caused_by``. What counts as a deployment and as an incident follows the
 `DoraRules` of obeya.yaml (`obeya.engine.dora_rules`), applied here in SQL at query time.
 
+Rows of one service, environment and finish are one deployment (`EVENT_KEY`: a deployment that ships
+several repositories is stored as one row per repository): deployment frequency, change failure rate,
+recovery and rework count it once, lead time follows each of its changes.
+
 Sliced by team or flow item type, deployment frequency, change failure rate, recovery and rework count
 the deployments that ship a change of the slice; lead time for changes counts the changes of the slice
 themselves (`obeya.engine.sql.change_conditions`).
@@ -67,11 +71,11 @@ def caused_incident_ids(rules: DoraRules = DEFAULT_DORA_RULES) -> str:
     WHERE l.link_kind = 'caused_by' AND l.to_id = d.id AND {rules.incidents.change_caused()})"""
 
 
-def recovered_at(rules: DoraRules = DEFAULT_DORA_RULES) -> str:
-    """SQL aggregate over the failed rows of one deployment event (columns ``resolved_at`` and
-    ``next_success_at`` of `failed_deployment_events`): when it recovered — the latest resolution of the
-    incidents it caused, else the next successful deployment of the same service and environment."""
-    return "COALESCE(MAX(resolved_at), MIN(next_success_at))"
+RECOVERED_AT = "COALESCE(MAX(resolved_at), MIN(next_success_at))"
+"""When a failed deployment recovered, as an aggregate over its failed rows (columns ``resolved_at``,
+`incidents_resolved_at`, and ``next_success_at``, `NEXT_SUCCESS`, of `failed_deployment_events`): the
+latest resolution of the incidents it caused, else the next successful deployment of the same service and
+environment."""
 
 
 def failed_deployment_events(
@@ -82,12 +86,12 @@ def failed_deployment_events(
 
     Columns: ``id`` (the event's first row), ``deployment_ids`` (its failed rows, comma-separated),
     ``service``, ``environment``, ``result`` (`WORST_RESULT`), ``finished_at``, ``recovered_at``
-    (`recovered_at`: NULL while unrecovered) and ``caused_incident_ids``. The figure
+    (`RECOVERED_AT`: NULL while unrecovered) and ``caused_incident_ids``. The figure
     (`recovery_time`), its evidence and the swarming recommendation all read this one query.
     """
     condition, params = production_condition(window, scope, rules)
     sql = f"""SELECT MIN(id) AS id, string_agg(id, ',' ORDER BY id) AS deployment_ids, service, environment,
-       {WORST_RESULT} AS result, finished_at, {recovered_at(rules)} AS recovered_at,
+       {WORST_RESULT} AS result, finished_at, {RECOVERED_AT} AS recovered_at,
        string_agg(caused, ',' ORDER BY id) AS caused_incident_ids
 FROM (
     SELECT d.id, d.service, d.environment, d.result, {FINISHED_AT} AS finished_at,
