@@ -104,7 +104,9 @@ def test_blue_green_fires_on_a_high_change_failure_rate(store: Store) -> None:
 
 
 def test_blue_green_follows_the_deployment_rules(store: Store) -> None:
-    rollback = _deployments(["success"])[0].model_copy(update={"external_id": "dep-rb", "is_rollback": True})
+    rollback = _deployments(["success"])[0].model_copy(
+        update={"external_id": "dep-rb", "is_rollback": True, "finished_at": day(3, 2, 5)}
+    )  # finishing apart from dep-0: rows of one service, environment and finish are one deployment
     store.upsert_records([*_scopes(), *_deployments(["success", "failure", "success", "success"]), rollback])
     with_rollbacks = DoraRules(DeploymentRules(count_rollbacks=True))
     insight = blue_green_and_canary(store, MARCH, gather(store, MARCH, PAY, "Payments", with_rollbacks))

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from obeya.engine.dora import deployment_frequency, recovery_time
+from obeya.engine.evidence import FailedDeploymentEvidence, evidence
 from obeya.engine.flow import flow_time
 from obeya.engine.window import Slice, Window
 from obeya.insights.model import Insight, Severity
@@ -42,6 +43,7 @@ from obeya.model import (
     Scope,
     StatusTransition,
     Team,
+    TraceLink,
 )
 from obeya.store import Store
 from tests.engine.builders import day, item, stream
@@ -399,6 +401,66 @@ def test_swarming_does_not_fire_on_a_median_recovery_of_a_day(store: Store) -> N
     """Recovery 48 h, 2 h, 24 h → median 24 h: not over a day."""
     assert _fire(store, MARCH, swarming_on_incidents, _failed_deployments(24)) is None
     assert recovery_time(store, MARCH, PAY).failed_deployment_recovery.p50 == pytest.approx(24 * HOUR)
+
+
+def _caused_by(incident: str, deployment: str) -> TraceLink:
+    return TraceLink(
+        source="test",
+        external_id=f"{incident}>{deployment}",
+        from_kind="incident",
+        from_id=f"test:{incident}",
+        to_kind="deployment",
+        to_id=f"test:{deployment}",
+        link_kind="caused_by",
+        evidence="explicit",
+        confidence=1.0,
+    )
+
+
+def test_swarming_lists_the_deployments_the_recovery_figure_counts_as_slow(store: Store) -> None:
+    """Recovery follows the figure's rule — the incidents a deployment caused resolved, else the next
+    success:
+    F0 rolled back 3 Mar 12:00, caused IA (13:00-15:00): recovered 3 h (not the next success, 48 h later);
+    F1 succeeded 10 Mar 12:00, caused IB (13:00 → 11 Mar 18:00): 30 h (not the next success 2 h later);
+    F2 failed 20 Mar 12:00, next success 21 Mar 14:00: 26 h.
+    Recovery [3, 30, 26] h → median 26 h; time to restore IA 2 h, IB 29 h → median 15.5 h; figure 26 h.
+    Items: IB (29 h), then F1 (30 h) and F2 (26 h) — not F0."""
+    incidents = [
+        Incident(
+            source="test",
+            external_id=name,
+            title=name,
+            service="pay-api",
+            status="resolved",
+            created_at=opened,
+            resolved_at=resolved,
+        )
+        for name, opened, resolved in (
+            ("IA", day(3, 3, 13), day(3, 3, 15)),
+            ("IB", day(3, 10, 13), day(3, 11, 18)),
+        )
+    ]
+    records: list[Record] = [
+        _deployment("F0", day(3, 3, 12), "rolled_back"),
+        _deployment("OK0", day(3, 5, 12)),
+        _deployment("F1", day(3, 10, 12)),
+        _deployment("OK1", day(3, 10, 14)),
+        _deployment("F2", day(3, 20, 12), "failure"),
+        _deployment("OK2", day(3, 21, 14)),
+        *incidents,
+        _caused_by("IA", "F0"),
+        _caused_by("IB", "F1"),
+    ]
+    insight = _fire(store, MARCH, swarming_on_incidents, records)
+    assert insight is not None
+    assert insight.figure == pytest.approx(26 * HOUR)
+    assert insight.items == ["test:IB", "test:F1", "test:F2"]
+    assert insight.evidence == (
+        "median recovery 26.0 h; 1 incident and 2 failed deployments took more than a day to recover"
+    )
+    rows = evidence(store, "dora", "recovery", MARCH, PAY).rows
+    slow = [r.id for r in rows if isinstance(r, FailedDeploymentEvidence) and (r.recovery_time or 0) > DAY]
+    assert sorted(slow) == ["test:F1", "test:F2"]  # the figure's own evidence rows agree
 
 
 # --- DevSecOps ---------------------------------------------------------------------------------------

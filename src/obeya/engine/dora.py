@@ -7,6 +7,10 @@ Shipped changes come from ``deployment_changes`` (derived by `obeya.linking`); i
 ``trace_links`` of kind ``caused_by``. What counts as a deployment and as an incident follows the
 `DoraRules` of obeya.yaml (`obeya.engine.dora_rules`), applied here in SQL at query time.
 
+Rows of one service, environment and finish are one deployment (`EVENT_KEY`: a deployment that ships
+several repositories is stored as one row per repository): deployment frequency, change failure rate,
+recovery and rework count it once, lead time follows each of its changes.
+
 Sliced by team or flow item type, deployment frequency, change failure rate, recovery and rework count
 the deployments that ship a change of the slice; lead time for changes counts the changes of the slice
 themselves (`obeya.engine.sql.change_conditions`).
@@ -30,20 +34,74 @@ from obeya.store import Store
 FINISHED_AT = "COALESCE(d.finished_at, d.started_at)"
 """When a deployment (aliased ``d``) counts as having happened: its finish, else its start."""
 
+EVENT_KEY = ("service", "environment", "finished_at")
+"""What makes deployment rows one deployment: the same service, environment and finish (`FINISHED_AT`).
 
-def recovered_at(rules: DoraRules = DEFAULT_DORA_RULES) -> str:
-    """When a failed deployment ``d`` recovered: the latest resolution of the incidents it caused, else the
-    next successful deployment of the same service and environment."""
-    return f"""COALESCE(
-        (SELECT MAX(i.resolved_at) FROM trace_links l JOIN incidents i ON i.id = l.from_id
-         WHERE l.link_kind = 'caused_by' AND l.to_id = d.id AND {rules.incidents.change_caused()}),
-        (SELECT MIN(COALESCE(n.finished_at, n.started_at)) FROM deployments n
+A deployment that ships several repositories is stored as one row per repository (each linked within its
+own repository's chain, docs/traceability.md); the rows share service, environment and finish time, and
+deployment frequency, change failure rate, recovery and rework count them once (docs/metrics.md)."""
+
+EVENT_COLUMNS = ", ".join(EVENT_KEY)
+
+WORST_RESULT = (
+    "CASE WHEN bool_or(result = 'rolled_back') THEN 'rolled_back' "
+    "WHEN bool_or(result = 'failure') THEN 'failure' ELSE MIN(result) END"
+)
+"""The result of a deployment event (an aggregate over its rows' ``result``): rolled back, else failure,
+else the rows' own result."""
+
+NEXT_SUCCESS = f"""(SELECT MIN(COALESCE(n.finished_at, n.started_at)) FROM deployments n
          WHERE n.service = d.service AND n.environment = d.environment AND n.result = 'success'
-           AND COALESCE(n.finished_at, n.started_at) > {FINISHED_AT}))"""
+           AND COALESCE(n.finished_at, n.started_at) > {FINISHED_AT})"""
+"""The finish of the next successful deployment (a rollback too) of deployment ``d``'s service and
+environment."""
 
 
-RECOVERED_AT = recovered_at()
-"""`recovered_at` under the default rules."""
+def incidents_resolved_at(rules: DoraRules = DEFAULT_DORA_RULES) -> str:
+    """SQL: the latest resolution of the incidents deployment ``d`` caused (as the rules count them)."""
+    return f"""(SELECT MAX(i.resolved_at) FROM trace_links l JOIN incidents i ON i.id = l.from_id
+         WHERE l.link_kind = 'caused_by' AND l.to_id = d.id AND {rules.incidents.change_caused()})"""
+
+
+def caused_incident_ids(rules: DoraRules = DEFAULT_DORA_RULES) -> str:
+    """SQL: the ids (comma-separated, sorted) of the incidents counted against deployment ``d``:
+    attributed by a ``caused_by`` link and change-caused under the rules."""
+    return f"""(SELECT string_agg(i.id, ',' ORDER BY i.id) FROM trace_links l
+    JOIN incidents i ON i.id = l.from_id
+    WHERE l.link_kind = 'caused_by' AND l.to_id = d.id AND {rules.incidents.change_caused()})"""
+
+
+RECOVERED_AT = "COALESCE(MAX(resolved_at), MIN(next_success_at))"
+"""When a failed deployment recovered, as an aggregate over its failed rows (columns ``resolved_at``,
+`incidents_resolved_at`, and ``next_success_at``, `NEXT_SUCCESS`, of `failed_deployment_events`): the
+latest resolution of the incidents it caused, else the next successful deployment of the same service and
+environment."""
+
+
+def failed_deployment_events(
+    window: Window, scope: Slice, rules: DoraRules = DEFAULT_DORA_RULES
+) -> tuple[str, list[Any]]:
+    """A query with one row per failed production deployment event of the window (failed, rolled back
+    or incident-causing; rows of one service, environment and finish are one event) and its parameters.
+
+    Columns: ``id`` (the event's first row), ``deployment_ids`` (its failed rows, comma-separated),
+    ``service``, ``environment``, ``result`` (`WORST_RESULT`), ``finished_at``, ``recovered_at``
+    (`RECOVERED_AT`: NULL while unrecovered) and ``caused_incident_ids``. The figure
+    (`recovery_time`), its evidence and the swarming recommendation all read this one query.
+    """
+    condition, params = production_condition(window, scope, rules)
+    sql = f"""SELECT MIN(id) AS id, string_agg(id, ',' ORDER BY id) AS deployment_ids, service, environment,
+       {WORST_RESULT} AS result, finished_at, {RECOVERED_AT} AS recovered_at,
+       string_agg(caused, ',' ORDER BY id) AS caused_incident_ids
+FROM (
+    SELECT d.id, d.service, d.environment, d.result, {FINISHED_AT} AS finished_at,
+           {incidents_resolved_at(rules)} AS resolved_at, {NEXT_SUCCESS} AS next_success_at,
+           {caused_incident_ids(rules)} AS caused
+    FROM deployments d
+    WHERE d.result IN ('success', 'failure', 'rolled_back') AND {failed_condition(rules)} AND {condition}
+) failed_rows
+GROUP BY {EVENT_COLUMNS}"""
+    return sql, params
 
 
 def production_condition(
@@ -80,12 +138,15 @@ def deployment_frequency(
     may be shorter); weeks without a deployment count as 0. Rated by 2023 on deployment days per week
     (elite needs a median of at least 5; below that the mean is read against the table) and by 2021 on
     deployments per day. The results counted are `rules.deployments.frequency_results` (default success).
+    One deployment stored as several rows (one per repository it ships: the same service, environment and
+    finish, `EVENT_KEY`) counts once.
     """
     condition, params = production_condition(window, scope, rules)
-    day_expr = f"CAST({FINISHED_AT} AS DATE)"
     rows = store.query(
-        f"""SELECT {day_expr} AS day, count(*) FROM deployments d
-WHERE {rules.deployments.frequency_result()} AND {condition} GROUP BY {day_expr}""",
+        f"""SELECT CAST(finished_at AS DATE) AS day, count(*) FROM (
+    SELECT DISTINCT d.service, d.environment, {FINISHED_AT} AS finished_at FROM deployments d
+    WHERE {rules.deployments.frequency_result()} AND {condition}
+) events GROUP BY CAST(finished_at AS DATE)""",
         params,
     )
     deployments = sum(int(r[1]) for r in rows)
@@ -246,17 +307,25 @@ def change_failure_rate(
 
     docs/metrics.md, "Change failure rate". Incidents marked ``change_caused = false`` (a provider's
     outage) never count here, nor those the incident rules leave out; attribution comes from ``caused_by``
-    trace links (explicit, then the time rule), see docs/traceability.md.
+    trace links (explicit, then the time rule), see docs/traceability.md. One deployment stored as several
+    rows (`EVENT_KEY`) counts once, and is failed when one of its rows is; `failed` and `rolled_back`
+    count the events with such a row, `caused_incident` the others made failed by an incident.
     """
     condition, params = production_condition(window, scope, rules)
-    failed = failed_condition(rules)
     row = store.query(
-        f"""SELECT count(*),
-       count(*) FILTER (WHERE {failed}),
-       count(*) FILTER (WHERE d.result = 'failure'),
-       count(*) FILTER (WHERE d.result = 'rolled_back'),
-       count(*) FILTER (WHERE d.result = 'success' AND {failed})
-FROM deployments d WHERE d.result IN ('success', 'failure', 'rolled_back') AND {condition}""",
+        f"""WITH events AS (
+    SELECT bool_or(failed) AS failed, bool_or(result = 'failure') AS failure,
+           bool_or(result = 'rolled_back') AS rolled_back
+    FROM (
+        SELECT d.service, d.environment, {FINISHED_AT} AS finished_at, d.result,
+               {failed_condition(rules)} AS failed
+        FROM deployments d WHERE d.result IN ('success', 'failure', 'rolled_back') AND {condition}
+    ) counted
+    GROUP BY {EVENT_COLUMNS}
+)
+SELECT count(*), count(*) FILTER (WHERE failed), count(*) FILTER (WHERE failure AND NOT rolled_back),
+       count(*) FILTER (WHERE rolled_back), count(*) FILTER (WHERE failed AND NOT failure AND NOT rolled_back)
+FROM events""",
         params,
     )[0]
     share = Ratio(int(row[1]), int(row[0]))
@@ -287,18 +356,17 @@ def recovery_time(
 ) -> RecoveryTime:
     """Failed deployment recovery time: a failed or incident-causing production deployment's finish →
     recovery, which is the latest resolution of the incidents it caused, or (without incidents) the next
-    successful production deployment of the same service and environment. Time to restore service: an
-    incident's start → its resolution, for incidents of the slice's services created in the window
-    (whatever caused them, but severe enough for the incident rules).
+    successful production deployment of the same service and environment (`failed_deployment_events`:
+    one deployment stored as several rows counts once). Time to restore service: an incident's start →
+    its resolution, for incidents of the slice's services created in the window (whatever caused them,
+    but severe enough for the incident rules).
 
     docs/metrics.md, "Failed deployment recovery time" and "Time to restore service".
     """
-    condition, params = production_condition(window, scope, rules)
+    events, params = failed_deployment_events(window, scope, rules)
     deployment_row = store.query(
         f"""WITH failed AS (
-    SELECT {seconds_between(FINISHED_AT, recovered_at(rules))} AS recovery
-    FROM deployments d
-    WHERE d.result IN ('success', 'failure', 'rolled_back') AND {failed_condition(rules)} AND {condition}
+    SELECT {seconds_between("finished_at", "recovered_at")} AS recovery FROM ({events}) failed_events
 )
 SELECT {duration_columns("recovery", "recovery >= 0")}, count(*) FILTER (WHERE recovery < 0),
        count(*) FILTER (WHERE recovery IS NULL)
@@ -325,30 +393,81 @@ FROM restored""",
     return RecoveryTime(recovery, int(deployment_row[4]), restore, int(incident_row[4]), ratings)
 
 
-def rework_rate(
-    store: Store, window: Window, scope: Slice = Slice(), rules: DoraRules = DEFAULT_DORA_RULES
-) -> Ratio:
-    """Rework rate (DORA 2024): production deployments that ship a change fixing a defect (a change
-    implementing a work item of type ``defect``) ÷ production deployments, both of the results deployment
-    frequency counts (default: successful ones).
-
-    docs/metrics.md, "Rework rate".
+def rework_ctes(window: Window, scope: Slice, rules: DoraRules = DEFAULT_DORA_RULES) -> tuple[str, list[Any]]:
+    """The CTEs behind rework rate, and their parameters: ``counted`` (the production deployment rows
+    deployment frequency counts), ``events`` (one row per deployment event: service, environment,
+    finished_at), ``event_changes`` (each event's shipped changes, with ``fixes_defect``: the change
+    implements a ``defect`` work item), ``fix_only`` (events that ship only defect fixes) and
+    ``responses`` (for each incident that may be change-caused, the service and finish of the first counted
+    production deployment of its service after it started, if that came before it was resolved).
+    `REWORK` says, for an event ``e`` joined to ``fix_only f`` and ``responses r``, whether it is rework.
     """
     condition, params = production_condition(window, scope, rules)
     # The window's deployments first, then only their shipped changes' links: an EXISTS per deployment
     # would be decorrelated into a join of every deployment's changes and links.
-    row = store.query(
-        f"""WITH counted AS (
-    SELECT d.id FROM deployments d WHERE {rules.deployments.frequency_result()} AND {condition}
+    first_after = f"""(SELECT MIN(COALESCE(n.finished_at, n.started_at)) FROM deployments n
+        WHERE n.service = i.service AND n.environment_class = 'production'
+          AND {rules.deployments.counted("n")} AND {rules.deployments.frequency_result("n")}
+          AND COALESCE(n.finished_at, n.started_at) > i.created_at)"""
+    sql = f"""counted AS (
+    SELECT d.id, d.service, d.environment, {FINISHED_AT} AS finished_at FROM deployments d
+    WHERE {rules.deployments.frequency_result()} AND {condition}
 ),
-fixing AS (
-    SELECT DISTINCT dc.deployment_id FROM counted c
+events AS (SELECT DISTINCT {EVENT_COLUMNS} FROM counted),
+event_changes AS (
+    SELECT DISTINCT c.service, c.environment, c.finished_at, dc.change_id FROM counted c
     JOIN deployment_changes dc ON dc.deployment_id = c.id
-    JOIN trace_links l ON l.to_id = dc.change_id AND l.link_kind = 'implemented_by'
+),
+defect_fixes AS (
+    SELECT DISTINCT ec.change_id FROM event_changes ec
+    JOIN trace_links l ON l.to_id = ec.change_id AND l.link_kind = 'implemented_by'
     JOIN work_items w ON w.id = l.from_id
     WHERE w.flow_item_type = 'defect'
-)
-SELECT count(*), count(f.deployment_id) FROM counted c LEFT JOIN fixing f ON f.deployment_id = c.id""",
+),
+fix_only AS (
+    SELECT ec.service, ec.environment, ec.finished_at, count(df.change_id) AS fixes
+    FROM event_changes ec LEFT JOIN defect_fixes df ON df.change_id = ec.change_id
+    GROUP BY ec.service, ec.environment, ec.finished_at
+    HAVING count(df.change_id) = count(*)
+),
+responses AS (
+    SELECT DISTINCT service, responded_at FROM (
+        SELECT i.service, i.resolved_at, {first_after} AS responded_at
+        FROM incidents i
+        WHERE i.service IS NOT NULL AND {rules.incidents.change_caused()} AND i.created_at < ?
+          AND (i.resolved_at IS NULL OR i.resolved_at >= ?)
+    ) first_deployments
+    WHERE responded_at IS NOT NULL AND (resolved_at IS NULL OR responded_at <= resolved_at)
+)"""
+    return sql, [*params, window.end, window.start]
+
+
+REWORK = "(f.service IS NOT NULL OR r.service IS NOT NULL)"
+"""For an event ``e`` left-joined to ``fix_only f`` and ``responses r`` (`REWORK_JOINS`): it is rework."""
+
+REWORK_JOINS = """LEFT JOIN fix_only f
+    ON f.service = e.service AND f.environment = e.environment AND f.finished_at = e.finished_at
+LEFT JOIN responses r ON r.service = e.service AND r.responded_at = e.finished_at"""
+"""Joins an event ``e`` of `rework_ctes` to its ``fix_only`` and ``responses`` rows (at most one each)."""
+
+
+def rework_rate(
+    store: Store, window: Window, scope: Slice = Slice(), rules: DoraRules = DEFAULT_DORA_RULES
+) -> Ratio:
+    """Rework rate (DORA 2024): production deployments that were unplanned and fix a user-facing defect
+    ÷ production deployments, both of the results deployment frequency counts (default: successful).
+
+    docs/metrics.md, "Rework rate". A deployment is rework when it ships only fixes (at least one change,
+    and every change it ships implements a ``defect`` work item), or when it responds to an incident (it
+    is the first such production deployment of the incident's service after the incident started, made
+    before it was resolved; incidents no change caused, such as a provider's outage, do not count). One
+    deployment stored as several rows (`EVENT_KEY`) counts once.
+    """
+    ctes, params = rework_ctes(window, scope, rules)
+    row = store.query(
+        f"""WITH {ctes}
+SELECT count(*), count(*) FILTER (WHERE {REWORK}) FROM events e
+{REWORK_JOINS}""",
         params,
     )[0]
     return Ratio(int(row[1]), int(row[0]))

@@ -14,9 +14,10 @@ number Obeya shows must be reproducible from these definitions and the evidence 
   marked delivered or not; ``predictability_value``: those of the plans that carry business values, with
   the planned and delivered values;
 - dora ``deployment_frequency`` and ``rework_rate``: the production deployments of the results deployment
-  frequency counts (default: successful);
+  frequency counts (default: successful), each saying whether it is rework;
   ``change_failure_rate``: the production deployments that succeeded, failed or were rolled back, each
-  saying whether it counts as failed;
+  saying whether it counts as failed; a deployment stored as several rows (one per repository it ships,
+  `obeya.engine.dora.EVENT_KEY`) is one row here, as it is one in the figures;
 - dora ``lead_time_for_changes`` (and its parts ``coding_time``, ``pickup_time``, ``review_time``,
   ``deploy_time``): the changes whose first production deployment is in the window;
 - dora ``recovery``: the failed (or incident-causing) production deployments and when they recovered;
@@ -32,10 +33,16 @@ from datetime import date, datetime
 from typing import Any, Literal
 
 from obeya.engine.dora import (
+    EVENT_COLUMNS,
     FINISHED_AT,
+    REWORK,
+    REWORK_JOINS,
+    WORST_RESULT,
+    caused_incident_ids,
     failed_condition,
+    failed_deployment_events,
     production_condition,
-    recovered_at,
+    rework_ctes,
     shipped_change_ctes,
 )
 from obeya.engine.dora_rules import DEFAULT_DORA_RULES, DoraRules
@@ -67,8 +74,8 @@ METRICS: dict[str, dict[str, str]] = {
         "frequency counts (rules.deployments.frequency_results, default success)",
         "change_failure_rate": "production deployments that succeeded, failed or were rolled back, "
         "each marked failed when it failed, was rolled back or caused an incident",
-        "rework_rate": "production deployments deployment frequency counts, each marked when it ships a "
-        "defect fix",
+        "rework_rate": "production deployments deployment frequency counts, each marked when it is rework "
+        "(ships only defect fixes, or responds to an incident)",
         "lead_time_for_changes": "changes first deployed to production in the window, lead time ≥ 0",
         "coding_time": "changes first deployed to production in the window, coding time ≥ 0",
         "pickup_time": "changes first deployed to production in the window, pickup time ≥ 0",
@@ -157,7 +164,9 @@ class PlanItemEvidence:
 
 @dataclass(frozen=True)
 class DeploymentEvidence:
-    """A production deployment, whether it counts as failed, and whether it ships a defect fix."""
+    """A production deployment, whether it counts as failed, whether it ships a defect fix, and whether it
+    is rework; one deployment stored as several rows is one (`deployment_ids`: its rows; `id`, the first;
+    `repo` and `commit_sha`: each row's, comma-separated)."""
 
     id: str
     service: str
@@ -170,6 +179,8 @@ class DeploymentEvidence:
     failed: bool
     fixes_defect: bool
     caused_incident_ids: list[str]
+    rework: bool
+    deployment_ids: list[str]
 
 
 @dataclass(frozen=True)
@@ -194,7 +205,8 @@ class ShippedChangeEvidence:
 
 @dataclass(frozen=True)
 class FailedDeploymentEvidence:
-    """A failed or incident-causing production deployment and when it recovered."""
+    """A failed or incident-causing production deployment and when it recovered (one deployment stored as
+    several rows is one: `deployment_ids` are its failed rows, `id` the first)."""
 
     id: str
     service: str
@@ -204,6 +216,7 @@ class FailedDeploymentEvidence:
     recovered_at: datetime | None
     recovery_time: float | None
     caused_incident_ids: list[str]
+    deployment_ids: list[str]
 
 
 @dataclass(frozen=True)
@@ -252,13 +265,6 @@ class EvidencePage:
     offset: int
     rows: list[EvidenceRow]
     row_type: type[EvidenceRow]  # the type of every row, also when there are none
-
-
-def _caused_incidents(rules: DoraRules) -> str:
-    """Incidents counted against a deployment: attributed by a caused_by link, counted by the rules."""
-    return f"""(SELECT string_agg(i.id, ',' ORDER BY i.id) FROM trace_links l
-    JOIN incidents i ON i.id = l.from_id
-    WHERE l.link_kind = 'caused_by' AND l.to_id = d.id AND {rules.incidents.change_caused()})"""
 
 
 _COMPLETED_FILTERS = {
@@ -335,27 +341,42 @@ ORDER BY plan_ends_at, plan_id, key, item_id"""
 
 _DEPLOYMENT_METRICS = ("deployment_frequency", "rework_rate", "change_failure_rate")
 
-# as in dora.rework_rate: the deployment ships a change implementing a work item of type defect
-_FIXES_DEFECT = """EXISTS (SELECT 1 FROM deployment_changes dc
-    JOIN trace_links l ON l.to_id = dc.change_id AND l.link_kind = 'implemented_by'
-    JOIN work_items w ON w.id = l.from_id
-    WHERE dc.deployment_id = d.id AND w.flow_item_type = 'defect')"""
-
 
 def _deployments(metric: str, window: Window, scope: Slice, rules: DoraRules) -> EvidenceQuery:
-    condition, params = production_condition(window, scope, rules)
+    ctes, params = rework_ctes(window, scope, rules)
+    condition, row_params = production_condition(window, scope, rules)
     results = (
         "d.result IN ('success', 'failure', 'rolled_back')"
         if metric == "change_failure_rate"
         else rules.deployments.frequency_result()
     )
-    sql = f"""SELECT d.id, d.service, d.environment, d.result, d.started_at, d.finished_at, d.repo,
-       d.commit_sha, {failed_condition(rules)} AS failed, {_FIXES_DEFECT} AS fixes_defect,
-       {_caused_incidents(rules)} AS caused
-FROM deployments d
-WHERE {results} AND {condition}
-ORDER BY {FINISHED_AT}, d.id"""
-    return EvidenceQuery(sql, params, DeploymentEvidence)
+    # as in dora.rework_rate: a deployment (event) fixes a defect when one of its changes does
+    fixes = (
+        "EXISTS (SELECT 1 FROM event_changes ec JOIN defect_fixes df ON df.change_id = ec.change_id "
+        "WHERE ec.service = e.service AND ec.environment = e.environment "
+        "AND ec.finished_at = e.finished_at)"
+    )
+    sql = f"""WITH {ctes},
+shown AS (
+    SELECT MIN(id) AS id, {EVENT_COLUMNS}, {WORST_RESULT} AS result, MIN(started_at) AS started_at,
+           MAX(raw_finished_at) AS raw_finished_at,
+           string_agg(repo, ',' ORDER BY id) AS repo, string_agg(commit_sha, ',' ORDER BY id) AS commit_sha,
+           bool_or(failed) AS failed, string_agg(caused, ',' ORDER BY id) AS caused,
+           string_agg(id, ',' ORDER BY id) AS deployment_ids
+    FROM (
+        SELECT d.id, d.service, d.environment, {FINISHED_AT} AS finished_at, d.result, d.started_at,
+               d.finished_at AS raw_finished_at, d.repo, d.commit_sha, {failed_condition(rules)} AS failed,
+               {caused_incident_ids(rules)} AS caused
+        FROM deployments d WHERE {results} AND {condition}
+    ) deployment_rows
+    GROUP BY {EVENT_COLUMNS}
+)
+SELECT e.id, e.service, e.environment, e.result, e.started_at, e.raw_finished_at, e.repo, e.commit_sha,
+       e.failed, {fixes} AS fixes_defect, e.caused, {REWORK} AS rework, e.deployment_ids
+FROM shown e
+{REWORK_JOINS}
+ORDER BY e.finished_at, e.id"""
+    return EvidenceQuery(sql, [*params, *row_params], DeploymentEvidence)
 
 
 _CHANGE_SPANS = {
@@ -389,16 +410,11 @@ ORDER BY deployed_at, repo, number, id"""
 
 
 def _failed_deployments(window: Window, scope: Slice, rules: DoraRules) -> EvidenceQuery:
-    condition, params = production_condition(window, scope, rules)
-    sql = f"""WITH failed AS (
-    SELECT d.id, d.service, d.environment, d.result, {FINISHED_AT} AS finished_at,
-           {recovered_at(rules)} AS recovered_at, {_caused_incidents(rules)} AS caused
-    FROM deployments d
-    WHERE d.result IN ('success', 'failure', 'rolled_back') AND {failed_condition(rules)} AND {condition}
-)
-SELECT id, service, environment, result, finished_at, recovered_at,
-       {seconds_between("finished_at", "recovered_at")} AS recovery_time, caused
-FROM failed WHERE {seconds_between("finished_at", "recovered_at")} >= 0
+    events, params = failed_deployment_events(window, scope, rules)
+    recovery = seconds_between("finished_at", "recovered_at")
+    sql = f"""SELECT id, service, environment, result, finished_at, recovered_at, {recovery} AS recovery_time,
+       caused_incident_ids, deployment_ids
+FROM ({events}) failed_events WHERE {recovery} >= 0
 ORDER BY finished_at, id"""
     return EvidenceQuery(sql, params, FailedDeploymentEvidence)
 

@@ -12,11 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from obeya.engine.dora import (
-    FINISHED_AT,
     change_failure_rate,
     deployment_frequency,
-    failed_condition,
-    production_condition,
+    failed_deployment_events,
     recovery_time,
 )
 from obeya.engine.dora_rules import DEFAULT_DORA_RULES, DoraRules
@@ -78,6 +76,11 @@ def gather(
 
 
 Rule = Callable[[Store, Window, StreamEvidence], Insight | None]
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 incident``, ``2 incidents``, ``0 failed deployments``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _insight(
@@ -160,8 +163,10 @@ def self_service_environments(store: Store, window: Window, e: StreamEvidence) -
 
 def swarming_on_incidents(store: Store, window: Window, e: StreamEvidence) -> Insight | None:
     """Swarming on incidents: median failed deployment recovery time or time to restore service is over
-    a day. Items: incidents restored after more than a day (or unresolved), failed production
-    deployments followed by a success more than a day later (or never)."""
+    a day. Items: incidents restored after more than a day (or unresolved), and failed production
+    deployments that recovered more than a day later (or never) — by the rule of the figure
+    (`obeya.engine.dora.failed_deployment_events`: the resolution of the incidents they caused, else the
+    next successful deployment)."""
     recovery = recovery_time(store, window, e.scope, e.dora_rules)
     figures = [
         f for f in (recovery.failed_deployment_recovery.p50, recovery.time_to_restore.p50) if f is not None
@@ -177,21 +182,12 @@ WHERE i.created_at >= ? AND i.created_at < ? AND {incident_condition} AND {e.dor
 ORDER BY restore DESC, i.id""",
         [window.end, window.start, window.end, *incident_params, window.end, SLOW_RECOVERY_SECONDS],
     )
-    condition, params = deployment_conditions(e.scope)
-    finished = "COALESCE(d.finished_at, d.started_at)"
-    next_success = (
-        "(SELECT MIN(COALESCE(n.finished_at, n.started_at)) FROM deployments n WHERE n.service = d.service "
-        "AND n.environment = d.environment AND n.result = 'success' "
-        f"AND COALESCE(n.finished_at, n.started_at) > {finished})"
-    )
-    recovered = seconds_between(finished, f"COALESCE({next_success}, ?)")
+    events, params = failed_deployment_events(window, e.scope, e.dora_rules)
+    recovered = seconds_between("finished_at", "COALESCE(recovered_at, ?)")
     deployments = store.query(
-        f"""SELECT d.id, {recovered} AS recovery FROM deployments d
-WHERE d.environment_class = 'production' AND {e.dora_rules.deployments.counted()}
-  AND d.result IN ('failure', 'rolled_back')
-  AND {finished} >= ? AND {finished} < ? AND {condition} AND {recovered} > ?
-ORDER BY recovery DESC, d.id""",
-        [window.end, window.start, window.end, *params, window.end, SLOW_RECOVERY_SECONDS],
+        f"""SELECT id, {recovered} AS recovery FROM ({events}) failed_events WHERE {recovered} > ?
+ORDER BY recovery DESC, id""",
+        [window.end, *params, window.end, SLOW_RECOVERY_SECONDS],
     )
     worst = max(figures)
     return _insight(
@@ -200,8 +196,8 @@ ORDER BY recovery DESC, d.id""",
         worst,
         "seconds",
         "median failed deployment recovery time or time to restore service is over a day",
-        f"median recovery {worst / 3600:.1f} h; {len(incidents)} incidents and {len(deployments)} failed "
-        "deployments took more than a day to recover",
+        f"median recovery {worst / 3600:.1f} h; {_count(len(incidents), 'incident')} and "
+        f"{_count(len(deployments), 'failed deployment')} took more than a day to recover",
         [str(r[0]) for r in incidents] + [str(r[0]) for r in deployments],
     )
 
@@ -243,14 +239,9 @@ def blue_green_and_canary(store: Store, window: Window, e: StreamEvidence) -> In
     rate = change_failure_rate(store, window, e.scope, e.dora_rules).rate.value
     if rate is None or rate <= HIGH_CHANGE_FAILURE_RATE:
         return None
-    # the change failure rate's numerator (dora.change_failure_rate)
-    condition, params = production_condition(window, e.scope, e.dora_rules)
-    rows = store.query(
-        f"""SELECT d.id FROM deployments d
-WHERE d.result IN ('success', 'failure', 'rolled_back') AND {failed_condition(e.dora_rules)} AND {condition}
-ORDER BY {FINISHED_AT} DESC, d.id""",
-        params,
-    )
+    # the change failure rate's numerator: one row per failed deployment (dora.failed_deployment_events)
+    events, params = failed_deployment_events(window, e.scope, e.dora_rules)
+    rows = store.query(f"SELECT id FROM ({events}) failed_events ORDER BY finished_at DESC, id", params)
     return _insight(
         e,
         "blue/green and canary releases",
