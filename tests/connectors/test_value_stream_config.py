@@ -18,8 +18,10 @@ from github_server import TOKEN as GITHUB_TOKEN
 from jira_server import FakeJira
 from pagerduty_server import TOKEN as PAGERDUTY_TOKEN
 from pagerduty_server import FakePagerDuty
+from typer.testing import CliRunner
 
 from obeya.api import create_app
+from obeya.cli import app
 from obeya.config import ObeyaConfig
 from obeya.config.loader import ConfigError, parse_config
 from obeya.connectors.config import GitHubConnectionConfig
@@ -37,7 +39,7 @@ from obeya.engine.window import Slice, Window
 from obeya.model.records import Scope, Stage, ValueStream
 from obeya.model.vocabulary import EnvironmentClass
 from obeya.normalize.rules import EnvironmentRule, MappingRules
-from obeya.store import Store
+from obeya.store import Store, connect
 from tests.api.webhooks.deliveries import CASES, post, recorded, settled
 
 STREAM_ID = "config:value-stream/payments"
@@ -332,3 +334,33 @@ def test_connection_names_a_stream_by_name_or_id(tmp_path: Path) -> None:
     streams = [config.value_stream(c.value_stream or "") for c in config.connections]
     assert [s.key if s else None for s in streams] == ["card-payments", "card-payments", "app"]
     assert isinstance(config.connections[0], GitHubConnectionConfig)
+
+
+def test_obeya_sync_applies_the_streams_of_obeya_yaml(
+    tmp_path: Path, github: FakeGitHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "obeya.yaml"
+    config.write_text(
+        "value_streams:\n  - name: Payments\nconnections:\n  - name: gh\n"
+        f"    base_url: {github.base_url}\n    repositories: [{ANTS}]\n    value_stream: payments\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("OBEYA_CONFIG", str(config))
+    url = f"duckdb:///{tmp_path}/cli.duckdb"
+    result = CliRunner().invoke(app, ["sync", "--database-url", url], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    with connect(url) as store:
+        assert _count(store, "changes", "ch", change_conditions(Slice(value_stream_id=STREAM_ID))) == 49
+        (summary,) = value_stream_summaries(store)  # what `obeya streams` and the landing page list
+        assert (summary.name, summary.stages[0], summary.stages[-1]) == (
+            "Payments",
+            "ideation",
+            "observation",
+        )
+
+    config.write_text(f"connections:\n  - name: gh\n    base_url: {github.base_url}\n", encoding="utf-8")
+    github.stop()
+    assert CliRunner().invoke(app, ["replay", "--database-url", url]).exit_code == 0
+    with connect(url) as store:  # the stream left obeya.yaml: what the config wrote is gone
+        assert (store.count("value_stream"), store.count("stage"), store.count("scope")) == (0, 0, 0)
+        assert store.count("change") == 49
