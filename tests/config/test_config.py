@@ -346,11 +346,14 @@ def test_value_stream_problems_name_line_and_key(tmp_path: Path) -> None:
         "given twice: ideation",
     ]
     path = _write(
-        tmp_path, "value_streams:\n  - name: Payments\n  - name: payments\n  - name: Web\n    id: payments\n"
+        tmp_path,
+        "value_streams:\n  - name: Payments\n  - name: payments\n  - name: Web\n    id: payments\n"
+        "  - name: Payments\n    id: pay2\n",
     )
     with pytest.raises(ConfigError) as error:
         load_config(path)
     assert error.value.problems == [
         f"{path}:3: value_streams[1].name: 'payments' is already the name or id of value_streams[0]",
         f"{path}:5: value_streams[2].id: 'payments' is already the name or id of value_streams[0]",
+        f"{path}:6: value_streams[3].name: 'payments' is already the name or id of value_streams[0]",
     ]

@@ -25,7 +25,7 @@ from obeya.cli import app
 from obeya.config import ObeyaConfig
 from obeya.config.loader import ConfigError, parse_config
 from obeya.connectors.config import GitHubConnectionConfig
-from obeya.connectors.scopes import apply_value_streams
+from obeya.connectors.scopes import apply_value_streams, declared_objects
 from obeya.connectors.sync import replay, sync
 from obeya.engine.dora import deployment_frequency
 from obeya.engine.portfolio import value_stream_summaries
@@ -364,3 +364,41 @@ def test_obeya_sync_applies_the_streams_of_obeya_yaml(
     with connect(url) as store:  # the stream left obeya.yaml: what the config wrote is gone
         assert (store.count("value_stream"), store.count("stage"), store.count("scope")) == (0, 0, 0)
         assert store.count("change") == 49
+
+
+def test_each_tool_declares_its_listed_objects_as_its_normalizer_stores_them(tmp_path: Path) -> None:
+    config = parse_config(
+        """
+value_streams: [{name: Payments}]
+connections:
+  - {name: gl, tool: gitlab, projects: [acme/shop, "42"], value_stream: Payments}
+  - {name: az, tool: azuredevops, organization: acme, projects: [Shop], repositories: [api]}
+  - name: git
+    tool: git
+    repositories: [{path: /srv/api.git, name: acme/api}]
+    value_stream: Payments
+  - {name: jira, tool: jira, base_url: "https://acme.atlassian.net", projects: [PAY], boards: [12]}
+  - name: jenkins
+    tool: jenkins
+    base_url: https://ci.acme.test
+    jobs: [payments/deploy]
+    deploy_jobs: [{job: payments/deploy, service: payments-api, environment: production}]
+  - {name: og, tool: opsgenie, services: [Payments API]}
+  - {name: sn, tool: servicenow, base_url: "https://acme.service-now.com", services: [Payments]}
+""",
+        tmp_path / "obeya.yaml",
+    )
+    assert {c.name: declared_objects(c) for c in config.connections} == {
+        "gl": [
+            ("repository", "acme/shop"),
+            ("project", "acme/shop"),
+            ("repository", "42"),
+            ("project", "42"),
+        ],
+        "az": [("project", "Shop"), ("repository", "api")],
+        "git": [("repository", "acme/api")],
+        "jira": [("project", "PAY"), ("board", "12")],
+        "jenkins": [("pipeline", "payments/deploy"), ("service", "payments-api")],
+        "og": [("service", "Payments API")],
+        "sn": [("service", "Payments")],
+    }

@@ -330,8 +330,9 @@ class ObeyaConfig(_Section):
         problems: list[InitErrorDetails] = []
         seen: dict[str, int] = {}
         for index, stream in enumerate(self.value_streams):
-            where = "id" if stream.id else "name"
-            for key in dict.fromkeys((stream.name.strip().lower(), stream.key)):
+            keys = {stream.name.strip().lower(): "name"}
+            keys.setdefault(stream.key, "id" if stream.id else "name")
+            for key, where in keys.items():
                 other = seen.setdefault(key, index)
                 if other != index:
                     problems.append(
