@@ -11,6 +11,7 @@ from obeya.config import ConfigError, load_config
 from obeya.engine.dora_rules import DeploymentRules, DoraRules, IncidentRules
 from obeya.linking.rules import LinkingRules
 from obeya.model import EnvironmentClass, FlowItemType, FlowState
+from obeya.model.vocabulary import StageCategory
 from obeya.settings import database_url
 
 
@@ -269,3 +270,90 @@ def test_bad_job_name_rules_name_line_and_key(tmp_path: Path, text: str, problem
     with pytest.raises(ConfigError) as error:
         load_config(_write(tmp_path, text))
     assert problem in str(error.value)
+
+
+def test_value_streams_default_to_the_five_stages(tmp_path: Path) -> None:
+    config = load_config(
+        _write(
+            tmp_path,
+            "value_streams:\n  - name: Card Payments\n    type: supporting\n    owner: Ana\n"
+            "  - name: Mobile\n    id: app\n    stages:\n      - ideation\n"
+            "      - {name: build, category: integration, wip_limit: 3}\n      - delivery\n",
+        )
+    )
+    payments, mobile = config.value_streams
+    assert (payments.key, payments.type, payments.owner, payments.description) == (
+        "card-payments",
+        "supporting",
+        "Ana",
+        None,
+    )
+    assert [(s.name, s.stage_category, s.wip_limit) for s in payments.stages] == [
+        ("ideation", StageCategory.IDEATION, None),
+        ("integration", StageCategory.INTEGRATION, None),
+        ("verification", StageCategory.VERIFICATION, None),
+        ("delivery", StageCategory.DELIVERY, None),
+        ("observation", StageCategory.OBSERVATION, None),
+    ]
+    assert mobile.key == "app"
+    assert [(s.name, s.stage_category, s.wip_limit) for s in mobile.stages] == [
+        ("ideation", StageCategory.IDEATION, None),
+        ("build", StageCategory.INTEGRATION, 3),
+        ("delivery", StageCategory.DELIVERY, None),
+    ]
+    assert config.value_stream("card payments") is payments
+    assert config.value_stream("card-payments") is payments
+    assert config.value_stream("app") is mobile
+    assert config.value_stream("mobile") is mobile
+    assert config.value_stream("checkout") is None
+
+
+def test_value_stream_problems_name_line_and_key(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        """value_streams:
+  - name: Payments
+    stages:
+      - ideation
+      - {name: ideation, wip_limit: 0}
+      - {name: build, category: building}
+  - name: Mobile
+    id: Mobile App
+    kind: core
+  - name: "  "
+""",
+    )
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert error.value.problems == [
+        f"{path}:5: value_streams[0].stages[1].wip_limit: Input should be greater than or equal to 1",
+        f"{path}:6: value_streams[0].stages[2].category: Input should be 'ideation', 'integration', "
+        "'verification', 'delivery' or 'observation'",
+        f"{path}:8: value_streams[1].id: String should match pattern '^[a-z0-9][a-z0-9_-]*$'",
+        f"{path}:9: value_streams[1].kind: unknown key (check its spelling and docs/configuration.md)",
+        f"{path}:10: value_streams[2].name: Value error, '  ' has no letter or digit: give the stream an "
+        "`id` too",
+    ]
+    path = _write(
+        tmp_path,
+        "value_streams:\n  - name: Payments\n    stages: [ideation, delivery, ideation]\n"
+        "  - name: payments\n  - name: Web\n    id: payments\n",
+    )
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert error.value.problems == [
+        f"{path}:3: value_streams[0].stages: Value error, stage names must be distinct in a stream; "
+        "given twice: ideation",
+    ]
+    path = _write(
+        tmp_path,
+        "value_streams:\n  - name: Payments\n  - name: payments\n  - name: Web\n    id: payments\n"
+        "  - name: Payments\n    id: pay2\n",
+    )
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert error.value.problems == [
+        f"{path}:3: value_streams[1].name: 'payments' is already the name or id of value_streams[0]",
+        f"{path}:5: value_streams[2].id: 'payments' is already the name or id of value_streams[0]",
+        f"{path}:6: value_streams[3].name: 'payments' is already the name or id of value_streams[0]",
+    ]

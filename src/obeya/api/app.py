@@ -20,6 +20,7 @@ from obeya.api.routes.sync_status import router as sync_status_router
 from obeya.api.webhooks import webhooks_router
 from obeya.config import ObeyaConfig
 from obeya.connectors.schedule import SyncScheduler
+from obeya.connectors.scopes import apply_value_streams
 from obeya.engine.portfolio import value_stream_summaries
 from obeya.store import LATEST_VERSION, Store
 
@@ -62,6 +63,8 @@ def create_app(store: Store, config: ObeyaConfig | None = None) -> FastAPI:
     """The application, serving from `store` (opened and migrated by the caller, closed on shutdown);
     `config` gives the webhook secrets' variables, the mapping rules and the sync schedule (defaults —
     no schedule — without it)."""
+    if config is not None:
+        apply_value_streams(store, config)  # obeya.yaml's value streams and their scopes
     config = config or ObeyaConfig()
     scheduler = SyncScheduler(store, config.sync, config.connections, config.rules.mapping_rules())
 

@@ -13,6 +13,7 @@ from obeya.cli.format import fail
 from obeya.cli.options import DatabaseURL
 from obeya.config import ObeyaConfig, load_config
 from obeya.connectors.errors import ConnectorError
+from obeya.connectors.scopes import apply_value_streams
 from obeya.connectors.sync import SyncReport, replay, sync
 from obeya.settings import open_store
 
@@ -80,6 +81,7 @@ def sync_command(
     names = _connections(config, connection)
     rules = config.rules.mapping_rules()
     with open_store(database) as store:
+        apply_value_streams(store, config)  # obeya.yaml's value streams and their scopes
         for name in names:
             with Progress(
                 TextColumn("{task.description}"),
@@ -111,5 +113,6 @@ def replay_command(connection: Connection = None, database: DatabaseURL = None) 
     names = _connections(config, connection)
     rules = config.rules.mapping_rules()
     with open_store(database) as store:
+        apply_value_streams(store, config)  # obeya.yaml's value streams and their scopes
         for name in names:
             _print_report(replay(store, name, rules=rules), "replayed")

@@ -6,14 +6,24 @@ import re
 from datetime import timedelta
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from obeya.config.webhooks import WebhookSettings
 from obeya.connectors.config import ConnectionConfig
 from obeya.connectors.schedule import ScheduleConfig
 from obeya.engine.dora_rules import DeploymentRules, DoraRules, IncidentRules
 from obeya.linking.rules import GITHUB_ISSUE, JIRA_KEY, LinkingRules
-from obeya.model.vocabulary import EnvironmentClass, FlowItemType, FlowState
+from obeya.model.vocabulary import EnvironmentClass, FlowItemType, FlowState, StageCategory
 from obeya.normalize.rules import DeploymentNameRule, EnvironmentRule, MappingRules, StatusMapping
 
 
@@ -215,10 +225,90 @@ class LinkingConfig(_Section):
         )
 
 
+def _stage_entry(value: object) -> object:
+    """A stage written as its bare name (``- integration``) is a stage of that name."""
+    return {"name": value} if isinstance(value, str) else value
+
+
+class StageConfig(_Section):
+    """One stage of a value stream, in the order of the list."""
+
+    name: Annotated[str, Field(min_length=1)]
+    category: StageCategory | None = None
+    wip_limit: Annotated[int, Field(ge=1)] | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _not_blank(cls, name: str) -> str:
+        if not name.strip():
+            raise ValueError("a stage's name must not be blank")
+        return name
+
+    @property
+    def stage_category(self) -> StageCategory | None:
+        """`category`, else the stage's name when it is one of the five default stages."""
+        if self.category is not None:
+            return self.category
+        return StageCategory(self.name) if self.name in set(StageCategory) else None
+
+
+def _default_stages() -> list[StageConfig]:
+    return [StageConfig(name=c.value) for c in StageCategory]
+
+
+_SLUG = r"^[a-z0-9][a-z0-9_-]*$"
+
+
+def slug(name: str) -> str:
+    """The id a value stream gets from its name: lower case, runs of other characters as one ``-``."""
+    return re.sub(r"[^a-z0-9_]+", "-", name.lower()).strip("-")
+
+
+class ValueStreamConfig(_Section):
+    """A value stream declared in `obeya.yaml`: what the connections that name it feed."""
+
+    name: Annotated[str, Field(min_length=1)]
+    id: Annotated[str, Field(pattern=_SLUG)] | None = None
+    type: Literal["core", "supporting"] = "core"
+    description: str | None = None
+    owner: str | None = None
+    stages: Annotated[list[Annotated[StageConfig, BeforeValidator(_stage_entry)]], Field(min_length=1)] = (
+        Field(default_factory=_default_stages)
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _sluggable(cls, name: str) -> str:
+        if not slug(name):
+            raise ValueError(f"{name!r} has no letter or digit: give the stream an `id` too")
+        return name
+
+    @field_validator("stages")
+    @classmethod
+    def _distinct_stages(cls, stages: list[StageConfig]) -> list[StageConfig]:
+        names = [s.name for s in stages]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"stage names must be distinct in a stream; given twice: {', '.join(twice)}")
+        return stages
+
+    @property
+    def key(self) -> str:
+        """The stream's stable id in the store (`id`, else the slug of its name)."""
+        return self.id or slug(self.name)
+
+
+def _reference_error(location: tuple[str | int, ...], message: str, value: object) -> InitErrorDetails:
+    return InitErrorDetails(
+        type=PydanticCustomError("value_stream_reference", message), loc=location, input=value
+    )
+
+
 class ObeyaConfig(_Section):
     """The whole of `obeya.yaml`."""
 
     database_url: str | None = None
+    value_streams: list[ValueStreamConfig] = Field(default_factory=list)
     rules: RulesConfig = Field(default_factory=RulesConfig)
     linking: LinkingConfig = Field(default_factory=LinkingConfig)
     connections: list[ConnectionConfig] = Field(default_factory=list)
@@ -233,6 +323,47 @@ class ObeyaConfig(_Section):
         if twice:
             raise ValueError(f"connection names must be unique; given more than once: {', '.join(twice)}")
         return connections
+
+    @model_validator(mode="after")
+    def _streams_known(self) -> ObeyaConfig:
+        """Streams have distinct names and ids; each connection's `value_stream` names one of them."""
+        problems: list[InitErrorDetails] = []
+        seen: dict[str, int] = {}
+        for index, stream in enumerate(self.value_streams):
+            keys = {stream.name.strip().lower(): "name"}
+            keys.setdefault(stream.key, "id" if stream.id else "name")
+            for key, where in keys.items():
+                other = seen.setdefault(key, index)
+                if other != index:
+                    problems.append(
+                        _reference_error(
+                            ("value_streams", index, where),
+                            f"{key!r} is already the name or id of value_streams[{other}]",
+                            key,
+                        )
+                    )
+        for index, connection in enumerate(self.connections):
+            reference = connection.value_stream
+            if reference is not None and self.value_stream(reference) is None:
+                known = ", ".join(s.name for s in self.value_streams)
+                hint = f"declared: {known}" if known else "declare it under value_streams:"
+                problems.append(
+                    _reference_error(
+                        ("connections", index, "value_stream"),
+                        f"{reference!r} is not a declared value stream ({hint})",
+                        reference,
+                    )
+                )
+        if problems:
+            raise ValidationError.from_exception_data("ObeyaConfig", problems)
+        return self
+
+    def value_stream(self, reference: str) -> ValueStreamConfig | None:
+        """The declared stream whose name (case-insensitive) or id is `reference`."""
+        for stream in self.value_streams:
+            if reference == stream.key or reference.strip().lower() == stream.name.strip().lower():
+                return stream
+        return None
 
     def connection(self, name: str) -> ConnectionConfig:
         """The connection called `name`."""

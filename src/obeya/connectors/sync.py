@@ -37,6 +37,7 @@ from obeya.connectors.base import Collector, Connector, Normalized
 from obeya.connectors.config import ConnectionConfig
 from obeya.connectors.http import HttpClient
 from obeya.connectors.registry import connector_for, connector_for_source
+from obeya.connectors.scopes import learn_scopes
 from obeya.model.ids import record_id
 from obeya.model.records import RawEvent, SyncCursor
 from obeya.model.schema import TABLES
@@ -228,6 +229,7 @@ def sync(
     finally:
         if own_client:
             http.close()
+    learn_scopes(store, connection)  # the stream's scopes: what the stored records carry
     return report
 
 
@@ -410,6 +412,8 @@ def _replay(
     with store.transaction():  # all or nothing, and one commit
         for connector in _connectors_of(store, connection):
             _replay_connector(store, connector, name, rules, progress, report)
+        if not isinstance(connection, str):
+            learn_scopes(store, connection)
     return report
 
 
