@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from obeya.cli import app
+from obeya.model.records import ValueStream
 from obeya.store import connect
 from tests.engine import test_dora, test_flow, test_stages
 
@@ -298,6 +299,22 @@ def test_unknown_stream_lists_the_known_ones(database: str) -> None:
     result = runner.invoke(app, ["metrics", "flow", "--stream", "Payroll", "--database-url", database])
     assert result.exit_code == 2
     assert "no value stream named 'Payroll'; known value streams: 'Payments'" in result.output
+
+
+def test_two_streams_of_one_name_are_told_apart_by_id(database: str) -> None:
+    with connect(database) as store:
+        store.upsert_records([ValueStream(source="config", external_id="payments", name="payments")])
+    result = runner.invoke(app, ["metrics", "flow", "--stream", "Payments", "--database-url", database])
+    assert result.exit_code == 2
+    assert "2 value streams are named 'Payments': give one of their ids instead" in result.output
+    assert "config:payments" in result.output
+    out = _run(
+        "metrics", "flow", "--stream", "config:payments", "--format", "json", "--database-url", database
+    )
+    by_id = json.loads(out)
+    assert by_id["title"].startswith("Flow — config:payments — "), by_id["title"]
+    completed = next(f for f in by_id["figures"] if f["metric"] == "items completed")
+    assert completed["value"] == 0  # the declared stream has no scopes yet, so none of the scenario's items
 
 
 @pytest.mark.parametrize(

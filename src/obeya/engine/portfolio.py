@@ -57,10 +57,24 @@ class UnknownValueStream(LookupError):
 
 
 def resolve_value_stream(store: Store, name_or_id: str) -> str:
-    """The id of the value stream named `name_or_id` (case-insensitive) or with that id."""
-    rows = store.query("SELECT id, name FROM value_streams ORDER BY name")
-    for stream_id, name in rows:
-        if name_or_id in (stream_id, name) or name.lower() == name_or_id.lower():
+    """The id of the value stream with id `name_or_id`, else the one so named (case-insensitive).
+
+    Two streams of one name (the demo's and one declared in obeya.yaml, say) are an error that lists
+    their ids, which always tell them apart.
+    """
+    rows = store.query("SELECT id, name FROM value_streams ORDER BY name, id")
+    for stream_id, _ in rows:
+        if stream_id == name_or_id:
             return str(stream_id)
-    known = ", ".join(repr(name) for _, name in rows) or "none yet (run `obeya demo` or `obeya import`)"
+    named = [str(stream_id) for stream_id, name in rows if name.lower() == name_or_id.lower()]
+    if len(named) == 1:
+        return named[0]
+    if named:
+        raise UnknownValueStream(
+            f"{len(named)} value streams are named {name_or_id!r}: give one of their ids instead "
+            f"({', '.join(named)})"
+        )
+    known = ", ".join(repr(name) for _, name in rows) or (
+        "none yet (declare value_streams in obeya.yaml, or run `obeya demo` or `obeya import`)"
+    )
     raise UnknownValueStream(f"no value stream named {name_or_id!r}; known value streams: {known}")
