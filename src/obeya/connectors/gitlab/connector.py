@@ -41,7 +41,7 @@ class _ResourceCollector:
 
 
 class GitLabConnector:
-    """Merge requests, issues, pipelines, deployments and members of GitLab projects."""
+    """Merge requests, issues, commits, pipelines, deployments and members of GitLab projects."""
 
     tool = "gitlab"
     source = SOURCE

@@ -5,8 +5,8 @@ Pure functions of the raw events (and the mapping rules): a sync normalizes each
 
 Record ids, all under source ``gitlab`` (PROJECT as the connection names it, ``group/project`` or an id):
 ``PROJECT!IID`` (Change), ``PROJECT#IID`` (WorkItem), ``PROJECT#IID/created``, ``PROJECT#IID/closed@SECOND``,
-``PROJECT#IID/reopened@SECOND`` (StatusTransition), ``PROJECT@SHA`` (Commit, from a merge request's commits
-or a webhook's push),
+``PROJECT#IID/reopened@SECOND`` (StatusTransition), ``PROJECT@SHA`` (Commit, from the repository's commits,
+a merge request's commits or a webhook's push), ``PROJECT@SHA^N`` (CommitParent, N the parent's position),
 ``PROJECT/pipelines/ID`` (PipelineRun), ``PROJECT/jobs/ID`` (PipelineJob), ``PROJECT/deployments/ID``,
 ``user/ID`` (Person and Identity of a GitLab account), ``git/EMAIL`` (a commit author known by e-mail).
 """
