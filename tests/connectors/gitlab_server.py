@@ -24,6 +24,11 @@ Projects and what is recorded, what is derived:
   reachable from it, newest ``committed_date`` first, filtered by ``since``/``until`` (both inclusive),
   paged without ``X-Total``/``X-Total-Pages`` (GitLab leaves them out on this API). An unknown ref
   answers 404 ``{"message": "404 Reference Not Found"}``.
+- Environments (``environments``, none are recorded) are **derived**: the two environments the recorded
+  deployments embed (``production`` 585636, ``staging`` 585637, with their recorded fields) plus the
+  ``tier`` and ``state`` the list answers, and GitLab's documented example environment
+  (docs.gitlab.com/ee/api/environments.html, "List environments": ``review/fix-foo``, tier
+  ``development``), one nobody deployed to.
 - Issue resource state events (``issues/:iid/resource_state_events``, none are recorded) are **derived**
   in the shape of GitLab's documented example (docs.gitlab.com/ee/api/resource_state_events.html): each
   closed issue from #3 on is closed once at its ``closed_at`` by its ``closed_by``; issue 4 was closed,
@@ -251,6 +256,7 @@ class Project:
     members: list[Item] = field(default_factory=list)
     commits: list[Item] = field(default_factory=list)
     branches: dict[str, str] = field(default_factory=dict)
+    environments: list[Item] = field(default_factory=list)
 
     def history(self, ref: str | None, query: dict[str, str]) -> list[Item] | None:
         """The commits reachable from `ref` (None: the default branch), newest first; None if unknown."""
@@ -272,6 +278,28 @@ class Project:
         if "until" in query:
             listed = [c for c in listed if _time(c["committed_date"]) <= _time(query["until"])]
         return listed
+
+
+DOCUMENTED_ENVIRONMENT = {  # docs.gitlab.com/ee/api/environments.html, "List environments" (trimmed)
+    "id": 1,
+    "name": "review/fix-foo",
+    "slug": "review-fix-foo-dfjre3",
+    "external_url": "https://review-fix-foo-dfjre3.gitlab.example.com",
+    "state": "available",
+    "tier": "development",
+    "created_at": "2019-05-25T18:55:13.252Z",
+    "updated_at": "2019-05-27T18:55:13.252Z",
+}
+
+
+def environments() -> list[Item]:
+    """Derived environments: see the module's docstring."""
+    by_id: dict[int, Item] = {}
+    for deployment in load("deployments"):
+        environment = deployment["environment"]
+        derived = {**environment, "state": "available", "tier": environment["name"]}
+        by_id.setdefault(environment["id"], derived)
+    return [*by_id.values(), dict(DOCUMENTED_ENVIRONMENT)]
 
 
 def recorded_commits() -> list[Item]:
@@ -302,6 +330,7 @@ def recorded_projects() -> dict[int, Project]:
         members=load("users"),
         commits=recorded_commits(),
         branches=dict(BRANCHES),
+        environments=environments(),
     )
     jobs: dict[int, list[Item]] = {}
     pipelines: dict[int, Item] = {}
@@ -398,6 +427,8 @@ class FakeGitLab(LocalServer):
                 if history is None:
                     return 404, {"message": "404 Reference Not Found"}, False
                 return 200, history, True
+            case ["environments"]:
+                return 200, project.environments, True
             case ["members", "all"]:
                 return 200, project.members, True
         return 404, {"message": "404 Not Found"}, False

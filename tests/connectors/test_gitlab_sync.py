@@ -845,3 +845,45 @@ def test_deployments_ship_changes_by_the_gitlab_git_graph(
     assert (report.by_graph, report.by_time_window, report.without_base) == (2, 0, 1)
     shipped = {(row["from_id"], row["to_id"]) for row in table.to_pylist()}
     assert shipped == {(f"gitlab:{SNOWFLAKE}/deployments/13436915", f"gitlab:{SNOWFLAKE}!176")}
+
+
+# --- environments: their tier classes deployments ------------------------------------------------------
+
+
+def test_environment_tier_classes_a_deployment_whose_answer_names_no_tier(
+    store: Store, connection: GitLabConnectionConfig, client: HttpClient, gitlab: FakeGitLab
+) -> None:
+    project = gitlab.projects[12345678]
+    # Test data: production is renamed "meri-co", a name no environment rule knows; the deployments
+    # embed it without a tier (as the recorded ones do), the environments list says tier production.
+    for deployment in project.deployments:
+        if deployment["environment"]["name"] == "production":
+            deployment["environment"] = {**deployment["environment"], "name": "meri-co"}
+    for environment in project.environments:
+        if environment["name"] == "production":
+            environment["name"] = "meri-co"
+    report = _sync(store, connection, client)
+    assert report.resources[f"{SNOWFLAKE}/environments"].fetched == 3
+    deployed = _one(store, "deployment", f"gitlab:{SNOWFLAKE}/deployments/13436986")
+    assert (deployed.environment, deployed.environment_class) == ("meri-co", EnvironmentClass.PRODUCTION)
+    # staging's tier agrees with its name; the documented review/fix-foo, never deployed to, makes no record
+    staging = _one(store, "deployment", f"gitlab:{SNOWFLAKE}/deployments/13426753")
+    assert staging.environment_class is EnvironmentClass.STAGING
+    assert store.count("deployment") == 8
+    stored = store.query("SELECT id FROM raw_events WHERE event_type = 'environment' ORDER BY id")
+    assert [r[0] for r in stored] == [
+        f"gitlab:environment:{SNOWFLAKE}/environments/{n}" for n in ("1", "585636", "585637")
+    ]
+
+
+def test_without_the_environments_list_a_nameless_tier_is_other(
+    store: Store, connection: GitLabConnectionConfig, client: HttpClient, gitlab: FakeGitLab
+) -> None:
+    project = gitlab.projects[12345678]
+    for deployment in project.deployments:
+        if deployment["environment"]["name"] == "production":
+            deployment["environment"] = {**deployment["environment"], "name": "meri-co"}
+    project.environments = []
+    _sync(store, connection, client)
+    deployed = _one(store, "deployment", f"gitlab:{SNOWFLAKE}/deployments/13436986")
+    assert deployed.environment_class is EnvironmentClass.OTHER

@@ -22,12 +22,14 @@ walk (GitLab includes that second) and, from its second page on, for the commit 
 with instead of the branch, so commits pushed while the walk is under way do not shift its pages; the
 mark moves to the newest ``committed_date`` seen when the walk ends.
 
-Project members (``members/all``) are read whole on every sync.
+Project environments (``environments``: name, tier, state) and members (``members/all``) are read whole
+on every sync; environments before deployments, whose class the tier gives when a deployment's embedded
+environment has none.
 
 Raw event keys start with the project as the connection names it (``group/project`` or an id), followed
 by a separator the normalizer splits on: ``!IID`` (merge request), ``#IID`` (issue, and the list of its
 state events as one ``issue_state_events`` event), ``@SHA`` (a repository commit, ``commit``),
-``/pipelines/ID``, ``/jobs/ID``, ``/deployments/ID``; accounts are ``user/ID``.
+``/pipelines/ID``, ``/jobs/ID``, ``/environments/ID``, ``/deployments/ID``; accounts are ``user/ID``.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ from obeya.model.records import RawEvent
 from .config import GitLabConnectionConfig
 
 SOURCE = "gitlab"
-RESOURCES = ("merge_requests", "issues", "commits", "pipelines", "deployments", "members")
+RESOURCES = ("merge_requests", "issues", "commits", "pipelines", "environments", "deployments", "members")
 """What a sync collects for each project, in order."""
 
 TOKEN_HINT = (
@@ -359,6 +361,7 @@ class GitLabCollector:
             "merge_requests": _Walk("merge_requests", {"scope": "all", "state": "all"}, self._merge_request),
             "issues": _Walk("issues", {"scope": "all", "state": "all"}, self._issue),
             "pipelines": _Walk("pipelines", {}, self._pipeline),
+            "environments": _Walk("environments", {}, self._environment, incremental=False),
             "deployments": _Walk("deployments", {}, self._deployment),
             "members": _Walk("members/all", {}, self._member, incremental=False),
         }
@@ -442,6 +445,9 @@ class GitLabCollector:
 
     def _deployment(self, project: str, item: Item) -> list[RawEvent]:
         return [self._event("deployment", f"{project}/deployments/{item['id']}", item), *self._users(item)]
+
+    def _environment(self, project: str, item: Item) -> list[RawEvent]:
+        return [self._event("environment", f"{project}/environments/{item['id']}", item)]
 
     def _member(self, project: str, item: Item) -> list[RawEvent]:
         return [self._event("user", str(item["id"]), item)]
