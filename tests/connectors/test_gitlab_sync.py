@@ -22,6 +22,7 @@ from gitlab_server import (
     recorded_commits,
     stamp,
 )
+from loopback import Fault
 
 from obeya.config.loader import ConfigError, parse_config
 from obeya.connectors.errors import AuthenticationError, RetriesExhaustedError
@@ -887,3 +888,38 @@ def test_without_the_environments_list_a_nameless_tier_is_other(
     _sync(store, connection, client)
     deployed = _one(store, "deployment", f"gitlab:{SNOWFLAKE}/deployments/13436986")
     assert deployed.environment_class is EnvironmentClass.OTHER
+
+
+def test_resumed_commits_walk_whose_start_commit_is_gone_walks_the_branch_again(
+    store: Store, gitlab: FakeGitLab, clock: FakeClock
+) -> None:
+    connection = GitLabConnectionConfig(name="gl", base_url=gitlab.base_url, projects=[SNOWFLAKE])
+    gitlab.page_size = 2
+    gitlab.faults["/repository/commits"] = Fault(500, {"message": "500 Internal Server Error"}, after=1)
+    http = gitlab_client(
+        connection, sleep=clock.sleep, clock=clock.time, jitter=lambda: 0.0, retry=RetryPolicy(max_attempts=2)
+    )
+    with pytest.raises(RetriesExhaustedError):
+        _sync(store, connection, http)
+    del gitlab.faults["/repository/commits"]
+    # A force push replaced the head with a new commit on the same parent, and the old head is gone.
+    project = gitlab.projects[12345678]
+    old_head = next(c for c in project.commits if c["id"] == HEAD)
+    project.commits.remove(old_head)
+    replaced = {**old_head, "id": "a" * 40, "committed_date": "2019-03-13T15:30:00.000+00:00"}
+    project.commits.append(replaced)
+    project.branches["master"] = replaced["id"]
+    first = len(gitlab.requests)
+    _sync(store, connection, http)
+    http.close()
+    asked = [r.query for r in gitlab.requests[first:] if r.path.endswith("/repository/commits")]
+    assert [(q.get("ref_name"), q["page"]) for q in asked] == [
+        (HEAD, "2"),  # 404: the commit is gone
+        (None, "1"),  # the branch again, then its own head's history
+        ("a" * 40, "2"),
+        ("a" * 40, "3"),
+    ]
+    shas = {c.sha for c in store.fetch_records("commit", "raw_event_id LIKE ?", ["gitlab:commit:%"])}
+    assert "a" * 40 in shas and len(shas) == 6  # the five recorded (the old head stays stored) + the new
+    cursor = json.loads(load_cursor(store, "gl", f"{SNOWFLAKE}/commits").cursor or "")  # type: ignore[union-attr]
+    assert (cursor["updated_after"], cursor["running"]) == ("2019-03-13T15:30:00.000+00:00", False)

@@ -298,8 +298,9 @@ class GitLabCollector:
 
         The first page is asked for the configured ref (the default branch when none is), the later
         pages for the commit that page started with, so a push while the walk is under way shifts no
-        page: the history behind a commit never changes. Commits at exactly the mark that were stored then
-        (`seen`) are skipped; GitLab's ``since`` includes that second.
+        page: the history behind a commit never changes. Should that commit be gone (404: a force push,
+        then garbage collection), the walk starts again from the ref's first page. Commits at exactly
+        the mark that were stored then (`seen`) are skipped; GitLab's ``since`` includes that second.
         """
         if full and not cursor.running:
             cursor = UpdatedCursor()
@@ -314,7 +315,15 @@ class GitLabCollector:
             if since:
                 params["since"] = utc_seconds(since)
             params.update(page=page, per_page=self._paging.size)
-            answer = self._first_page(self.client.url(base, params))
+            try:
+                answer = self._first_page(self.client.url(base, params))
+            except NotFoundError:
+                if not (head and page > 1):
+                    raise
+                # The commit the walk started from is gone (a force push, then garbage collection):
+                # walk the ref again from its first page; what is stored already is stored again.
+                mark, seen, head, page = None, set(), None, 1
+                continue
             if page == 1 and answer.items:
                 head = str(answer.items[0]["id"])
             events: list[RawEvent] = []
