@@ -738,9 +738,7 @@ def test_repository_commits_give_commits_and_their_parents(
     assert (author.display_name, author.email) == ("Runjin Zheng", "13381258258@163.com")
 
 
-def test_commits_of_a_configured_ref(
-    store: Store, gitlab: FakeGitLab, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_commits_of_a_configured_ref(store: Store, gitlab: FakeGitLab, clock: FakeClock) -> None:
     gitlab.projects[12345678].branches["deploy"] = MERGE_176
     connection = GitLabConnectionConfig(
         name="gl", base_url=gitlab.base_url, projects=[SNOWFLAKE], commit_ref="deploy"
@@ -788,7 +786,7 @@ def test_second_commits_sync_asks_since_the_newest_commit_and_skips_it(
 
 
 def test_interrupted_commits_walk_resumes_on_the_commit_it_started_from(
-    store: Store, gitlab: FakeGitLab, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+    store: Store, gitlab: FakeGitLab, clock: FakeClock
 ) -> None:
     connection = GitLabConnectionConfig(name="gl", base_url=gitlab.base_url, projects=[SNOWFLAKE])
     gitlab.page_size = 2
