@@ -17,6 +17,18 @@ Projects and what is recorded, what is derived:
   is rebuilt from the recorded approval system notes (without ``approved_at``, as before GitLab 17), and
   merge request 3 gets an approval by martinguindon with an ``approved_at`` (the GitLab 17+ shape) and no
   note, so both ways of knowing an approval are served.
+- Repository commits (``repository/commits``): the commits are **recorded** (the ``deployable.commit`` the
+  recorded deployments embed: five commits of the deployed branch, with their real ``parent_ids``, in the
+  shape of the commits API) but the list is **assembled**: `BRANCHES` names the branch heads, and a list
+  for a ref (a branch, a tag or a sha; the default branch when none is named) is every served commit
+  reachable from it, newest ``committed_date`` first, filtered by ``since``/``until`` (both inclusive),
+  paged without ``X-Total``/``X-Total-Pages`` (GitLab leaves them out on this API). An unknown ref
+  answers 404 ``{"message": "404 Reference Not Found"}``.
+- Environments (``environments``, none are recorded) are **derived**: the two environments the recorded
+  deployments embed (``production`` 585636, ``staging`` 585637, with their recorded fields) plus the
+  ``tier`` and ``state`` the list answers, and GitLab's documented example environment
+  (docs.gitlab.com/ee/api/environments.html, "List environments": ``review/fix-foo``, tier
+  ``development``), one nobody deployed to.
 - Issue resource state events (``issues/:iid/resource_state_events``, none are recorded) are **derived**
   in the shape of GitLab's documented example (docs.gitlab.com/ee/api/resource_state_events.html): each
   closed issue from #3 on is closed once at its ``closed_at`` by its ``closed_by``; issue 4 was closed,
@@ -82,6 +94,9 @@ INSUFFICIENT_SCOPE = {  # GitLab's 403 to a token without the scope an endpoint 
     "error_description": "The request requires higher privileges than provided by the access token.",
     "scope": "api read_api",
 }
+DEFAULT_BRANCH = "master"
+BRANCHES = {"master": "d8e7440fc02b62064624c788f4e4da19ca7be198"}
+"""Branch heads of the snowflake project's commits (the newest deployed commit)."""
 REOPENED_ISSUE_EVENTS = (  # issue 4: (id, state, created_at, username of the recorded account)
     (9001, "closed", "2019-08-20T10:00:00.000Z", "emilie"),
     (9002, "reopened", "2019-08-21T09:30:00.500Z", "tayloramurphy"),
@@ -239,6 +254,62 @@ class Project:
     jobs: dict[int, list[Item]] = field(default_factory=dict)
     deployments: list[Item] = field(default_factory=list)
     members: list[Item] = field(default_factory=list)
+    commits: list[Item] = field(default_factory=list)
+    branches: dict[str, str] = field(default_factory=dict)
+    environments: list[Item] = field(default_factory=list)
+
+    def history(self, ref: str | None, query: dict[str, str]) -> list[Item] | None:
+        """The commits reachable from `ref` (None: the default branch), newest first; None if unknown."""
+        by_sha = {c["id"]: c for c in self.commits}
+        start = self.branches.get(ref or DEFAULT_BRANCH) or (ref if ref in by_sha else None)
+        if start is None:
+            return [] if not self.commits and ref is None else None
+        found: dict[str, Item] = {}
+        todo = [start]
+        while todo:
+            sha = todo.pop()
+            if sha in found or sha not in by_sha:
+                continue
+            found[sha] = by_sha[sha]
+            todo.extend(by_sha[sha].get("parent_ids") or [])
+        listed = sorted(found.values(), key=lambda c: _time(c["committed_date"]), reverse=True)
+        if "since" in query:
+            listed = [c for c in listed if _time(c["committed_date"]) >= _time(query["since"])]
+        if "until" in query:
+            listed = [c for c in listed if _time(c["committed_date"]) <= _time(query["until"])]
+        return listed
+
+
+DOCUMENTED_ENVIRONMENT = {  # docs.gitlab.com/ee/api/environments.html, "List environments" (trimmed)
+    "id": 1,
+    "name": "review/fix-foo",
+    "slug": "review-fix-foo-dfjre3",
+    "external_url": "https://review-fix-foo-dfjre3.gitlab.example.com",
+    "state": "available",
+    "tier": "development",
+    "created_at": "2019-05-25T18:55:13.252Z",
+    "updated_at": "2019-05-27T18:55:13.252Z",
+}
+
+
+def environments() -> list[Item]:
+    """Derived environments: see the module's docstring."""
+    by_id: dict[int, Item] = {}
+    for deployment in load("deployments"):
+        environment = deployment["environment"]
+        derived = {**environment, "state": "available", "tier": environment["name"]}
+        by_id.setdefault(environment["id"], derived)
+    return [*by_id.values(), dict(DOCUMENTED_ENVIRONMENT)]
+
+
+def recorded_commits() -> list[Item]:
+    """The commits the recorded deployments embed, each once."""
+    by_sha: dict[str, Item] = {}
+    for deployment in load("deployments"):
+        commit = (deployment.get("deployable") or {}).get("commit")
+        if isinstance(commit, dict):
+            by_sha.setdefault(commit["id"], commit)
+    return list(by_sha.values())
 
 
 def recorded_projects() -> dict[int, Project]:
@@ -257,6 +328,9 @@ def recorded_projects() -> dict[int, Project]:
         pipeline_details={d["id"]: d for d in details},
         deployments=load("deployments"),
         members=load("users"),
+        commits=recorded_commits(),
+        branches=dict(BRANCHES),
+        environments=environments(),
     )
     jobs: dict[int, list[Item]] = {}
     pipelines: dict[int, Item] = {}
@@ -348,6 +422,13 @@ class FakeGitLab(LocalServer):
                 return 200, sorted(project.jobs.get(int(pipeline_id), []), key=lambda j: j["id"]), True
             case ["deployments"]:
                 return 200, self._filtered(project.deployments, query), True
+            case ["repository", "commits"]:
+                history = project.history(query.get("ref_name"), query)
+                if history is None:
+                    return 404, {"message": "404 Reference Not Found"}, False
+                return 200, history, True
+            case ["environments"]:
+                return 200, project.environments, True
             case ["members", "all"]:
                 return 200, project.members, True
         return 404, {"message": "404 Not Found"}, False
@@ -392,6 +473,9 @@ class FakeGitLab(LocalServer):
                     status, body, paged = server.answer(parts.path, query)
                     if paged:
                         body = self._page(body, parts.path, query, headers, keyset=path.endswith("/jobs"))
+                        if path.endswith("/repository/commits"):  # GitLab leaves the totals out here
+                            headers.pop("X-Total", None)
+                            headers.pop("X-Total-Pages", None)
                 self._send(status, body, headers, delay)
 
             def _page(

@@ -4,7 +4,8 @@ It answers the way Jira does: lists in ``startAt``/``maxResults`` pages with a `
 ``isLast``), the Agile board issue list and the JQL search filtered by ``updated >= "yyyy/MM/dd HH:mm"``
 and ordered by ``updated``, an issue's embedded changelog cut to `changelog_cap` histories (Jira embeds at
 most 100) with the rest at ``/rest/api/3/issue/ID/changelog``, and 401 for wrong credentials. Requests are
-routed on path and query only, not host. Tests read the requests it received in `requests`.
+routed on path and query only, not host. Tests read the requests it received in `requests`; `faults` (a
+`loopback.Fault` by path suffix) are answered instead once the credentials are right.
 
 Boards: 8 (Jira Cloud, recorded issues and sprints), 93 (an epic and its stories) and 3 (a Data Center
 board whose issues carry issue links).
@@ -21,7 +22,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from loopback import LocalServer
+from loopback import Fault, LocalServer, fault_for, send
 
 from tests.shared_fixtures import API_RECORDINGS
 
@@ -91,6 +92,7 @@ class FakeJira(LocalServer):
             issue_id = re.search(r"/issue/(\d+)/", row["url"]).group(1)  # type: ignore[union-attr]
             self.recorded_changelogs.setdefault(issue_id, []).append(row["data"])
         self.requests: list[Request] = []
+        self.faults: dict[str, Fault] = {}
         self._listen()
 
     @property
@@ -205,6 +207,9 @@ class FakeJira(LocalServer):
                     server.requests.append(Request(parts.path, query, dict(self.headers.items())))
                 if self.headers.get("Authorization") != server.expected_authorization:
                     status, body = 401, {"errorMessages": ["You are not authenticated."]}
+                elif (fault := fault_for(server.faults, parts.path)) is not None:
+                    send(self, fault.status, fault.body, fault.headers, fault.delay)
+                    return
                 else:
                     status, body = server.answer(parts.path, query)
                 data = json.dumps(body).encode()

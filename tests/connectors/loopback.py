@@ -41,7 +41,8 @@ class Fault:
     """An answer to give instead of the tool's own: `status`, `body` (a `str` is sent as HTML), headers.
 
     `times` answers it that many times only (None: every time); `delay` waits that long before answering
-    (a client with a shorter timeout sees a timeout).
+    (a client with a shorter timeout sees a timeout); `after` lets that many matching requests through
+    first (answered as usual), so a walk can fail halfway, on a later page of the same path.
     """
 
     status: int
@@ -49,6 +50,7 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     times: int | None = None
     delay: float = 0.0
+    after: int = 0
 
 
 _FAULTS_LOCK = threading.Lock()
@@ -62,6 +64,9 @@ def fault_for(faults: dict[str, Fault], path: str) -> Fault | None:
             return None
         suffix = max(matching, key=len)
         fault = faults[suffix]
+        if fault.after > 0:
+            fault.after -= 1
+            return None
         if fault.times is not None:
             fault.times -= 1
             if fault.times <= 0:

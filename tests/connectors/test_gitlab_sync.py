@@ -10,7 +10,19 @@ from typing import Any
 
 import pytest
 from github_server import FakeClock
-from gitlab_server import MARTIN, PIP_TEST, RECORDINGS, SNOWFLAKE, TOKEN, FakeGitLab, load, stamp
+from gitlab_server import (
+    BRANCHES,
+    MARTIN,
+    PIP_TEST,
+    RECORDINGS,
+    SNOWFLAKE,
+    TOKEN,
+    FakeGitLab,
+    load,
+    recorded_commits,
+    stamp,
+)
+from loopback import Fault
 
 from obeya.config.loader import ConfigError, parse_config
 from obeya.connectors.errors import AuthenticationError, RetriesExhaustedError
@@ -20,12 +32,15 @@ from obeya.connectors.gitlab.normalizer import normalize
 from obeya.connectors.http import HttpClient, RetryPolicy
 from obeya.connectors.raw import raw_event
 from obeya.connectors.sync import load_cursor, replay, sync
+from obeya.linking.rules import LinkingRules
+from obeya.linking.shipped import shipped_changes
 from obeya.model.records import (
     RECORD_BY_KIND,
     Change,
     ChangeComment,
     ChangeCommit,
     Commit,
+    CommitParent,
     Deployment,
     Person,
     PipelineJob,
@@ -173,7 +188,8 @@ def test_merge_request_becomes_a_change_with_its_commits_notes_and_approvals(
     )
     author = _one(store, "person", "gitlab:git/emilie.burke@gmail.com")
     assert (author.display_name, author.email) == ("emilie", "emilie.burke@gmail.com")
-    assert store.count("commit_parent") == 0  # the merge request commits API gives no parent_ids
+    # The merge request commits API gives no parent_ids: the graph comes from the repository commits.
+    assert not store.fetch_records("commit_parent", "commit_sha = ?", [sha])
 
     # Notes: the one written comment is a ChangeComment; the ten system notes are not.
     comments = store.fetch_records("change_comment", "change_id = ?", [change.id])
@@ -670,3 +686,238 @@ def test_replay_applies_a_changed_job_name_rule(
     replay(store, "gl", rules=RULES)  # the pattern removed: they are gone, GitLab's own deployments stay
     assert _named(store) == {}
     assert _one(store, "deployment", f"gitlab:{SNOWFLAKE}/deployments/13426753").environment == "staging"
+
+
+# --- repository commits: the git graph ---------------------------------------------------------------
+
+MERGE_176 = "35c3a3d82586fa0bcdb2a73b812081ece4e83429"  # a recorded merge commit with two parents
+HEAD = BRANCHES["master"]
+
+
+def test_repository_commits_give_commits_and_their_parents(
+    store: Store, connection: GitLabConnectionConfig, client: HttpClient, gitlab: FakeGitLab
+) -> None:
+    report = _sync(store, connection, client)
+    asked = gitlab.received(f"{SNOWFLAKE}/repository/commits")
+    assert [(q.query.get("ref_name"), q.query.get("since")) for q in asked] == [(None, None)]
+    assert report.resources[f"{SNOWFLAKE}/commits"].fetched == 5
+    commit = _one(store, "commit", f"gitlab:{SNOWFLAKE}@{MERGE_176}")
+    assert commit == Commit(
+        source="gitlab",
+        external_id=f"{SNOWFLAKE}@{MERGE_176}",
+        raw_event_id=f"gitlab:commit:{SNOWFLAKE}@{MERGE_176}",
+        repo=SNOWFLAKE,
+        sha=MERGE_176,
+        message="Merge branch '117-change-language-in-intercom' into 'master'\n\nMake Intercom support "
+        "Chinese\n\nCloses #117\n\nSee merge request meri.co/vdev.co!176",
+        author_id="gitlab:git/13381258258@163.com",
+        authored_at=datetime(2019, 3, 13, 14, 55, 17),
+        committed_at=datetime(2019, 3, 13, 14, 55, 17),
+    )
+    parents = sorted(store.fetch_records("commit_parent", "commit_sha = ?", [MERGE_176]), key=lambda p: p.id)
+    assert parents == [
+        CommitParent(
+            source="gitlab",
+            external_id=f"{SNOWFLAKE}@{MERGE_176}^{position}",
+            raw_event_id=f"gitlab:commit:{SNOWFLAKE}@{MERGE_176}",
+            repo=SNOWFLAKE,
+            commit_sha=MERGE_176,
+            parent_sha=parent,
+            position=position,
+        )
+        for position, parent in enumerate(
+            ["8373d207f0f2cc4414c4b1ad359b5af56e979d59", "7a8bf66962a5d4c21b923362986216ab0d7e7633"]
+        )
+    ]
+    # +08:00 in the answer, UTC in the store
+    head = _one(store, "commit", f"gitlab:{SNOWFLAKE}@{HEAD}")
+    assert (head.authored_at, head.committed_at) == (datetime(2019, 3, 13, 15, 24, 52),) * 2
+    # five commits: two merges (two parents each) and three with one parent
+    assert store.count("commit_parent") == 7
+    author = _one(store, "person", "gitlab:git/13381258258@163.com")
+    assert (author.display_name, author.email) == ("Runjin Zheng", "13381258258@163.com")
+
+
+def test_commits_of_a_configured_ref(store: Store, gitlab: FakeGitLab, clock: FakeClock) -> None:
+    gitlab.projects[12345678].branches["deploy"] = MERGE_176
+    connection = GitLabConnectionConfig(
+        name="gl", base_url=gitlab.base_url, projects=[SNOWFLAKE], commit_ref="deploy"
+    )
+    http = gitlab_client(connection, sleep=clock.sleep, clock=clock.time, jitter=lambda: 0.0)
+    _sync(store, connection, http)
+    http.close()
+    assert gitlab.received(f"{SNOWFLAKE}/repository/commits")[0].query["ref_name"] == "deploy"
+    assert {
+        c.sha[:7]
+        for c in store.fetch_records(
+            "commit", "repo = ? AND raw_event_id LIKE ?", [SNOWFLAKE, "gitlab:commit:%"]
+        )
+    } == {"35c3a3d", "8373d20", "add237f"}
+
+
+def test_second_commits_sync_asks_since_the_newest_commit_and_skips_it(
+    store: Store, connection: GitLabConnectionConfig, client: HttpClient, gitlab: FakeGitLab
+) -> None:
+    _sync(store, connection, client)
+    cursor = load_cursor(store, "gl", f"{SNOWFLAKE}/commits")
+    assert cursor is not None and json.loads(cursor.cursor or "") == {
+        "updated_after": "2019-03-13T23:24:52.000+08:00",  # HEAD's committed_date, as answered
+        "seen": [HEAD],
+        "page": 1,
+        "running": False,
+    }
+    pushed = {
+        **next(c for c in recorded_commits() if c["id"] == HEAD),
+        "id": "e" * 40,
+        "short_id": "eeeeeeee",
+        "committed_date": "2019-03-14T09:00:00.000+00:00",
+        "parent_ids": [HEAD],
+    }
+    gitlab.projects[12345678].commits.append(pushed)
+    gitlab.projects[12345678].branches["master"] = pushed["id"]
+    first = len(gitlab.requests)
+    report = _sync(store, connection, client)
+    asked = [r.query for r in gitlab.requests[first:] if r.path.endswith(f"{SNOWFLAKE}/repository/commits")]
+    assert [q.get("since") for q in asked] == ["2019-03-13T15:24:52Z"]
+    commits = report.resources[f"{SNOWFLAKE}/commits"]
+    assert (commits.fetched, dict(commits.skipped)) == (2, {"unchanged since the last sync": 1})
+    assert _one(store, "commit_parent", f"gitlab:{SNOWFLAKE}@{'e' * 40}^0").parent_sha == HEAD
+    assert store.count("commit_parent") == 8
+
+
+def test_interrupted_commits_walk_resumes_on_the_commit_it_started_from(
+    store: Store, gitlab: FakeGitLab, clock: FakeClock
+) -> None:
+    connection = GitLabConnectionConfig(name="gl", base_url=gitlab.base_url, projects=[SNOWFLAKE])
+    gitlab.page_size = 2
+    original = gitlab.answer
+    broken = {"on": True}
+
+    def failing(path: str, query: dict[str, str]) -> tuple[int, Any, bool]:
+        if broken["on"] and path.endswith("/repository/commits") and query.get("page") == "2":
+            return 500, {"message": "500 Internal Server Error"}, False
+        return original(path, query)
+
+    gitlab.answer = failing  # type: ignore[method-assign]
+    http = gitlab_client(
+        connection, sleep=clock.sleep, clock=clock.time, jitter=lambda: 0.0, retry=RetryPolicy(max_attempts=2)
+    )
+    with pytest.raises(RetriesExhaustedError):
+        _sync(store, connection, http)
+    cursor = json.loads(load_cursor(store, "gl", f"{SNOWFLAKE}/commits").cursor or "")  # type: ignore[union-attr]
+    assert (cursor["page"], cursor["running"], cursor["walk_head"]) == (2, True, HEAD)
+    assert store.count("commit_parent") == 2  # d8e7440 and fc449af, one parent each
+
+    # A push while the sync was down puts a newer commit on top of the branch: the resumed walk still
+    # reads the history of the commit it started from, page 2 of it, and loses nothing.
+    pushed = {**recorded_commits()[0], "id": "f" * 40, "committed_date": "2019-03-14T09:00:00Z"}
+    pushed["parent_ids"] = [HEAD]
+    gitlab.projects[12345678].commits.append(pushed)
+    gitlab.projects[12345678].branches["master"] = pushed["id"]
+    broken["on"] = False
+    first = len(gitlab.requests)
+    _sync(store, connection, http)
+    asked = [r.query for r in gitlab.requests[first:] if r.path.endswith("/repository/commits")]
+    assert [(q.get("ref_name"), q["page"]) for q in asked] == [(HEAD, "2"), (HEAD, "3")]
+    assert store.count("commit_parent") == 7
+    # the next sync takes the pushed commit
+    _sync(store, connection, http)
+    http.close()
+    assert store.count("commit_parent") == 8
+
+
+def test_deployments_ship_changes_by_the_gitlab_git_graph(
+    store: Store, connection: GitLabConnectionConfig, client: HttpClient, gitlab: FakeGitLab
+) -> None:
+    project = gitlab.projects[12345678]
+    # Test data on top of the recording: three staging deployments succeed, and the merge request the
+    # recorded merge commit 35c3a3d names (!176) is served, merged by that commit.
+    for deployment in project.deployments:
+        if deployment["id"] in (13432654, 13436915):
+            deployment["status"] = "success"  # both have their job's finish recorded
+    merged = {**project.merge_requests[0], "id": 176176, "iid": 176, "merge_commit_sha": MERGE_176}
+    merged.update(squash=False, squash_commit_sha=None, state="merged", merged_at="2019-03-13T14:55:18Z")
+    project.merge_requests.append(merged)
+    _sync(store, connection, client)
+    table, report = shipped_changes(store, LinkingRules())
+    # staging: add237f (first, no base) → 8373d20 → d8e7440; both later ones by the graph
+    assert (report.by_graph, report.by_time_window, report.without_base) == (2, 0, 1)
+    shipped = {(row["from_id"], row["to_id"]) for row in table.to_pylist()}
+    assert shipped == {(f"gitlab:{SNOWFLAKE}/deployments/13436915", f"gitlab:{SNOWFLAKE}!176")}
+
+
+# --- environments: their tier classes deployments ------------------------------------------------------
+
+
+def test_environment_tier_classes_a_deployment_whose_answer_names_no_tier(
+    store: Store, connection: GitLabConnectionConfig, client: HttpClient, gitlab: FakeGitLab
+) -> None:
+    project = gitlab.projects[12345678]
+    # Test data: production is renamed "meri-co", a name no environment rule knows; the deployments
+    # embed it without a tier (as the recorded ones do), the environments list says tier production.
+    for deployment in project.deployments:
+        if deployment["environment"]["name"] == "production":
+            deployment["environment"] = {**deployment["environment"], "name": "meri-co"}
+    for environment in project.environments:
+        if environment["name"] == "production":
+            environment["name"] = "meri-co"
+    report = _sync(store, connection, client)
+    assert report.resources[f"{SNOWFLAKE}/environments"].fetched == 3
+    deployed = _one(store, "deployment", f"gitlab:{SNOWFLAKE}/deployments/13436986")
+    assert (deployed.environment, deployed.environment_class) == ("meri-co", EnvironmentClass.PRODUCTION)
+    # staging's tier agrees with its name; the documented review/fix-foo, never deployed to, makes no record
+    staging = _one(store, "deployment", f"gitlab:{SNOWFLAKE}/deployments/13426753")
+    assert staging.environment_class is EnvironmentClass.STAGING
+    assert store.count("deployment") == 8
+    stored = store.query("SELECT id FROM raw_events WHERE event_type = 'environment' ORDER BY id")
+    assert [r[0] for r in stored] == [
+        f"gitlab:environment:{SNOWFLAKE}/environments/{n}" for n in ("1", "585636", "585637")
+    ]
+
+
+def test_without_the_environments_list_a_nameless_tier_is_other(
+    store: Store, connection: GitLabConnectionConfig, client: HttpClient, gitlab: FakeGitLab
+) -> None:
+    project = gitlab.projects[12345678]
+    for deployment in project.deployments:
+        if deployment["environment"]["name"] == "production":
+            deployment["environment"] = {**deployment["environment"], "name": "meri-co"}
+    project.environments = []
+    _sync(store, connection, client)
+    deployed = _one(store, "deployment", f"gitlab:{SNOWFLAKE}/deployments/13436986")
+    assert deployed.environment_class is EnvironmentClass.OTHER
+
+
+def test_resumed_commits_walk_whose_start_commit_is_gone_walks_the_branch_again(
+    store: Store, gitlab: FakeGitLab, clock: FakeClock
+) -> None:
+    connection = GitLabConnectionConfig(name="gl", base_url=gitlab.base_url, projects=[SNOWFLAKE])
+    gitlab.page_size = 2
+    gitlab.faults["/repository/commits"] = Fault(500, {"message": "500 Internal Server Error"}, after=1)
+    http = gitlab_client(
+        connection, sleep=clock.sleep, clock=clock.time, jitter=lambda: 0.0, retry=RetryPolicy(max_attempts=2)
+    )
+    with pytest.raises(RetriesExhaustedError):
+        _sync(store, connection, http)
+    del gitlab.faults["/repository/commits"]
+    # A force push replaced the head with a new commit on the same parent, and the old head is gone.
+    project = gitlab.projects[12345678]
+    old_head = next(c for c in project.commits if c["id"] == HEAD)
+    project.commits.remove(old_head)
+    replaced = {**old_head, "id": "a" * 40, "committed_date": "2019-03-13T15:30:00.000+00:00"}
+    project.commits.append(replaced)
+    project.branches["master"] = replaced["id"]
+    first = len(gitlab.requests)
+    _sync(store, connection, http)
+    http.close()
+    asked = [r.query for r in gitlab.requests[first:] if r.path.endswith("/repository/commits")]
+    assert [(q.get("ref_name"), q["page"]) for q in asked] == [
+        (HEAD, "2"),  # 404: the commit is gone
+        (None, "1"),  # the branch again, then its own head's history
+        ("a" * 40, "2"),
+        ("a" * 40, "3"),
+    ]
+    shas = {c.sha for c in store.fetch_records("commit", "raw_event_id LIKE ?", ["gitlab:commit:%"])}
+    assert "a" * 40 in shas and len(shas) == 6  # the five recorded (the old head stays stored) + the new
+    cursor = json.loads(load_cursor(store, "gl", f"{SNOWFLAKE}/commits").cursor or "")  # type: ignore[union-attr]
+    assert (cursor["updated_after"], cursor["running"]) == ("2019-03-13T15:30:00.000+00:00", False)

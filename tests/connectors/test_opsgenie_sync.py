@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -75,7 +76,7 @@ def test_incidents_field_by_field(store: Store, opsgenie: FakeOpsgenie) -> None:
     ]
     assert (opened.created_at, opened.acknowledged_at, opened.resolved_at) == (
         _utc("2023-09-06T14:30:56.346Z"),
-        None,
+        _utc("2023-09-06T14:31:40.000Z"),  # its timeline's ResponderAlertAcked (derived)
         None,
     )
     assert opened.url == recorded[OPEN]["links"]["web"]
@@ -83,10 +84,15 @@ def test_incidents_field_by_field(store: Store, opsgenie: FakeOpsgenie) -> None:
 
     resolved = _incident(store, RESOLVED)
     assert (resolved.title, resolved.status, resolved.severity) == ("Incident#2", "resolved", "sev4")  # P5
-    assert (resolved.created_at, resolved.resolved_at) == (
+    assert (resolved.created_at, resolved.acknowledged_at, resolved.resolved_at) == (
         _utc("2023-09-05T18:20:28.003Z"),
+        _utc("2023-09-05T18:20:45.500Z"),  # the first of its two acknowledgements
         _utc("2023-09-05T18:21:21.490Z"),  # impactEndDate, written with 2 decimals
     )
+    # The timeline is read page by page (pages of 1 here), following data.nextOffset as the offset.
+    asked = opsgenie.received(f"/v2/incident-timelines/{RESOLVED}/entries")
+    assert [r.one("offset") for r in asked] == [None, *(e["id"] for e in opsgenie.timelines[RESOLVED][1:])]
+    assert f"opsgenie:incident_timeline:{RESOLVED}" == resolved_raw_timeline(store, RESOLVED)
 
     user = store.fetch_records("person")
     assert [(p.id, p.display_name, p.email) for p in user if isinstance(p, Person)] == [
@@ -96,6 +102,25 @@ def test_incidents_field_by_field(store: Store, opsgenie: FakeOpsgenie) -> None:
     assert isinstance(identity, Identity) and identity.username == "pikekad209@ipnuc.com"
     raw = {r.id for r in store.fetch_records("raw_event")}
     assert {f"opsgenie:team:{t['id']}" for t in load("teams")} <= raw
+
+
+def resolved_raw_timeline(store: Store, incident_id: str) -> str:
+    """The id of the stored timeline event of an incident (it holds every entry, in order)."""
+    rows = store.query(
+        "SELECT id, payload FROM raw_events WHERE event_type = 'incident_timeline' AND external_id = ?",
+        [f"incident_timeline:{incident_id}"],
+    )
+    assert len(rows) == 1 and len(json.loads(rows[0][1])) == 4
+    return str(rows[0][0])
+
+
+def test_incident_without_timeline_or_acknowledgement_has_none(store: Store, opsgenie: FakeOpsgenie) -> None:
+    opsgenie.timelines[OPEN] = [e for e in opsgenie.timelines[OPEN] if e["type"] != "ResponderAlertAcked"]
+    del opsgenie.timelines[RESOLVED]  # the timeline API answers 404 for it
+    _sync(store, _connection(opsgenie))
+    assert _incident(store, OPEN).acknowledged_at is None
+    resolved = _incident(store, RESOLVED)
+    assert (resolved.acknowledged_at, resolved.resolved_at) == (None, _utc("2023-09-05T18:21:21.490Z"))
 
 
 def test_without_the_service_catalog_the_service_is_its_id(store: Store, opsgenie: FakeOpsgenie) -> None:
@@ -164,7 +189,8 @@ def test_replay_rebuilds_what_sync_wrote(store: Store, opsgenie: FakeOpsgenie) -
     requests = len(opsgenie.requests)
     report = replay(store, "og")
     assert len(opsgenie.requests) == requests
-    assert set(report.resources) == {"user", "incident"}
+    assert set(report.resources) == {"user", "incident+incident_timeline"}
+    assert _incident(store, RESOLVED).acknowledged_at == _utc("2023-09-05T18:20:45.500Z")
     assert snapshot(store) == synced
 
 

@@ -26,7 +26,10 @@ the delivery.
 - The accounts the hook embeds whole (``user``, ``assignees``, ``reviewers``; a push's ``user_*``
   fields) → `Person` / `Identity`.
 
-Other object kinds (tag push, release, wiki page...) are kept raw with the reason. Matching a sync's
+Tag Push Hooks (``tag_push``) and Release Hooks (``release``) are kept raw only, and the reason says so:
+the GitLab sync collects no tags or releases, so there is no record of theirs for a hook to become (the
+raw event is there for a later version to normalize). Other object kinds (wiki page...) are kept raw
+with the reason. Matching a sync's
 records needs the connection to name the project by its path (``group/project``), not its id.
 """
 
@@ -59,6 +62,13 @@ PreviousTransition = Callable[[str], StatusTransition | None]
 
 KINDS = frozenset({"merge_request", "pipeline", "issue", "note", "build", "deployment", "push"})
 """The ``object_kind``s normalized from webhooks (``note``: on merge requests; ``build``: a job)."""
+RAW_ONLY = {
+    "tag_push": "GitLab tag_push events are kept raw only: the GitLab connector collects no tags, so no "
+    "record is made of them by a sync either",
+    "release": "GitLab release events are kept raw only: the GitLab connector collects no releases, so no "
+    "record is made of them by a sync either",
+}
+"""The ``object_kind``s the receiver keeps raw on purpose, with why."""
 
 _FAILED = "could not normalize"
 _HOOK_TIME = re.compile(r"^(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d(?:\.\d+)?) ?(UTC|[+-]\d\d:?\d\d)?$")
@@ -350,6 +360,8 @@ def collector_events(
     def event(event_type: str, key: str, item: Any) -> RawEvent:
         return raw_event(SOURCE, event_type, key, item, connection=connection, received_at=received_at)
 
+    if kind in RAW_ONLY:
+        raise MalformedDelivery(RAW_ONLY[kind])
     if kind not in KINDS:
         raise MalformedDelivery(
             f"GitLab {kind} events are not normalized from webhooks yet (a sync brings what they are about)"

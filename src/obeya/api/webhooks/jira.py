@@ -16,7 +16,16 @@ A webhook holds only its own history, so what depends on the whole changelog is 
   entries into an active state (None when neither has one).
 
 The transitions of the delivery's history have the ids a sync gives them (``KEY/HISTORY_ID/INDEX``), so
-they replace each other in place. ``jira:issue_deleted`` is kept raw: nothing deletes records yet.
+they replace each other in place.
+
+``jira:issue_deleted`` (the issue as it was when deleted) marks the work item removed rather than
+deleting rows (the model keeps history; Jira's API no longer answers for the issue, so no sync brings it
+back): the `WorkItem` gets the status `DELETED_STATUS`, the flow state ``canceled``, no stage, no
+``done_at`` and ``canceled_at`` the delivery's ``timestamp``, and a `StatusTransition` ``KEY/deleted``
+from the status it had (the stored work item's, else the delivery's) to `DELETED_STATUS` at that time, by
+the delivery's ``user``, so the derived timeline ends in ``canceled`` and the item leaves flow load,
+velocity and the value stream map from then on (docs/metrics.md). The raw delivery is stored first, as
+for every event.
 """
 
 from __future__ import annotations
@@ -28,7 +37,7 @@ from typing import Any
 from obeya.api.webhooks.envelopes import MalformedDelivery
 from obeya.connectors.base import Normalized
 from obeya.connectors.jira.collector import SOURCE, user_key
-from obeya.connectors.jira.normalizer import REFERENCE_TYPES, normalize
+from obeya.connectors.jira.normalizer import REFERENCE_TYPES, normalize, person_id
 from obeya.connectors.raw import raw_event
 from obeya.model.records import RawEvent, Record, StatusTransition, WorkItem
 from obeya.model.vocabulary import FlowState
@@ -41,6 +50,8 @@ Item = dict[str, Any]
 __all__ = ["REFERENCE_TYPES", "collector_events", "normalize_webhook"]
 
 _USER_FIELDS = ("assignee", "reporter", "creator")
+DELETED_STATUS = "Deleted"
+"""The status of a work item whose issue was deleted in Jira (flow state ``canceled``)."""
 _FAILED = "could not normalize"
 
 PreviousWorkItem = Callable[[str], WorkItem | None]
@@ -77,7 +88,8 @@ def collector_events(
 ) -> list[RawEvent]:
     """The raw events the collector would store for the objects of one webhook (not to be stored).
 
-    Raises `MalformedDelivery` when the webhook's object is not there to unwrap, or is a deletion.
+    Raises `MalformedDelivery` when the webhook's object is not there to unwrap. A deletion gives the
+    issue as it was (`normalize_webhook` marks its work item removed).
     """
 
     def event(kind: str, key: str, item: Any) -> RawEvent:
@@ -88,8 +100,6 @@ def collector_events(
         if sprint.get("id") is None:
             raise MalformedDelivery(f"body.sprint.id is missing from the {event_type} event")
         return [event("sprint", str(sprint["id"]), sprint)]
-    if event_type == "jira:issue_deleted":
-        raise MalformedDelivery("a deleted issue is kept raw: Obeya does not delete records from webhooks")
     issue = _object(payload, "issue", event_type)
     fields = _object(issue, "issue.fields", event_type) if "fields" in issue else None
     if fields is None or issue.get("id") is None:
@@ -155,4 +165,50 @@ def normalize_webhook(
         delivery.event_type, payload, connection=delivery.connection, received_at=delivery.received_at
     )
     normalized = normalize(events, rules, context)
-    return _records(delivery, normalized, previous, keep_created=delivery.event_type == "jira:issue_created")
+    created = delivery.event_type == "jira:issue_created"
+    result = _records(delivery, normalized, previous, keep_created=created)
+    if delivery.event_type == "jira:issue_deleted":
+        result.records = _removed(delivery, payload, result.records, previous)
+    return result
+
+
+def _removed(
+    delivery: RawEvent, payload: Item, records: list[Record], previous: PreviousWorkItem
+) -> list[Record]:
+    """The records of a deleted issue: its work item canceled as `DELETED_STATUS`, with the transition."""
+    at = datetime.fromtimestamp(int(payload["timestamp"]) / 1000, UTC)
+    marked: list[Record] = []
+    for record in records:
+        if not isinstance(record, WorkItem):
+            marked.append(record)
+            continue
+        before = previous(record.id) or record
+        marked.append(
+            record.model_copy(
+                update={
+                    "status": DELETED_STATUS,
+                    "flow_state": FlowState.CANCELED,
+                    "stage": None,
+                    "done_at": None,
+                    "canceled_at": at,
+                    "updated_at": at,
+                }
+            )
+        )
+        marked.append(
+            StatusTransition(
+                source=SOURCE,
+                external_id=f"{record.key}/deleted",
+                raw_event_id=delivery.id,
+                work_item_id=record.id,
+                at=at,
+                from_status=before.status,
+                to_status=DELETED_STATUS,
+                from_flow_state=before.flow_state,
+                to_flow_state=FlowState.CANCELED,
+                from_stage=before.stage,
+                to_stage=None,
+                author_id=person_id(payload.get("user")),
+            )
+        )
+    return marked

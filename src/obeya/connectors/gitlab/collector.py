@@ -15,12 +15,21 @@ Items already stored at the mark are skipped without fetching their children. Th
 second before the mark (GitLab compares ``updated_after`` with ``>=`` on issues and merge requests and
 with ``>`` on pipelines), and the collector drops what it already has.
 
-Project members (``members/all``) are read whole on every sync.
+Repository commits (``repository/commits`` of the default branch or the connection's `commit_ref`, the
+source of the git graph: only this list gives ``parent_ids``) are listed newest first, the API's only
+order, so their walk is told apart: it asks ``since`` the newest ``committed_date`` of the last complete
+walk (GitLab includes that second) and, from its second page on, for the commit its first page started
+with instead of the branch, so commits pushed while the walk is under way do not shift its pages; the
+mark moves to the newest ``committed_date`` seen when the walk ends.
+
+Project environments (``environments``: name, tier, state) and members (``members/all``) are read whole
+on every sync; environments before deployments, whose class the tier gives when a deployment's embedded
+environment has none.
 
 Raw event keys start with the project as the connection names it (``group/project`` or an id), followed
 by a separator the normalizer splits on: ``!IID`` (merge request), ``#IID`` (issue, and the list of its
-state events as one ``issue_state_events`` event), ``@SHA`` (commit),
-``/pipelines/ID``, ``/jobs/ID``, ``/deployments/ID``; accounts are ``user/ID``.
+state events as one ``issue_state_events`` event), ``@SHA`` (a repository commit, ``commit``),
+``/pipelines/ID``, ``/jobs/ID``, ``/environments/ID``, ``/deployments/ID``; accounts are ``user/ID``.
 """
 
 from __future__ import annotations
@@ -44,7 +53,7 @@ from obeya.model.records import RawEvent
 from .config import GitLabConnectionConfig
 
 SOURCE = "gitlab"
-RESOURCES = ("merge_requests", "issues", "pipelines", "deployments", "members")
+RESOURCES = ("merge_requests", "issues", "commits", "pipelines", "environments", "deployments", "members")
 """What a sync collects for each project, in order."""
 
 TOKEN_HINT = (
@@ -137,13 +146,19 @@ class UpdatedCursor:
     """Where a walk of one list stands.
 
     `updated_after` is the newest ``updated_at`` stored and `seen` the ids stored at exactly that time;
-    while a walk is under way (`running`), `page` is the page to ask for next from that mark.
+    while a walk is under way (`running`), `page` is the page to ask for next from that mark. A
+    newest-first walk (repository commits) also keeps, while under way, the mark it will leave when it
+    ends (`walk_mark`, the newest time it has seen), the ids seen at that time (`walk_seen`) and the
+    commit its first page started with (`walk_head`, what its later pages are asked for).
     """
 
     updated_after: str | None = None
     seen: tuple[str, ...] = ()
     page: int = 1
     running: bool = False
+    walk_mark: str | None = None
+    walk_seen: tuple[str, ...] = ()
+    walk_head: str | None = None
 
     @classmethod
     def parse(cls, text: str | None) -> UpdatedCursor:
@@ -156,19 +171,27 @@ class UpdatedCursor:
             seen=tuple(str(s) for s in data.get("seen") or ()),
             page=int(data.get("page") or 1),
             running=bool(data.get("running")),
+            walk_mark=data.get("walk_mark"),
+            walk_seen=tuple(str(s) for s in data.get("walk_seen") or ()),
+            walk_head=data.get("walk_head"),
         )
 
     def dumps(self) -> str:
-        """The cursor as JSON text for `SyncCursor.cursor`."""
-        return json.dumps(
-            {
-                "updated_after": self.updated_after,
-                "seen": list(self.seen),
-                "page": self.page,
-                "running": self.running,
-            },
-            sort_keys=True,
-        )
+        """The cursor as JSON text for `SyncCursor.cursor` (the walk's own mark only while it has one)."""
+        data: dict[str, Any] = {
+            "updated_after": self.updated_after,
+            "seen": list(self.seen),
+            "page": self.page,
+            "running": self.running,
+        }
+        if self.walk_mark is not None:
+            data.update(walk_mark=self.walk_mark, walk_seen=list(self.walk_seen), walk_head=self.walk_head)
+        return json.dumps(data, sort_keys=True)
+
+
+def utc_seconds(mark: str) -> str:
+    """A time as GitLab's ``since``/``until`` take it: whole seconds, UTC (``2019-03-13T15:24:52Z``)."""
+    return required_time(mark).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def asked_from(mark: str) -> str:
@@ -225,6 +248,9 @@ class GitLabCollector:
         self, project: str, resource: str, cursor: UpdatedCursor, full: bool = False
     ) -> Iterator[Batch]:
         """The pages of `resource` for `project`, from `cursor` (from the start when `full`)."""
+        if resource == "commits":
+            yield from self._commits(project, cursor, full)
+            return
         walk = self._walks()[resource]
         name = f"{project}/{resource}"
         if not walk.incremental or (full and not cursor.running):
@@ -267,6 +293,75 @@ class GitLabCollector:
             if done:
                 return
 
+    def _commits(self, project: str, cursor: UpdatedCursor, full: bool) -> Iterator[Batch]:
+        """The pages of the repository's commits, newest first, since the last complete walk's mark.
+
+        The first page is asked for the configured ref (the default branch when none is), the later
+        pages for the commit that page started with, so a push while the walk is under way shifts no
+        page: the history behind a commit never changes. Should that commit be gone (404: a force push,
+        then garbage collection), the walk starts again from the ref's first page. Commits at exactly
+        the mark that were stored then (`seen`) are skipped; GitLab's ``since`` includes that second.
+        """
+        if full and not cursor.running:
+            cursor = UpdatedCursor()
+        since, since_seen = cursor.updated_after, set(cursor.seen)
+        mark, seen, head, page = cursor.walk_mark, set(cursor.walk_seen), cursor.walk_head, cursor.page
+        base = f"projects/{project_path(project)}/repository/commits"
+        while True:
+            params: dict[str, Any] = {}
+            ref = head if head and page > 1 else self.connection.commit_ref
+            if ref:
+                params["ref_name"] = ref
+            if since:
+                params["since"] = utc_seconds(since)
+            params.update(page=page, per_page=self._paging.size)
+            try:
+                answer = self._first_page(self.client.url(base, params))
+            except NotFoundError:
+                if not (head and page > 1):
+                    raise
+                # The commit the walk started from is gone (a force push, then garbage collection):
+                # walk the ref again from its first page; what is stored already is stored again.
+                mark, seen, head, page = None, set(), None, 1
+                continue
+            if page == 1 and answer.items:
+                head = str(answer.items[0]["id"])
+            events: list[RawEvent] = []
+            skipped: Counter[str] = Counter()
+            for item in answer.items:
+                sha = str(item["id"])
+                stamp = str(item.get("committed_date") or item.get("created_at") or "") or None
+                if stamp and (mark is None or required_time(stamp) > required_time(mark)):
+                    mark, seen = stamp, {sha}
+                elif stamp and mark and required_time(stamp) == required_time(mark):
+                    seen.add(sha)
+                if since and stamp and required_time(stamp) == required_time(since) and sha in since_seen:
+                    skipped["unchanged since the last sync"] += 1
+                    continue
+                events.extend(self._commit(project, item))
+            done = answer.next_url is None
+            if not done:
+                page += 1
+                state = UpdatedCursor(
+                    since, tuple(sorted(since_seen)), page, True, mark, tuple(sorted(seen)), head
+                )
+            elif mark is None or (since and required_time(mark) < required_time(since)):
+                state = UpdatedCursor(since, tuple(sorted(since_seen)))
+            elif since and required_time(mark) == required_time(since):
+                state = UpdatedCursor(since, tuple(sorted(since_seen | seen)))
+            else:
+                state = UpdatedCursor(mark, tuple(sorted(seen)))
+            yield Batch(
+                f"{project}/commits",
+                _unique(events),
+                state,
+                complete=done,
+                fetched=len(answer.items),
+                skipped=skipped,
+            )
+            if done:
+                return
+
     def _first_page(self, url: httpx.URL) -> Page:
         return next(iter(self.client.pages_from(url, self._paging)))
 
@@ -275,6 +370,7 @@ class GitLabCollector:
             "merge_requests": _Walk("merge_requests", {"scope": "all", "state": "all"}, self._merge_request),
             "issues": _Walk("issues", {"scope": "all", "state": "all"}, self._issue),
             "pipelines": _Walk("pipelines", {}, self._pipeline),
+            "environments": _Walk("environments", {}, self._environment, incremental=False),
             "deployments": _Walk("deployments", {}, self._deployment),
             "members": _Walk("members/all", {}, self._member, incremental=False),
         }
@@ -335,6 +431,13 @@ class GitLabCollector:
             events.extend(self._users(state_event))
         return events
 
+    def _commit(self, project: str, item: Item) -> list[RawEvent]:
+        events = [self._event("commit", f"{project}@{item['id']}", item)]
+        if item.get("author_email"):
+            author = {"name": item.get("author_name"), "email": item["author_email"]}
+            events.append(self._event("git_author", str(item["author_email"]).lower(), author))
+        return events
+
     def _pipeline(self, project: str, item: Item) -> list[RawEvent]:
         pipeline_id = item["id"]
         base = f"projects/{project_path(project)}/pipelines/{pipeline_id}"
@@ -351,6 +454,9 @@ class GitLabCollector:
 
     def _deployment(self, project: str, item: Item) -> list[RawEvent]:
         return [self._event("deployment", f"{project}/deployments/{item['id']}", item), *self._users(item)]
+
+    def _environment(self, project: str, item: Item) -> list[RawEvent]:
+        return [self._event("environment", f"{project}/environments/{item['id']}", item)]
 
     def _member(self, project: str, item: Item) -> list[RawEvent]:
         return [self._event("user", str(item["id"]), item)]

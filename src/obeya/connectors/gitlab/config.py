@@ -22,6 +22,8 @@ class GitLabConnectionConfig(BaseModel):
     base_url: str = "https://gitlab.com"
     token_env: str = "GITLAB_TOKEN"
     projects: list[str] = Field(default_factory=list)
+    commit_ref: Annotated[str | None, Field(min_length=1)] = None  # the branch or tag whose history the
+    # commits walk reads (the git graph of shipped changes); None: each project's default branch
     value_stream: str | None = None
 
     @field_validator("projects")

@@ -41,11 +41,11 @@ class _ResourceCollector:
 
 
 class GitLabConnector:
-    """Merge requests, issues, pipelines, deployments and members of GitLab projects."""
+    """Merge requests, issues, commits, pipelines, environments, deployments and members of projects."""
 
     tool = "gitlab"
     source = SOURCE
-    context_event_types: Sequence[str] = ()
+    context_event_types: Sequence[str] = ("environment",)  # their tiers class the deployments
     replay_groups: Sequence[Sequence[str]] = _REPLAY_GROUPS
 
     def resources(self, connection: Any) -> list[str]:
@@ -67,5 +67,5 @@ class GitLabConnector:
     def normalize(
         self, events: Sequence[RawEvent], rules: MappingRules, context: Sequence[RawEvent] = ()
     ) -> Normalized:
-        """`obeya.connectors.gitlab.normalizer.normalize` (GitLab needs no reference events)."""
-        return normalize(events, rules)
+        """`obeya.connectors.gitlab.normalizer.normalize`, with the stored environments as `context`."""
+        return normalize(events, rules, context)

@@ -5,8 +5,8 @@ Pure functions of the raw events (and the mapping rules): a sync normalizes each
 
 Record ids, all under source ``gitlab`` (PROJECT as the connection names it, ``group/project`` or an id):
 ``PROJECT!IID`` (Change), ``PROJECT#IID`` (WorkItem), ``PROJECT#IID/created``, ``PROJECT#IID/closed@SECOND``,
-``PROJECT#IID/reopened@SECOND`` (StatusTransition), ``PROJECT@SHA`` (Commit, from a merge request's commits
-or a webhook's push),
+``PROJECT#IID/reopened@SECOND`` (StatusTransition), ``PROJECT@SHA`` (Commit, from the repository's commits,
+a merge request's commits or a webhook's push), ``PROJECT@SHA^N`` (CommitParent, N the parent's position),
 ``PROJECT/pipelines/ID`` (PipelineRun), ``PROJECT/jobs/ID`` (PipelineJob), ``PROJECT/deployments/ID``,
 ``user/ID`` (Person and Identity of a GitLab account), ``git/EMAIL`` (a commit author known by e-mail).
 """
@@ -65,6 +65,7 @@ class _Context:
     rules: MappingRules
     approval_notes: dict[str, set[str]]  # PROJECT!IID → ids of users with an approval note
     closes_recorded: frozenset[str] = frozenset()  # PROJECT#IID of issues whose state events record a close
+    tiers: dict[tuple[str, str], str] | None = None  # (PROJECT, environment name) → the environment's tier
 
     @property
     def raw_event_id(self) -> str:
@@ -581,6 +582,7 @@ def _deployment(ctx: _Context, deployment: Item) -> list[Record]:
     environment = deployment.get("environment") or {}
     name = str(environment.get("name") if isinstance(environment, dict) else environment or "") or "unknown"
     tier = environment.get("tier") if isinstance(environment, dict) else None
+    tier = tier or (ctx.tiers or {}).get((ctx.project, name))
     job = deployment.get("deployable") if isinstance(deployment.get("deployable"), dict) else {}
     job = job or {}
     pipeline = job.get("pipeline") if isinstance(job.get("pipeline"), dict) else None
@@ -606,6 +608,11 @@ def _deployment(ctx: _Context, deployment: Item) -> list[Record]:
     ]
 
 
+def _environment(ctx: _Context, environment: Item) -> list[Record]:
+    """No record: the model has no environment; its tier is read by `normalize` for its deployments."""
+    return []
+
+
 Handler = Callable[[_Context, Any], list[Record]]
 
 HANDLERS: dict[str, Handler] = {
@@ -620,6 +627,7 @@ HANDLERS: dict[str, Handler] = {
     "issue_state_events": _issue_state_events,
     "pipeline": _pipeline,
     "job": _job,
+    "environment": _environment,
     "deployment": _deployment,
 }
 """Raw event type → the function that maps its item to records."""
@@ -634,6 +642,7 @@ _SEPARATORS = {
     "issue_state_events": "#",
     "pipeline": "/pipelines/",
     "job": "/jobs/",
+    "environment": "/environments/",
     "deployment": "/deployments/",
 }
 
@@ -678,18 +687,35 @@ def _closes_recorded(events: list[RawEvent]) -> frozenset[str]:
     return frozenset(found)
 
 
-def normalize(events: Iterable[RawEvent], rules: MappingRules | None = None) -> Normalized:
+def _environment_tiers(events: Iterable[RawEvent]) -> dict[tuple[str, str], str]:
+    """(PROJECT, environment name) → tier, from the ``environment`` raw events among `events`."""
+    found: dict[tuple[str, str], str] = {}
+    for event in events:
+        if event.event_type != "environment":
+            continue
+        environment = json.loads(event.payload)
+        if isinstance(environment, dict) and environment.get("name") and environment.get("tier"):
+            found[(_place(event)[0], str(environment["name"]))] = str(environment["tier"])
+    return found
+
+
+def normalize(
+    events: Iterable[RawEvent], rules: MappingRules | None = None, context: Iterable[RawEvent] = ()
+) -> Normalized:
     """The records of GitLab raw events.
 
     A merge request's approvals are compared with its notes among `events`, and an issue with its state
     events (the collector stores them in one batch; replay reads them together): an issue whose state
     events record its closes gets one transition per close and reopen instead of one for the last close.
+    The stored environments (`context`, and any among `events`) give a deployment whose embedded
+    environment has no ``tier`` the tier of its environment.
     An event that cannot be normalized is reported in `skipped`; it never stops the others.
     """
     rules = rules or MappingRules()
     events = list(events)
     approval_notes = _approval_notes(events)
     closes_recorded = _closes_recorded(events)
+    tiers = _environment_tiers([*context, *events])
     result = Normalized()
     for event in events:
         handler = HANDLERS.get(event.event_type)
@@ -699,7 +725,8 @@ def normalize(events: Iterable[RawEvent], rules: MappingRules | None = None) -> 
         project, rest = _place(event)
         try:
             item = json.loads(event.payload)
-            records = handler(_Context(event, project, rest, rules, approval_notes, closes_recorded), item)
+            ctx = _Context(event, project, rest, rules, approval_notes, closes_recorded, tiers)
+            records = handler(ctx, item)
         except _Skip as skip:
             result.skipped.append((event.id, str(skip)))
             continue

@@ -12,7 +12,13 @@ resource's mark. The mark is the newest creation time seen, held back to the old
 the next page's link, so an interrupted walk resumes there. Incidents none of whose responder teams (or
 owner team) is among the connection's `teams` are left out (reported).
 
-Raw event keys: ``incident:ID``, ``service:ID``, ``team:ID``, ``user:ID``, ``settings:CONNECTION``.
+Each incident's timeline (``GET /v2/incident-timelines/ID/entries``, followed by ``data.nextOffset``) is
+fetched with it and kept whole as one ``incident_timeline:ID`` event: it is where Opsgenie records the
+acknowledgement (an incident has no acknowledged state of its own; its responders acknowledge the
+incident's alert). An instance or plan without the timeline API (404, 403) gives none.
+
+Raw event keys: ``incident:ID``, ``incident_timeline:ID``, ``service:ID``, ``team:ID``, ``user:ID``,
+``settings:CONNECTION``.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from typing import Any
 
 import httpx
 
+from obeya.connectors.errors import NotFoundError, PermissionDeniedError
 from obeya.connectors.http import HttpClient, RetryPolicy, TokenAuth
 from obeya.connectors.incidents import SETTINGS, Batch, TimeCursor, settings_event
 from obeya.connectors.opsgenie.config import OpsgenieConnectionConfig
@@ -152,20 +159,46 @@ class OpsgenieCollector:
                     skipped["incident of none of the connection's teams"] += 1
                     continue
                 events.append(self._event("incident", str(item["id"]), item))
+                events.extend(self._timeline(str(item["id"])))
                 newest = created if newest is None else max(newest, created)
                 if item.get("status") == "open":
                     oldest_open = created if oldest_open is None else min(oldest_open, created)
             if reached_mark or page.next_url is None:
                 held = oldest_open or newest
                 done = TimeCursor(iso_ms(held) if held else cursor.mark)
-                yield Batch(events, done, True, fetched=len(events), skipped=skipped)
+                yield Batch(events, done, True, fetched=_count(events), skipped=skipped)
                 return
             walking = {
                 "next": page.next_url,
                 "newest": iso_ms(newest) if newest else None,
                 "oldest_open": iso_ms(oldest_open) if oldest_open else None,
             }
-            yield Batch(events, TimeCursor(cursor.mark, walking), False, fetched=len(events), skipped=skipped)
+            yield Batch(
+                events, TimeCursor(cursor.mark, walking), False, fetched=_count(events), skipped=skipped
+            )
+
+    def _timeline(self, incident_id: str) -> list[RawEvent]:
+        """The incident's timeline entries as one ``incident_timeline`` event (none without the API)."""
+        entries: list[Any] = []
+        offset: str | None = None
+        while True:
+            url = self.client.url(
+                f"v2/incident-timelines/{incident_id}/entries", {"limit": self._page_size, "offset": offset}
+            )
+            try:
+                body = self.client.get_json(url)
+            except (NotFoundError, PermissionDeniedError):
+                return []
+            data = body.get("data") if isinstance(body, dict) else None
+            page = data.get("entries") if isinstance(data, dict) else None
+            if not isinstance(page, list):
+                return []
+            entries.extend(page)
+            following = data.get("nextOffset") if isinstance(data, dict) else None
+            if not page or not following or str(following) == offset:
+                break
+            offset = str(following)
+        return [self._event("incident_timeline", incident_id, entries)]
 
     def _event(self, event_type: str, key: str, item: Any) -> RawEvent:
         return raw_event(
@@ -176,6 +209,10 @@ class OpsgenieCollector:
 def iso_ms(moment: datetime) -> str:
     """A UTC time with milliseconds (Opsgenie's precision): ``2023-09-06T14:30:56.346Z``."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _count(events: list[RawEvent]) -> int:
+    return sum(1 for e in events if e.event_type == "incident")
 
 
 def _teams_of(item: Item) -> set[str]:

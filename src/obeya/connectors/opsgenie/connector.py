@@ -27,7 +27,8 @@ class OpsgenieConnector:
     tool = "opsgenie"
     source = SOURCE
     context_event_types: Sequence[str] = REFERENCE_TYPES
-    replay_groups: Sequence[Sequence[str]] = (("user",), ("incident",))
+    # An incident's timeline (its acknowledgement) is normalized with it.
+    replay_groups: Sequence[Sequence[str]] = (("user",), ("incident", "incident_timeline"))
 
     def resources(self, connection: Any) -> list[str]:
         """``settings``, the catalogs, then the incidents (per configured service)."""
