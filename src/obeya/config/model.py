@@ -20,6 +20,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from obeya.config.webhooks import WebhookSettings
 from obeya.connectors.config import ConnectionConfig
+from obeya.connectors.config_checks import given_twice
 from obeya.connectors.schedule import ScheduleConfig
 from obeya.engine.dora_rules import DeploymentRules, DoraRules, IncidentRules
 from obeya.linking.rules import GITHUB_ISSUE, JIRA_KEY, LinkingRules
@@ -127,7 +128,7 @@ class DeploymentRulesConfig(_Section):
     @field_validator("frequency_results")
     @classmethod
     def _each_once(cls, results: list[DeploymentResult]) -> list[DeploymentResult]:
-        twice = sorted({r for r in results if results.count(r) > 1})
+        twice = given_twice(results)
         if twice:
             raise ValueError(f"given more than once: {', '.join(twice)}")
         return results
@@ -286,8 +287,7 @@ class ValueStreamConfig(_Section):
     @field_validator("stages")
     @classmethod
     def _distinct_stages(cls, stages: list[StageConfig]) -> list[StageConfig]:
-        names = [s.name for s in stages]
-        twice = sorted({n for n in names if names.count(n) > 1})
+        twice = given_twice(s.name for s in stages)
         if twice:
             raise ValueError(f"stage names must be distinct in a stream; given twice: {', '.join(twice)}")
         return stages
@@ -318,8 +318,7 @@ class ObeyaConfig(_Section):
     @field_validator("connections")
     @classmethod
     def _unique_names(cls, connections: list[ConnectionConfig]) -> list[ConnectionConfig]:
-        names = [c.name for c in connections]
-        twice = sorted({n for n in names if names.count(n) > 1})
+        twice = given_twice(c.name for c in connections)
         if twice:
             raise ValueError(f"connection names must be unique; given more than once: {', '.join(twice)}")
         return connections

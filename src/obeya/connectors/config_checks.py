@@ -1,8 +1,9 @@
-"""Checks shared by every configuration section that names a secret's variable or a tool's URL."""
+"""Checks shared by configuration sections: a secret's variable, a tool's URL, names given twice."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 _VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -21,3 +22,12 @@ def check_url(url: str, hint: str) -> str:
     if not url.startswith(("http://", "https://")):
         raise ValueError(f"{url!r} is not an http(s) URL ({hint})")
     return url.rstrip("/")
+
+
+def given_twice(names: Iterable[str]) -> list[str]:
+    """The names that stand more than once in `names`, sorted (empty when every one is distinct)."""
+    seen: set[str] = set()
+    twice: set[str] = set()
+    for name in names:
+        (twice if name in seen else seen).add(name)
+    return sorted(twice)

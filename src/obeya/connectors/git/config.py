@@ -6,6 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from obeya.connectors.config_checks import given_twice
+
 
 class GitRepositoryConfig(BaseModel):
     """One repository on disk: a working copy or a (bare, mirror) clone."""
@@ -41,8 +43,7 @@ class GitConnectionConfig(BaseModel):
     @field_validator("repositories")
     @classmethod
     def _distinct_names(cls, repositories: list[GitRepositoryConfig]) -> list[GitRepositoryConfig]:
-        names = [r.name for r in repositories]
-        duplicated = sorted({n for n in names if names.count(n) > 1})
+        duplicated = given_twice(r.name for r in repositories)
         if duplicated:
             raise ValueError(f"repository names must be distinct: {', '.join(duplicated)} is given twice")
         return repositories
