@@ -259,13 +259,38 @@ def test_issues_become_work_items_and_close_events_transitions(
         "github:user/7496278",
     )
     assert item.done_at == datetime(2022, 6, 9, 1, 42, 11)
-    transition = _one(store, "status_transition", "github:panjf2000/ants#226/events/6655982786")
-    assert (transition.from_status, transition.to_status, transition.to_flow_state) == (
-        "open",
-        "closed",
-        "canceled",
+    # Ids by state and second (what an `issues` webhook can give too), not by issue-event id.
+    transitions = store.fetch_records("status_transition", "work_item_id = ?", ["github:panjf2000/ants#226"])
+    assert sorted(
+        (t.id, t.at, t.from_status, t.to_status, t.to_flow_state, t.author_id) for t in transitions
+    ) == [
+        (
+            "github:panjf2000/ants#226/closed@2022-05-22T10:46:11Z",
+            datetime(2022, 5, 22, 10, 46, 11),
+            "open",
+            "closed",
+            "canceled",  # state_reason not_planned
+            "github:user/4979407",
+        ),
+        (
+            "github:panjf2000/ants#226/created",
+            datetime(2022, 5, 21, 16, 39, 29),
+            None,
+            "open",
+            "waiting",
+            "github:user/4979407",
+        ),
+    ]
+    # #217's close event is dated 14:45:36, the issue's closed_at 14:45:35: the last close takes the
+    # issue's second, the one an `issues` webhook "closed" sees.
+    (closed,) = store.fetch_records(
+        "status_transition", "work_item_id = ? AND to_status = 'closed'", ["github:panjf2000/ants#217"]
     )
-    assert transition.work_item_id == "github:panjf2000/ants#226"
+    assert (closed.id, closed.at, closed.author_id) == (
+        "github:panjf2000/ants#217/closed@2022-05-07T14:45:35Z",
+        datetime(2022, 5, 7, 14, 45, 35),
+        "github:user/7496278",
+    )
 
 
 def test_every_record_points_at_a_stored_raw_event(
