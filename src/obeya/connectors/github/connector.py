@@ -72,7 +72,9 @@ class GitHubConnector:
         """`obeya.connectors.github.normalizer.normalize`, `context` being the stored deployment statuses."""
         return normalize(events, rules, context)
 
-    def normalize_rows(self, rows: pa.Table, rules: MappingRules) -> Normalized:
+    def normalize_rows(
+        self, rows: pa.Table, rules: MappingRules, context: Sequence[RawEvent] = ()
+    ) -> Normalized:
         """`normalize` of stored raw events given as columns (``id, event_type, external_id, payload``);
         replay calls it instead, to skip building a `RawEvent` per row."""
-        return normalize_rows(rows, rules)
+        return normalize_rows(rows, rules, context)

@@ -683,7 +683,9 @@ def deployed_runs(events: Iterable[RawEvent]) -> frozenset[str]:
     return frozenset(found)
 
 
-def normalize_rows(rows: pa.Table, rules: MappingRules | None = None) -> Normalized:
+def normalize_rows(
+    rows: pa.Table, rules: MappingRules | None = None, context: Iterable[RawEvent] = ()
+) -> Normalized:
     """The records of stored raw events given as columns ``id, event_type, external_id, payload`` (what
     replay reads): the same as `normalize`, without building a `RawEvent` per row first."""
     items: list[RawItem] = []
@@ -699,7 +701,7 @@ def normalize_rows(rows: pa.Table, rules: MappingRules | None = None) -> Normali
             items.append(RawItem(raw_id, event_type, key, _loads(payload)))
         except ValueError as error:
             unreadable.append((raw_id, f"could not normalize: {type(error).__name__}: {error}"[:500]))
-    result = normalize_items(items, rules)
+    result = normalize_items(items, rules, deployed_runs(context))
     result.skipped.extend(unreadable)
     return result
 
