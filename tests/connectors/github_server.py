@@ -7,7 +7,9 @@ read the requests it received in `requests`.
 
 What the recordings do not hold is derived, and says so: the default branch's commits are the commits of
 the merged pull requests; REST deployments and their statuses are built from the GraphQL deployment
-recording of facebook/OpenBIC; there is no recorded release, so `releases` are empty unless a test adds one.
+recording of facebook/OpenBIC; there is no recorded release, so releases are built from GitHub's
+documented "List releases" example (`documented_releases`, docs.github.com/rest/releases/releases), which
+`recorded_github` serves for panjf2000/ants.
 """
 
 from __future__ import annotations
@@ -239,20 +241,64 @@ class FakeGitHub:
         return 200, headers, json.dumps(body).encode()
 
 
+def empty_routes(server: FakeGitHub, repo: str) -> None:
+    """The six top-level lists a sync walks for `repo`, all empty (tests fill them)."""
+    routes = server.routes
+    base = f"/repos/{repo}"
+    routes[f"{base}/pulls"] = Route([], order_by="updated_at")
+    routes[f"{base}/issues"] = Route([], order_by="updated_at", since_field="updated_at")
+    committed = "commit.committer.date"
+    routes[f"{base}/commits"] = Route([], order_by=committed, since_field=committed)
+    routes[f"{base}/actions/runs"] = Route([], order_by="created_at", wrap="workflow_runs")
+    routes[f"{base}/deployments"] = Route([], order_by="created_at")
+    routes[f"{base}/releases"] = Route([], order_by="created_at")
+
+
+def documented_releases(repo: str = ANTS) -> list[Item]:
+    """GitHub's documented "List releases" example (release 1, ``v1.0.0``, by octocat), placed in `repo`,
+    and a draft beside it (the documented shape with ``draft: true`` and no ``published_at``)."""
+    author = {"login": "octocat", "id": 1, "type": "User", "site_admin": False}
+    published = {
+        "url": f"https://api.github.com/repos/{repo}/releases/1",
+        "html_url": f"https://github.com/{repo}/releases/v1.0.0",
+        "assets_url": f"https://api.github.com/repos/{repo}/releases/1/assets",
+        "tarball_url": f"https://api.github.com/repos/{repo}/tarball/v1.0.0",
+        "zipball_url": f"https://api.github.com/repos/{repo}/zipball/v1.0.0",
+        "id": 1,
+        "node_id": "MDc6UmVsZWFzZTE=",
+        "tag_name": "v1.0.0",
+        "target_commitish": "master",
+        "name": "v1.0.0",
+        "body": "Description of the release",
+        "draft": False,
+        "prerelease": False,
+        "created_at": "2013-02-27T19:35:32Z",
+        "published_at": "2013-02-27T19:35:32Z",
+        "author": author,
+        "assets": [],
+    }
+    draft = {
+        **published,
+        "id": 2,
+        "url": f"https://api.github.com/repos/{repo}/releases/2",
+        "tag_name": "v1.1.0",
+        "name": None,
+        "body": None,
+        "draft": True,
+        "created_at": "2013-03-01T10:00:00Z",
+        "published_at": None,
+    }
+    return [published, draft]
+
+
 def recorded_github(page_size: int | None = None) -> FakeGitHub:
-    """A server holding the recordings of panjf2000/ants and (deployments only) facebook/OpenBIC."""
+    """A server holding the recordings of panjf2000/ants and (deployments only) facebook/OpenBIC, and
+    GitHub's documented releases for panjf2000/ants."""
     server = FakeGitHub(page_size=page_size)
     routes = server.routes
     for repo in (ANTS, OPENBIC):
-        base = f"/repos/{repo}"
-        routes[f"{base}/pulls"] = Route([], order_by="updated_at")
-        routes[f"{base}/issues"] = Route([], order_by="updated_at", since_field="updated_at")
-        routes[f"{base}/commits"] = Route(
-            [], order_by="commit.committer.date", since_field="commit.committer.date"
-        )
-        routes[f"{base}/actions/runs"] = Route([], order_by="created_at", wrap="workflow_runs")
-        routes[f"{base}/deployments"] = Route([], order_by="created_at")
-        routes[f"{base}/releases"] = Route([], order_by="created_at")
+        empty_routes(server, repo)
+    routes[f"/repos/{ANTS}/releases"].items = documented_releases(ANTS)
 
     ants = f"/repos/{ANTS}"
     pulls = [item for _, item in _load("pull_requests")]

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from github_server import ANTS, RECORDINGS, FakeGitHub
+from github_server import ANTS, RECORDINGS, FakeGitHub, Route
 
 from obeya.connectors.config import GitHubConnectionConfig
 from obeya.connectors.errors import MalformedResponseError
@@ -25,6 +25,7 @@ from obeya.model.records import (
     Person,
     PipelineJob,
     PipelineRun,
+    Release,
     Review,
 )
 from obeya.model.schema import TABLES
@@ -259,13 +260,38 @@ def test_issues_become_work_items_and_close_events_transitions(
         "github:user/7496278",
     )
     assert item.done_at == datetime(2022, 6, 9, 1, 42, 11)
-    transition = _one(store, "status_transition", "github:panjf2000/ants#226/events/6655982786")
-    assert (transition.from_status, transition.to_status, transition.to_flow_state) == (
-        "open",
-        "closed",
-        "canceled",
+    # Ids by state and second (what an `issues` webhook can give too), not by issue-event id.
+    transitions = store.fetch_records("status_transition", "work_item_id = ?", ["github:panjf2000/ants#226"])
+    assert sorted(
+        (t.id, t.at, t.from_status, t.to_status, t.to_flow_state, t.author_id) for t in transitions
+    ) == [
+        (
+            "github:panjf2000/ants#226/closed@2022-05-22T10:46:11Z",
+            datetime(2022, 5, 22, 10, 46, 11),
+            "open",
+            "closed",
+            "canceled",  # state_reason not_planned
+            "github:user/4979407",
+        ),
+        (
+            "github:panjf2000/ants#226/created",
+            datetime(2022, 5, 21, 16, 39, 29),
+            None,
+            "open",
+            "waiting",
+            "github:user/4979407",
+        ),
+    ]
+    # #217's close event is dated 14:45:36, the issue's closed_at 14:45:35: the last close takes the
+    # issue's second, the one an `issues` webhook "closed" sees.
+    (closed,) = store.fetch_records(
+        "status_transition", "work_item_id = ? AND to_status = 'closed'", ["github:panjf2000/ants#217"]
     )
-    assert transition.work_item_id == "github:panjf2000/ants#226"
+    assert (closed.id, closed.at, closed.author_id) == (
+        "github:panjf2000/ants#217/closed@2022-05-07T14:45:35Z",
+        datetime(2022, 5, 7, 14, 45, 35),
+        "github:user/7496278",
+    )
 
 
 def test_every_record_points_at_a_stored_raw_event(
@@ -475,3 +501,85 @@ def test_replay_applies_a_changed_job_name_rule(
     named = _named(store)
     assert len(named) == 4
     assert {d.environment_class for d in named.values()} == {EnvironmentClass.OTHER}  # the name says none
+
+
+def test_releases_from_the_documented_example_field_by_field(
+    store: Store, connection: GitHubConnectionConfig, client: HttpClient
+) -> None:
+    # No release is recorded: the server answers GitHub's documented "List releases" example.
+    report = _sync(store, connection, client)
+
+    assert report.resources[f"{ANTS}/releases"].complete
+    assert _one(store, "release", f"github:{ANTS}/releases/1") == Release(
+        source="github",
+        external_id=f"{ANTS}/releases/1",
+        raw_event_id=f"github:release:{ANTS}/1",
+        name="v1.0.0",
+        version="v1.0.0",
+        status="released",
+        released_at=datetime(2013, 2, 27, 19, 35, 32),
+        description="Description of the release",
+    )
+    draft = _one(store, "release", f"github:{ANTS}/releases/2")
+    assert (draft.name, draft.version, draft.status, draft.released_at, draft.description) == (
+        "v1.1.0",  # no name: the tag names it
+        "v1.1.0",
+        "planned",
+        None,
+        None,
+    )
+    octocat = _one(store, "person", "github:user/1")
+    assert (octocat.display_name, octocat.is_bot) == ("octocat", False)
+
+
+def _deployment_by_run(run_id: int, job_id: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A GitHub deployment made by a job of run `run_id`: GitHub's documented deployment shape, its status
+    linking to the job the way GitHub Actions writes ``log_url``."""
+    deployment = {
+        "id": 42,
+        "sha": "fd8d670fd09489e6ea7693c0a382ba85d2694f16",
+        "ref": "master",
+        "task": "deploy",
+        "environment": "production",
+        "created_at": "2021-02-18T07:02:04Z",
+        "updated_at": "2021-02-18T07:05:03Z",
+        "creator": {"login": "github-actions[bot]", "id": 41898282, "type": "Bot"},
+    }
+    log_url = f"https://github.com/{ANTS}/actions/runs/{run_id}/job/{job_id}"
+    statuses = [
+        {"id": 421, "state": "success", "created_at": "2021-02-18T07:05:03Z", "log_url": log_url},
+        {"id": 420, "state": "in_progress", "created_at": "2021-02-18T07:02:04Z", "log_url": log_url},
+    ]
+    return deployment, statuses
+
+
+def test_a_run_that_made_a_github_deployment_gets_no_second_one_by_job_name(
+    store: Store, connection: GitHubConnectionConfig, client: HttpClient, github: FakeGitHub
+) -> None:
+    # Run 577330056's deployubuntu job 1924932219 deployed to an Environment: GitHub has its deployment,
+    # so its jobs named deployubuntu/deploymacos (4 of them) must not count again by name.
+    deployment, statuses = _deployment_by_run(577330056, 1924932219)
+    github.routes[f"/repos/{ANTS}/deployments"].items = [deployment]
+    github.routes[f"/repos/{ANTS}/deployments/42/statuses"] = Route(statuses)
+    rules = MappingRules(
+        environments=RULES.environments,
+        deployment_names=DeploymentNameRule(("^deployubuntu$", "^deploymacos$"), EnvironmentClass.PRODUCTION),
+    )
+    sync(store, connection, rules=rules, client=client, clock=lambda: NOW)
+
+    fact = _one(store, "deployment", f"github:{ANTS}/deployments/42")
+    assert (fact.pipeline_run_id, fact.result, fact.finished_at, fact.url) == (
+        f"github:{ANTS}/runs/577330056",
+        "success",
+        datetime(2021, 2, 18, 7, 5, 3),
+        statuses[0]["log_url"],
+    )
+    # Only run 577324554's four remain (without the fact: eight, test_job_name_rule_makes_deployments...).
+    assert sorted(_named(store)) == [
+        f"{ANTS}/jobs/{job}/deployment-by-name" for job in (1924918171, 1924918191, 1924918228, 1924918243)
+    ]
+    ants = store.fetch_records("deployment", "repo = ?", [ANTS])
+    assert len(ants) == 5
+    before = snapshot(store)
+    replay(store, "gh", rules=rules)
+    assert snapshot(store) == before

@@ -426,14 +426,16 @@ def _replay_connector(
     report: SyncReport,
 ) -> None:
     context = stored_events(store, connector.source, name, connector.context_event_types)
-    normalize_rows: Callable[[pa.Table, MappingRules], Normalized] | None = getattr(
+    # A connector may read stored rows as columns (`normalize_rows(rows, rules, context)`), skipping a
+    # `RawEvent` per row.
+    normalize_rows: Callable[[pa.Table, MappingRules, Sequence[RawEvent]], Normalized] | None = getattr(
         connector, "normalize_rows", None
     )
     for event_types in connector.replay_groups:
-        if normalize_rows is not None and not context:
+        if normalize_rows is not None:
             rows = _stored_rows(store, connector.source, name, event_types)
             count = rows.num_rows
-            normalized = normalize_rows(rows, rules) if count else Normalized()
+            normalized = normalize_rows(rows, rules, context) if count else Normalized()
         else:
             events = stored_events(store, connector.source, name, event_types)
             count = len(events)

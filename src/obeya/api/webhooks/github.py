@@ -7,14 +7,26 @@ the raw events the collector would have stored for that object, keyed the collec
 equal what a sync makes from the same objects; they point at the webhook's own raw event (the delivery),
 which is the one kept. The unwrapped events are never stored.
 
-Not derived from webhooks (a sync still brings them): status transitions of issues (a webhook has no
-issue-event id, so a transition from it would not match the sync's), a pull request's commits and review
-comments, commit parents of pushed commits, earlier statuses of a deployment.
+What each event gives (the records of `obeya.connectors.github.normalizer`, same ids as a sync's):
+
+- ``pull_request`` → the `Change`; ``pull_request_review`` → the `Review`.
+- ``issues`` → the `WorkItem` and its ``/created`` transition; a ``closed`` action also the close
+  (``#N/closed@SECOND``, at the issue's ``closed_at``, by the sender) and a ``reopened`` action the reopen
+  (``#N/reopened@SECOND``, at the issue's ``updated_at``): the ids the sync's issue events give.
+- ``workflow_run`` → the `PipelineRun`; ``workflow_job`` → the `PipelineJob` (and a deployment by job name
+  only if the job carries no ``deployment`` and no stored GitHub deployment names its run).
+- ``deployment`` / ``deployment_status`` → the `Deployment`, its result from the status the delivery
+  carries, its run from ``workflow_run`` or the status's ``log_url``.
+- ``release`` → the `Release`; ``push`` → a `Commit` per pushed commit, its author as ``git/EMAIL``.
+- The accounts the objects embed, and the sender, → `Person` / `Identity`.
+
+Not derived from webhooks (a sync still brings them): a pull request's commits and review comments,
+commit parents of pushed commits, earlier statuses of a deployment.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -22,6 +34,7 @@ from typing import Any
 from obeya.connectors.github.collector import SOURCE
 from obeya.connectors.github.normalizer import normalize
 from obeya.connectors.raw import raw_event
+from obeya.model.ids import record_id
 from obeya.model.records import RawEvent, Record
 from obeya.normalize.rules import MappingRules
 
@@ -31,6 +44,9 @@ _ACCOUNT_FIELDS = ("user", "actor", "triggering_actor", "creator", "merged_by", 
 """Where an object embeds GitHub accounts (the collector's list, without the git ``committer``)."""
 
 _FAILED = "could not normalize"
+
+DeployedRun = Callable[[str], bool]
+"""Whether a stored GitHub deployment names the `PipelineRun` of this id as the run that made it."""
 
 
 @dataclass
@@ -97,6 +113,9 @@ def _items(event_type: str, payload: Item, repo: str) -> Iterator[tuple[str, str
         yield from _accounts(item)
     elif event_type in ("deployment", "deployment_status"):
         deployment = payload["deployment"]
+        run = payload.get("workflow_run")
+        if isinstance(run, dict) and run.get("id") is not None and "workflow_run" not in deployment:
+            deployment = {**deployment, "workflow_run": {"id": run["id"]}}  # the run that made it
         yield "deployment", f"{repo}/{deployment['id']}", deployment
         yield from _accounts(deployment)
         if event_type == "deployment_status":
@@ -106,6 +125,24 @@ def _items(event_type: str, payload: Item, repo: str) -> Iterator[tuple[str, str
         issue = payload["issue"]
         yield "issue", f"{repo}/{issue['number']}", issue
         yield from _accounts(issue)
+        change = _issue_state_event(payload.get("action"), issue, payload.get("sender"))
+        if change is not None:
+            yield "issue_event", f"{repo}/{issue['number']}/{change['event']}", change
+    sender = payload.get("sender")
+    if isinstance(sender, dict) and "login" in sender and "id" in sender:
+        yield "user", str(sender["id"]), sender
+
+
+def _issue_state_event(action: Any, issue: Item, sender: Any) -> Item | None:
+    """The issue event a ``closed`` or ``reopened`` action is (a webhook carries no event id): the close at
+    the issue's ``closed_at``, the reopen at its ``updated_at``, by the sender."""
+    if action == "closed" and issue.get("state") == "closed" and issue.get("closed_at"):
+        at = issue["closed_at"]
+    elif action == "reopened" and issue.get("state") == "open" and issue.get("updated_at"):
+        at = issue["updated_at"]
+    else:
+        return None
+    return {"event": action, "created_at": at, "actor": sender, "state_reason": issue.get("state_reason")}
 
 
 def collector_events(
@@ -119,15 +156,25 @@ def collector_events(
     ]
 
 
-def normalize_webhook(delivery: RawEvent, payload: Item, rules: MappingRules) -> WebhookRecords:
+def normalize_webhook(
+    delivery: RawEvent, payload: Item, rules: MappingRules, deployed_run: DeployedRun = lambda _run: False
+) -> WebhookRecords:
     """The records of one GitHub delivery (`delivery` is its stored raw event), pointing at it.
 
-    Raises on a payload too far from GitHub's documented shape to unwrap (a missing id or number).
+    `deployed_run` says whether a stored GitHub deployment names a run (a `workflow_job` of that run then
+    gets no deployment by job name). Raises on a payload too far from GitHub's documented shape to unwrap
+    (a missing id or number).
     """
     events = collector_events(
         delivery.event_type, payload, connection=delivery.connection, received_at=delivery.received_at
     )
-    normalized = normalize(events, rules)
+    deployed: frozenset[str] = frozenset()
+    job = payload.get("workflow_job") if delivery.event_type == "workflow_job" else None
+    if isinstance(job, dict) and job.get("run_id") is not None:
+        repo = payload["repository"]["full_name"]
+        if deployed_run(record_id(SOURCE, f"{repo}/runs/{job['run_id']}")):
+            deployed = frozenset({f"{repo}/{job['run_id']}"})
+    normalized = normalize(events, rules, deployed=deployed)
     result = WebhookRecords(
         records=[r.model_copy(update={"raw_event_id": delivery.id}) for r in normalized.records]
     )

@@ -337,11 +337,31 @@ class WebhookReceiver:
     def _normalizers(self, batch: _Batch) -> dict[str, Callable[[RawEvent, Delivery], WebhookRecords]]:
         """Per tool, its adapter: a delivery to records (`MalformedDelivery`: it cannot be mapped)."""
         return {
-            "github": lambda raw, d: github.normalize_webhook(raw, d.payload, self.rules),
+            "github": lambda raw, d: github.normalize_webhook(
+                raw, d.payload, self.rules, lambda run: self._github_deployed(run, batch)
+            ),
             "gitlab": lambda raw, d: self._normalize_gitlab(raw, d, batch),
             "jira": lambda raw, d: self._normalize_jira(raw, d, batch),
             "pagerduty": lambda raw, d: self._normalize_pagerduty(raw, d, batch),
         }
+
+    def _github_deployed(self, run_id: str, batch: _Batch) -> bool:
+        """Whether a GitHub deployment (not one by job name), stored or written earlier in the batch, was
+        made by the run `run_id`."""
+        for record in batch.written.values():
+            if (
+                isinstance(record, Deployment)
+                and record.source == "github"
+                and record.pipeline_run_id == run_id
+                and not record.external_id.endswith("/deployment-by-name")
+            ):
+                return True
+        rows = self.store.query(
+            "SELECT 1 FROM deployments WHERE source = 'github' AND pipeline_run_id = ? "
+            "AND external_id NOT LIKE '%/deployment-by-name' LIMIT 1",
+            [run_id],
+        )
+        return bool(rows)
 
     def _stored_events(
         self, source: str, event_types: tuple[str, ...], connection: str | None, batch: _Batch

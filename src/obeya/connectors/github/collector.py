@@ -27,8 +27,9 @@ from obeya.connectors.times import required_time
 from obeya.model.records import RawEvent
 
 SOURCE = "github"
-RESOURCES = ("pull_requests", "issues", "commits", "workflow_runs", "deployments", "releases")
-"""What a sync collects for each repository, in order."""
+RESOURCES = ("pull_requests", "issues", "commits", "deployments", "workflow_runs", "releases")
+"""What a sync collects for each repository, in order: deployments before workflow runs, so a run's jobs
+are normalized knowing which runs made a GitHub deployment (no second deployment by job name)."""
 
 TOKEN_HINT = (
     "check it has repo scope (classic token) or read access to contents, pull requests, issues, actions, "

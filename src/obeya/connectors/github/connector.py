@@ -15,10 +15,12 @@ from obeya.connectors.http import HttpClient
 from obeya.model.records import RawEvent
 from obeya.normalize.rules import MappingRules
 
-# A deployment's statuses are normalized with it, so replay reads them together.
+# A deployment's statuses are normalized with it, and an issue's events with the issue (its closed_at
+# dates the last close), so replay reads them together.
+_TOGETHER = (("issue", "issue_event"), ("deployment", "deployment_status"))
 _REPLAY_GROUPS: tuple[tuple[str, ...], ...] = (
-    *((t,) for t in HANDLERS if t not in ("deployment", "deployment_status")),
-    ("deployment", "deployment_status"),
+    *((t,) for t in HANDLERS if not any(t in group for group in _TOGETHER)),
+    *_TOGETHER,
 )
 
 
@@ -44,7 +46,8 @@ class GitHubConnector:
 
     tool = "github"
     source = SOURCE
-    context_event_types: Sequence[str] = ()
+    # The stored deployment statuses say which runs made a GitHub deployment: their jobs get none by name.
+    context_event_types: Sequence[str] = ("deployment_status",)
     replay_groups: Sequence[Sequence[str]] = _REPLAY_GROUPS
 
     def resources(self, connection: Any) -> list[str]:
@@ -66,10 +69,12 @@ class GitHubConnector:
     def normalize(
         self, events: Sequence[RawEvent], rules: MappingRules, context: Sequence[RawEvent] = ()
     ) -> Normalized:
-        """`obeya.connectors.github.normalizer.normalize` (GitHub needs no reference events)."""
-        return normalize(events, rules)
+        """`obeya.connectors.github.normalizer.normalize`, `context` being the stored deployment statuses."""
+        return normalize(events, rules, context)
 
-    def normalize_rows(self, rows: pa.Table, rules: MappingRules) -> Normalized:
+    def normalize_rows(
+        self, rows: pa.Table, rules: MappingRules, context: Sequence[RawEvent] = ()
+    ) -> Normalized:
         """`normalize` of stored raw events given as columns (``id, event_type, external_id, payload``);
         replay calls it instead, to skip building a `RawEvent` per row."""
-        return normalize_rows(rows, rules)
+        return normalize_rows(rows, rules, context)

@@ -6,12 +6,16 @@ Pure functions of the raw events (and the mapping rules): a sync normalizes each
 Record ids, all under source ``github``:
 ``owner/name#N`` (Change, WorkItem), ``owner/name@SHA`` (Commit), ``owner/name/runs/ID`` (PipelineRun),
 ``owner/name/jobs/ID`` (PipelineJob), ``owner/name/deployments/ID``, ``owner/name/releases/ID``,
-``user/ID`` (Person and Identity of a GitHub account), ``git/EMAIL`` (a git author with no account).
+``user/ID`` (Person and Identity of a GitHub account), ``git/EMAIL`` (a git author with no account);
+an issue's status transitions: ``owner/name#N/created`` and ``owner/name#N/closed@SECOND`` /
+``owner/name#N/reopened@SECOND`` (by state and second, not by issue-event id, so the transition a webhook
+gives, which carries no event id, is the one a sync gives; see `state_transition_key`).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -68,6 +72,8 @@ class _Context(NamedTuple):
     path: list[str]
     rules: MappingRules
     statuses: dict[str, list[Item]]
+    closed_at: dict[str, Any]  # raw event id of an issue's last close → the issue's own closed_at
+    deployed_runs: frozenset[str]  # "owner/name/RUN_ID" of the runs that made a GitHub deployment
 
 
 # --- times ---------------------------------------------------------------------------------------------
@@ -307,6 +313,9 @@ def _issue(ctx: _Context, issue: Item) -> list[Record]:
     closed_at = parse_time(issue.get("closed_at"))
     if status == "closed" and issue.get("state_reason") == "not_planned":
         flow_state, stage = FlowState.CANCELED, None
+    key = f"{ctx.repo}#{issue['number']}"
+    created_at = required_time(issue.get("created_at"), "created_at")
+    opened = ctx.rules.status("open")
     return [
         WorkItem(
             source=SOURCE,
@@ -322,22 +331,48 @@ def _issue(ctx: _Context, issue: Item) -> list[Record]:
             stage=stage,
             assignee_id=person_id(issue.get("assignee")),
             labels=labels,
-            created_at=required_time(issue.get("created_at"), "created_at"),
+            created_at=created_at,
             done_at=closed_at if flow_state is FlowState.DONE else None,
             canceled_at=closed_at if flow_state is FlowState.CANCELED else None,
             updated_at=parse_time(issue.get("updated_at")),
-        )
+        ),
+        # The opening: GitHub lists no issue event for it (an `issues` webhook ``opened`` says the same).
+        StatusTransition(
+            source=SOURCE,
+            external_id=f"{key}/created",
+            raw_event_id=ctx.raw_event_id,
+            work_item_id=record_id(SOURCE, key),
+            at=created_at,
+            to_status="open",
+            to_flow_state=opened.flow_state,
+            to_stage=opened.stage,
+            author_id=person_id(issue.get("user")),
+        ),
     ]
 
 
 _ISSUE_TRANSITIONS = {"closed": ("open", "closed"), "reopened": ("closed", "open")}
 
 
+def state_transition_key(issue_key: str, state: str, at: datetime) -> str:
+    """The external id of an issue's close or reopen: ``owner/name#N/closed@2024-05-01T10:00:00Z``.
+
+    Made of the state (``closed``, ``reopened``) and the second it happened, not GitHub's issue-event id,
+    so the transition of an `issues` webhook (which names no event) and the sync's issue event are one.
+    """
+    return f"{issue_key}/{state}@{at.strftime('%Y-%m-%dT%H:%M:%SZ')}"
+
+
 def _issue_event(ctx: _Context, event: Item) -> list[Record]:
-    transition = _ISSUE_TRANSITIONS.get(str(event.get("event")))
+    kind = str(event.get("event"))
+    transition = _ISSUE_TRANSITIONS.get(kind)
     if transition is None:
         raise _Skip(f"issue event {event.get('event')!r} does not change the status")
     from_status, to_status = transition
+    # The last close of a closed issue is dated by the issue's closed_at (a webhook knows only that; the
+    # event can be a second later).
+    at = required_time(ctx.closed_at.get(ctx.raw_event_id) or event.get("created_at"), "created_at")
+    key = f"{ctx.repo}#{ctx.path[0]}"
     to_state = ctx.rules.status(to_status)
     from_state = ctx.rules.status(from_status)
     if to_status == "closed" and event.get("state_reason") == "not_planned":
@@ -345,10 +380,10 @@ def _issue_event(ctx: _Context, event: Item) -> list[Record]:
     return [
         StatusTransition(
             source=SOURCE,
-            external_id=f"{ctx.repo}#{ctx.path[0]}/events/{event['id']}",
+            external_id=state_transition_key(key, kind, at),
             raw_event_id=ctx.raw_event_id,
-            work_item_id=record_id(SOURCE, f"{ctx.repo}#{ctx.path[0]}"),
-            at=required_time(event.get("created_at"), "created_at"),
+            work_item_id=record_id(SOURCE, key),
+            at=at,
             from_status=from_status,
             to_status=to_status,
             from_flow_state=from_state.flow_state,
@@ -425,12 +460,16 @@ def _workflow_job(ctx: _Context, job: Item) -> list[Record]:
 
 def _named_deployment(ctx: _Context, job: Item) -> list[Record]:
     """A workflow job whose name matches `rules.deployments.job_patterns` and that really ran: a
-    `Deployment` ``owner/name/jobs/ID/deployment-by-name``. GitHub's job answer names no environment: a job
-    that targets an Environment also gives a GitHub deployment, so patterns should not match such jobs."""
+    `Deployment` ``owner/name/jobs/ID/deployment-by-name``.
+
+    Deployment facts win: none for a job that made a GitHub deployment (a `workflow_job` webhook's
+    ``deployment``) or whose run did (a deployment status linking to the run, `deployed_runs`)."""
     name = str(job.get("name") or "")
     rule = ctx.rules.deployment_name_rule()
     if rule.matched_pattern(name) is None:
         return []
+    if isinstance(job.get("deployment"), dict) or f"{ctx.repo}/{job.get('run_id')}" in ctx.deployed_runs:
+        return []  # GitHub's deployment of that job or run is the deployment
     result = named_deployment_result(run_result(job.get("status"), job.get("conclusion")))
     started = parse_time(job.get("started_at"))
     if result is None or started is None or str(job.get("status")) not in ("in_progress", "completed"):
@@ -473,6 +512,34 @@ def _finished_at(statuses: list[Item]) -> datetime | None:
 
 _ENDED = {"success", "failure", "error"}
 
+_RUN_URL = re.compile(r"/actions/runs/(\d+)(?:/|$|\?|#)")
+"""The run in a deployment status's ``log_url`` / ``target_url`` when GitHub Actions made the deployment
+(``https://github.com/OWNER/REPO/actions/runs/RUN_ID/job/JOB_ID``)."""
+
+
+def deployment_run(deployment: Item, statuses: Iterable[Item]) -> str | None:
+    """The id of the workflow run that made a deployment, if one did: the ``workflow_run`` a `deployment`
+    webhook names, else the run a status's ``log_url`` or ``target_url`` links to."""
+    run = deployment.get("workflow_run")
+    if isinstance(run, dict) and run.get("id") is not None:
+        return str(run["id"])
+    for status in statuses:
+        found = status_run(status)
+        if found is not None:
+            return found
+    return None
+
+
+def status_run(status: Any) -> str | None:
+    """The run a deployment status links to (``log_url``, else ``target_url``), if any."""
+    if not isinstance(status, dict):
+        return None
+    for name in ("log_url", "target_url"):
+        match = _RUN_URL.search(str(status.get(name) or ""))
+        if match:
+            return match.group(1)
+    return None
+
 
 def _deployment(ctx: _Context, deployment: Item) -> list[Record]:
     statuses = ctx.statuses.get(f"{ctx.repo}/{deployment['id']}", [])
@@ -480,6 +547,7 @@ def _deployment(ctx: _Context, deployment: Item) -> list[Record]:
     state = str(latest.get("state", "")).lower() if latest else ""
     result = _DEPLOYMENT_RESULTS.get(state, "running")
     environment = deployment.get("environment") or "unknown"
+    run = deployment_run(deployment, statuses)
     return [
         Deployment(
             source=SOURCE,
@@ -490,6 +558,7 @@ def _deployment(ctx: _Context, deployment: Item) -> list[Record]:
             environment_class=ctx.rules.environment_class(environment),
             repo=ctx.repo,
             commit_sha=deployment.get("sha"),
+            pipeline_run_id=record_id(SOURCE, f"{ctx.repo}/runs/{run}") if run else None,
             result=result,
             started_at=parse_time(deployment.get("created_at")),
             finished_at=_finished_at(statuses) if result != "running" else None,
@@ -552,6 +621,13 @@ def _place(event_type: str, key: str) -> tuple[str, list[str]]:
     return "/".join(parts[:2]), parts[2:]
 
 
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
 def _loads(payload: str) -> Any:
     """The payload's JSON (orjson; the standard parser for what orjson refuses, such as huge ints)."""
     try:
@@ -560,11 +636,19 @@ def _loads(payload: str) -> Any:
         return json.loads(payload)
 
 
-def normalize(events: Iterable[RawEvent], rules: MappingRules | None = None) -> Normalized:
+def normalize(
+    events: Iterable[RawEvent],
+    rules: MappingRules | None = None,
+    context: Iterable[RawEvent] = (),
+    deployed: frozenset[str] = frozenset(),
+) -> Normalized:
     """The records of GitHub raw events.
 
-    A deployment's statuses must be among `events` with it (the collector stores them in one batch).
-    An event that cannot be normalized is reported in `skipped`; it never stops the others.
+    A deployment's statuses must be among `events` with it (the collector stores them in one batch), and
+    an issue's events with the issue to date its last close by the issue. `context` holds the stored
+    ``deployment_status`` (and ``deployment``) raw events: a job of a run that made a deployment gets no
+    deployment by name, as does one of the runs in `deployed` (``owner/name/RUN_ID``). An event that
+    cannot be normalized is reported in `skipped`; it never stops the others.
     """
     items: list[RawItem] = []
     unreadable: list[tuple[str, str]] = []
@@ -578,12 +662,30 @@ def normalize(events: Iterable[RawEvent], rules: MappingRules | None = None) -> 
             unreadable.append((event.id, f"could not normalize: {type(error).__name__}: {error}"[:500]))
             continue
         items.append(RawItem(event.id, event.event_type, event_key(event), item))
-    result = normalize_items(items, rules)
+    result = normalize_items(items, rules, deployed_runs(context) | deployed)
     result.skipped.extend(unreadable)
     return result
 
 
-def normalize_rows(rows: pa.Table, rules: MappingRules | None = None) -> Normalized:
+def deployed_runs(events: Iterable[RawEvent]) -> frozenset[str]:
+    """``owner/name/RUN_ID`` of the runs that made a GitHub deployment, from stored ``deployment_status``
+    raw events (a payload is parsed only when it links to an Actions run)."""
+    found: set[str] = set()
+    for event in events:
+        if event.event_type != "deployment_status" or "/actions/runs/" not in event.payload:
+            continue
+        try:
+            run = status_run(_loads(event.payload))
+        except ValueError:
+            continue
+        if run is not None:
+            found.add(f"{_place(event.event_type, event_key(event))[0]}/{run}")
+    return frozenset(found)
+
+
+def normalize_rows(
+    rows: pa.Table, rules: MappingRules | None = None, context: Iterable[RawEvent] = ()
+) -> Normalized:
     """The records of stored raw events given as columns ``id, event_type, external_id, payload`` (what
     replay reads): the same as `normalize`, without building a `RawEvent` per row first."""
     items: list[RawItem] = []
@@ -599,21 +701,53 @@ def normalize_rows(rows: pa.Table, rules: MappingRules | None = None) -> Normali
             items.append(RawItem(raw_id, event_type, key, _loads(payload)))
         except ValueError as error:
             unreadable.append((raw_id, f"could not normalize: {type(error).__name__}: {error}"[:500]))
-    result = normalize_items(items, rules)
+    result = normalize_items(items, rules, deployed_runs(context))
     result.skipped.extend(unreadable)
     return result
 
 
-def normalize_items(items: Iterable[RawItem], rules: MappingRules | None = None) -> Normalized:
+def normalize_items(
+    items: Iterable[RawItem], rules: MappingRules | None = None, deployed: frozenset[str] = frozenset()
+) -> Normalized:
     """The records of GitHub answer items already parsed (what `normalize` does after reading the JSON;
-    the webhook receiver calls it with the objects a delivery carries)."""
+    the webhook receiver calls it with the objects a delivery carries). `deployed` adds runs known to
+    have made a deployment (``owner/name/RUN_ID``) to those the items' deployment statuses name."""
     rules = rules or MappingRules()
     items = list(items)
     statuses: dict[str, list[Item]] = defaultdict(list)
+    runs = set(deployed)
+    closed: dict[str, Any] = {}
+    last_state_event: dict[str, tuple[str, int, str, str]] = {}  # issue → (time, id, raw id, kind)
     for raw in items:
         if raw.event_type == "deployment_status":
             repo, path = _place(raw.event_type, raw.key)
             statuses[f"{repo}/{path[0]}"].append(raw.item)
+            run = status_run(raw.item)
+            if run is not None:
+                runs.add(f"{repo}/{run}")
+        elif raw.event_type == "deployment" and isinstance(raw.item, dict):
+            run = deployment_run(raw.item, ())
+            if run is not None:
+                runs.add(f"{_place(raw.event_type, raw.key)[0]}/{run}")
+        elif raw.event_type == "issue" and isinstance(raw.item, dict):
+            if raw.item.get("state") == "closed" and raw.item.get("closed_at"):
+                repo, path = _place(raw.event_type, raw.key)
+                closed[f"{repo}/{path[0]}"] = raw.item["closed_at"]
+        elif raw.event_type == "issue_event" and isinstance(raw.item, dict):
+            kind = str(raw.item.get("event"))
+            if kind in _ISSUE_TRANSITIONS:
+                repo, path = _place(raw.event_type, raw.key)
+                stamp = parse_time(raw.item.get("created_at"))
+                order = (stamp.isoformat() if stamp else "", _int(raw.item.get("id")), raw.raw_event_id, kind)
+                issue = f"{repo}/{path[0]}"
+                if issue not in last_state_event or last_state_event[issue] < order:
+                    last_state_event[issue] = order
+    closed_at = {
+        raw_id: closed[issue]
+        for issue, (_, _, raw_id, kind) in last_state_event.items()
+        if kind == "closed" and issue in closed
+    }
+    deployed_runs_ = frozenset(runs)
     result = Normalized()
     for raw in items:
         handler = HANDLERS.get(raw.event_type)
@@ -622,7 +756,8 @@ def normalize_items(items: Iterable[RawItem], rules: MappingRules | None = None)
             continue
         repo, path = _place(raw.event_type, raw.key)
         try:
-            records = handler(_Context(raw.raw_event_id, repo, path, rules, statuses), raw.item)
+            ctx = _Context(raw.raw_event_id, repo, path, rules, statuses, closed_at, deployed_runs_)
+            records = handler(ctx, raw.item)
         except _Skip as skip:
             result.skipped.append((raw.raw_event_id, str(skip)))
             continue
