@@ -188,7 +188,7 @@ def vsm(
 
         obeya vsm --stream Payments --from 2026-04-01 --to 2026-04-30
 
-        obeya vsm --stream "Mobile App" --team Mobile --type defect --format csv
+        obeya vsm --stream "Mobile App" --team "Mobile Growth" --type defect --format csv
 
         obeya vsm --stream "Mobile App" --window 6m --svg mobile-vsm.svg
     """

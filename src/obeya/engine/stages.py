@@ -14,8 +14,8 @@ ended (the item left the stage) in the window:
   Little's-law check WIP ≈ throughput × mean LT;
 - items still in the stage at the window's end, with their age so far (summary and oldest), shown apart.
 
-`value_stream_map_with_previous` gives the map of the window beside the map of the window of the same
-length just before it, and the change of each figure.
+`obeya.engine.stage_comparison.value_stream_map_with_previous` gives the map of the window beside the
+map of the window of the same length just before it, and the change of each figure.
 
 Whole stream: total LT = Σ median stage LT + Σ median wait before; total PT = Σ median PT; activity
 ratio = total PT ÷ total LT; rolled %C&A = Π stage %C&A. Bottleneck: the stage with the largest share
@@ -154,34 +154,41 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _failed_downstream_sql(rules: DoraRules) -> str:
+def _failed_downstream_sql(delivery: list[str], rules: DoraRules) -> str:
     """A ``failed_downstream(item_id, failed_at)`` CTE: for each item of the map, when a change that
     implements it went to production, by the window's end, in a deployment that failed
     (`failed_condition`: failed, rolled back, or caused a change-caused incident) — either a deployment
     that shipped it (``deployment_changes``) or a failed attempt before it at the same service,
-    environment and commit (the retry rule of `obeya.engine.sql.deployment_conditions`)."""
-    production = f"d.environment_class = 'production' AND {rules.deployments.counted()}"
-    implements = (
-        "trace_links l JOIN deployment_changes dc ON dc.change_id = l.to_id "
-        "JOIN deployments s ON s.id = dc.deployment_id"
-    )
-    mine = (
-        "l.link_kind = 'implemented_by' AND l.to_kind = 'change' "
-        "AND l.from_id IN (SELECT item_id FROM visits) AND s.environment_class = 'production'"
-    )
-    shipped_at = "COALESCE(s.finished_at, s.started_at)"
-    return f"""failed_downstream AS (
-    SELECT l.from_id AS item_id, {FINISHED_AT} AS failed_at
-    FROM {implements} JOIN deployments d ON d.id = s.id CROSS JOIN bounds b
-    WHERE {mine} AND {production} AND {FINISHED_AT} < b.window_end AND {failed_condition(rules)}
+    environment and commit (the retry rule of `obeya.engine.sql.deployment_conditions`). Without a
+    `delivery` stage it is empty."""
+    if not delivery:
+        return (
+            "failed_downstream AS (SELECT CAST(NULL AS VARCHAR) AS item_id, "
+            "CAST(NULL AS TIMESTAMP) AS failed_at WHERE FALSE)"
+        )
+    # The failed production deployments first (few), then the items whose changes they, or the
+    # successful retry of their commit, shipped.
+    return f"""failed_deployments AS (
+    SELECT d.id, d.service, d.environment, d.commit_sha, d.result, {FINISHED_AT} AS failed_at
+    FROM deployments d CROSS JOIN bounds b
+    WHERE d.environment_class = 'production' AND {rules.deployments.counted()}
+      AND {FINISHED_AT} < b.window_end AND {failed_condition(rules)}
+),
+item_shipments AS (
+    SELECT l.from_id AS item_id, s.id, s.service, s.environment, s.commit_sha,
+           COALESCE(s.finished_at, s.started_at) AS shipped_at
+    FROM trace_links l JOIN deployment_changes dc ON dc.change_id = l.to_id
+    JOIN deployments s ON s.id = dc.deployment_id
+    WHERE l.link_kind = 'implemented_by' AND l.to_kind = 'change' AND s.environment_class = 'production'
+      AND l.from_id IN (SELECT id FROM items)
+),
+failed_downstream AS (
+    SELECT m.item_id, f.failed_at FROM item_shipments m JOIN failed_deployments f ON f.id = m.id
     UNION ALL
-    SELECT l.from_id, {FINISHED_AT}
-    FROM {implements}
-    JOIN deployments d ON d.service = s.service AND d.environment = s.environment
-                      AND d.commit_sha = s.commit_sha
-    CROSS JOIN bounds b
-    WHERE {mine} AND {production} AND d.result IN ('failure', 'rolled_back')
-      AND {FINISHED_AT} < {shipped_at} AND {FINISHED_AT} < b.window_end
+    SELECT m.item_id, f.failed_at FROM item_shipments m
+    JOIN failed_deployments f ON f.service = m.service AND f.environment = m.environment
+                             AND f.commit_sha = m.commit_sha
+    WHERE f.result IN ('failure', 'rolled_back') AND f.failed_at < m.shipped_at
 )"""
 
 
@@ -201,25 +208,26 @@ def judged_visits_sql(
     window."""
     sql, params = _visits_sql(window, scope, work_start)
     delivery = delivery or []
-    in_delivery = f"pl.stage IN ({', '.join(_literal(name) for name in delivery)})" if delivery else "FALSE"
+    in_delivery = f"v.stage IN ({', '.join(_literal(name) for name in delivery)})" if delivery else "FALSE"
     sql += f""",
 bounds AS (SELECT CAST(? AS TIMESTAMP) AS window_start, CAST(? AS TIMESTAMP) AS window_end),
 {stage_positions(order)},
-{_failed_downstream_sql(rules)},
+{_failed_downstream_sql(delivery, rules)},
+last_failed AS (SELECT item_id, MAX(failed_at) AS failed_at FROM failed_downstream GROUP BY item_id),
 placed AS (
     SELECT v.*, p.position, q.position AS previous_position,
-           {seconds_between("v.entered_at", "v.left_at")} AS lead_time
+           {seconds_between("v.entered_at", "v.left_at")} AS lead_time,
+           -- a failure after the visit began: the item's last failure is after it began
+           COALESCE({in_delivery} AND f.failed_at >= v.entered_at, FALSE) AS failed_downstream
     FROM visits v JOIN positions p ON p.stage = v.stage
     LEFT JOIN positions q ON q.stage = v.previous_stage
+    LEFT JOIN last_failed f ON f.item_id = v.item_id
 ),
 reworked AS (
     SELECT pl.*,
            COALESCE(MIN(pl.position) OVER (PARTITION BY pl.item_id ORDER BY pl.entered_at
                                            ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING), 999999)
-               <= pl.position AS sent_back,
-           ({in_delivery} AND EXISTS (SELECT 1 FROM failed_downstream f
-                                      WHERE f.item_id = pl.item_id AND f.failed_at >= pl.entered_at))
-               AS failed_downstream
+               <= pl.position AS sent_back
     FROM placed pl
 ),
 judged AS (
