@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from obeya.api import create_app
 from obeya.linking import derive_links
 from obeya.store import Store
-from tests.engine.test_stages import STAGES, _scenario
+from tests.engine.test_stages import STAGES, _deliveries, _scenario
 from tests.linking.linking_records import change, commit, deployment, incident, item, rid, stream, write
 
 DAY = 86400.0
@@ -35,6 +35,94 @@ def test_value_stream_map_as_json(store: Store) -> None:
     bottleneck = body["bottleneck"]
     assert bottleneck["stage"] == "delivery" and bottleneck["wait_share"] == pytest.approx(5 / 9)
     assert [(i["key"], i["waited"] / DAY) for i in bottleneck["items"]] == [("A", 3), ("B", 1), ("D", 1)]
+
+
+def test_value_stream_map_beside_the_previous_window(store: Store) -> None:
+    """[9, 17 Mar) against [1, 9 Mar): figures by hand in tests/engine/test_stages.py
+    (test_previous_window_beside_the_current_one)."""
+    store.upsert_records(_scenario())
+    client = TestClient(create_app(store))
+    body = client.get(
+        "/api/v1/vsm", params={"stream": "Payments", "from": "2025-03-09", "to": "2025-03-16"}
+    ).json()
+    assert (body["window"]["start"], body["window"]["end"], body["window"]["window"]) == (
+        "2025-03-09",
+        "2025-03-17",
+        "8d",
+    )
+    previous = body["previous"]
+    assert (previous["window"]["start"], previous["window"]["as_of"]) == ("2025-03-01", "2025-03-08")
+    now = {s["stage"]: s for s in body["stages"]}
+    before = {s["stage"]: s for s in previous["stages"]}
+    change = {s["stage"]: s for s in body["change"]["stages"]}
+    assert now["verification"]["lead_time"]["p50"] == pytest.approx(4 * DAY)
+    assert before["verification"]["lead_time"]["p50"] == pytest.approx(2 * DAY)
+    assert change["verification"]["lead_time_p50"] == pytest.approx(2 * DAY)
+    assert change["integration"]["complete_and_accurate"] == pytest.approx(0.5)
+    assert change["delivery"]["lead_time_p50"] is None
+    assert (previous["total_lead_time"], body["change"]["total_lead_time"]) == (
+        pytest.approx(6 * DAY),
+        pytest.approx(2 * DAY),
+    )
+    assert previous["bottleneck"] is None  # no committed wait ended in [1, 9 Mar)
+    assert "window=8d&as_of=2025-03-08" in before["integration"]["evidence"]
+    rows = client.get(before["integration"]["evidence"]).json()
+    assert rows["departed"] == before["integration"]["departures"] == 2  # A and B's first visit
+
+
+def test_calendar_days_name_the_same_window_on_every_figure(store: Store) -> None:
+    store.upsert_records(_scenario())
+    client = TestClient(create_app(store))
+    days = {"stream": "Payments", "from": "2025-03-01", "to": "2025-03-31"}
+    for path in ("/api/v1/vsm", "/api/v1/metrics/flow", "/api/v1/metrics/dora"):
+        by_days, by_window = client.get(path, params=days), client.get(path, params=MARCH)
+        assert by_days.status_code == 200, by_days.text
+        assert by_days.json() == by_window.json(), path
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"from": "2025-03-31", "to": "2025-03-01"}, "from/to: from 2025-03-31 is after to 2025-03-01"),
+        ({"from": "2025-03-01"}, "from/to: from and to go together"),
+        ({"from": "2025-03-01", "to": "2025-03-31", "window": "31d"}, "leave out window and as_of"),
+        ({"to": "2025-03-31", "as_of": "2025-03-31"}, "leave out window and as_of"),
+    ],
+)
+def test_calendar_window_errors_say_what_to_do(store: Store, params: dict[str, str], message: str) -> None:
+    client = TestClient(create_app(store))
+    for path in ("/api/v1/vsm", "/api/v1/metrics/flow"):
+        response = client.get(path, params=params)
+        assert response.status_code == 422 and message in response.json()["detail"], path
+
+
+def test_value_stream_map_refuses_a_grouping(store: Store) -> None:
+    store.upsert_records(_scenario())
+    client = TestClient(create_app(store))
+    for path in ("/api/v1/vsm", "/api/v1/vsm.svg"):
+        response = client.get(path, params={**MARCH, "by": "week"})
+        assert response.status_code == 422
+        assert response.json()["detail"].startswith("by: the value stream map takes a window, not a grouping")
+
+
+def test_delivery_evidence_says_which_items_failed_downstream(store: Store) -> None:
+    """Delivery %C&A 1/3 in March: A and B failed downstream (tests/engine/test_stages.py `_deliveries`)."""
+    store.upsert_records([*_scenario(), *_deliveries()])
+    client = TestClient(create_app(store))
+    delivery = next(
+        s for s in client.get("/api/v1/vsm", params=MARCH).json()["stages"] if s["stage"] == "delivery"
+    )
+    assert delivery["complete_and_accurate"] == {
+        "numerator": 1,
+        "denominator": 3,
+        "value": pytest.approx(1 / 3),
+    }
+    rows = client.get(delivery["evidence"]).json()["rows"]
+    assert [(r["key"], r["complete_and_accurate"], r["failed_downstream"]) for r in rows] == [
+        ("B", False, True),
+        ("A", False, True),
+        ("D", True, False),
+    ]
 
 
 def test_stage_evidence_pages_equal_the_stage_figures(store: Store) -> None:
@@ -166,6 +254,8 @@ def test_openapi_lists_every_route(store: Store) -> None:
         "type",
         "window",
         "as_of",
+        "from",
+        "to",
         "by",
         "detail",
     }

@@ -1,8 +1,12 @@
 """Options shared by several commands."""
 
+from datetime import date
 from typing import Annotated
 
 import typer
+
+from obeya.cli.format import fail
+from obeya.engine.window import Window, WindowError, chosen_window
 
 DatabaseURL = Annotated[
     str | None,
@@ -12,3 +16,42 @@ DatabaseURL = Annotated[
         show_default=False,
     ),
 ]
+
+WindowOption = Annotated[
+    str | None,
+    typer.Option("--window", help="How far back: 90d, 12w, 6m, 1y (default 90d).", show_default=False),
+]
+AsOfOption = Annotated[
+    str | None, typer.Option("--as-of", help="Last day of the window, YYYY-MM-DD (default today).")
+]
+FromDay = Annotated[
+    str | None,
+    typer.Option(
+        "--from", help="First day of a calendar window, YYYY-MM-DD (UTC, included); with --to, not --window."
+    ),
+]
+ToDay = Annotated[
+    str | None, typer.Option("--to", help="Last day of a calendar window, YYYY-MM-DD (UTC, included).")
+]
+
+
+def _day(option: str, text: str | None) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError as error:
+        raise fail(f"{option} {text!r}: not a day; use YYYY-MM-DD, e.g. 2026-04-30") from error
+
+
+def window_option(
+    window: str | None, as_of: str | None = None, first_day: str | None = None, last_day: str | None = None
+) -> Window:
+    """The window of `--window`/`--as-of` (default 90 days to today) or of `--from`/`--to` (calendar
+    days, both included); a clear error naming the options when they are unreadable or conflict."""
+    days = (_day("--as-of", as_of), _day("--from", first_day), _day("--to", last_day))
+    try:
+        return chosen_window(window, *days, names=("--window", "--as-of", "--from", "--to"))
+    except WindowError as error:
+        # The calendar errors name their options already; the others are about --window/--as-of.
+        raise fail(str(error) if first_day or last_day else f"--window/--as-of: {error}") from error

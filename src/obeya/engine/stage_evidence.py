@@ -5,7 +5,9 @@ Two kinds of row, marked by `part` and listed in that order:
 
 - ``departed``: every visit that left the stage in the window (``departures`` and throughput count them;
   LT is over those with a lead time ≥ 0, PT and wait beside it; %C&A counts those marked
-  `complete_and_accurate`; wait before over those with one ≥ 0);
+  `complete_and_accurate`, and says why the others are not: `sent_back` (rework) or, in the delivery
+  stage, `failed_downstream` (a failed production deployment of the item's work); wait before over
+  those with one ≥ 0);
 - ``in_stage``: every item still in the stage at the window's end (``in_stage_now``), with its age in the
   stage so far (``age_in_stage``).
 
@@ -19,8 +21,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from obeya.engine.dora_rules import DEFAULT_DORA_RULES, DoraRules
 from obeya.engine.sql import seconds_between
-from obeya.engine.stages import judged_visits_sql, stage_order
+from obeya.engine.stages import delivery_stages, judged_visits_sql, stage_order
 from obeya.engine.timeline import WorkStart
 from obeya.engine.window import Slice, Window
 from obeya.store import Store
@@ -42,8 +45,8 @@ class StageVisitEvidence:
     """A visit of a work item to the stage; durations in seconds.
 
     ``departed`` rows have `left_at`, `lead_time`, `process_time`, `wait_time`, `wait_before` (None when
-    the item came from a later stage or from none) and `complete_and_accurate`; ``in_stage`` rows have
-    `age` (window end − entry) and None for the rest.
+    the item came from a later stage or from none), `complete_and_accurate`, and why not: `sent_back`
+    and `failed_downstream`; ``in_stage`` rows have `age` (window end − entry) and None for the rest.
     """
 
     part: Part
@@ -58,6 +61,8 @@ class StageVisitEvidence:
     wait_before: float | None
     complete_and_accurate: bool | None
     age: float | None
+    sent_back: bool | None
+    failed_downstream: bool | None
 
 
 @dataclass(frozen=True)
@@ -74,12 +79,14 @@ class StageEvidencePage:
 
 
 def _stage_evidence_sql(
-    store: Store, stage: str, window: Window, scope: Slice, work_start: WorkStart
+    store: Store, stage: str, window: Window, scope: Slice, work_start: WorkStart, rules: DoraRules
 ) -> tuple[str, list[object]]:
     order = stage_order(store, scope)
     if stage not in order:
         raise UnknownStage(stage, order)
-    sql, params = judged_visits_sql(window, scope, work_start, order)
+    sql, params = judged_visits_sql(
+        window, scope, work_start, order, delivery_stages(store, scope, order), rules
+    )
     sql += f""",
 rows_behind AS (
     SELECT CASE WHEN j.is_current THEN 'in_stage' ELSE 'departed' END AS part,
@@ -91,6 +98,8 @@ rows_behind AS (
            CASE WHEN j.is_current THEN NULL ELSE j.wait_before END AS wait_before,
            CASE WHEN j.is_current THEN NULL ELSE j.accurate END AS complete_and_accurate,
            CASE WHEN j.is_current THEN {seconds_between("j.entered_at", "b.window_end")} END AS age,
+           CASE WHEN j.is_current THEN NULL ELSE j.sent_back END AS sent_back,
+           CASE WHEN j.is_current THEN NULL ELSE j.failed_downstream END AS failed_downstream,
            j.item_id, j.visit
     FROM judged j JOIN work_items w ON w.id = j.item_id CROSS JOIN bounds b
     WHERE j.stage = ?
@@ -101,7 +110,7 @@ rows_behind AS (
 
 _COLUMNS = (
     "part, key, title, flow_item_type, entered_at, left_at, lead_time, process_time, wait_time, "
-    "wait_before, complete_and_accurate, age"
+    "wait_before, complete_and_accurate, age, sent_back, failed_downstream"
 )
 
 
@@ -113,14 +122,16 @@ def stage_evidence(
     limit: int | None = None,
     offset: int = 0,
     work_start: WorkStart = "active",
+    rules: DoraRules = DEFAULT_DORA_RULES,
 ) -> StageEvidencePage:
     """The rows behind `stage`'s figures on the value stream map of a slice and window: departed visits
     (by exit, then key), then the items still in the stage (by entry, then key); all of them, or `limit`
     from `offset`.
 
-    Raises `UnknownStage` when the slice's value stream has no such stage.
+    Raises `UnknownStage` when the slice's value stream has no such stage. `rules` say which production
+    deployments failed (the delivery stage's %C&A), as for `obeya.engine.stages.value_stream_map`.
     """
-    sql, params = _stage_evidence_sql(store, stage, window, scope, work_start)
+    sql, params = _stage_evidence_sql(store, stage, window, scope, work_start, rules)
     counts = store.query(
         f"{sql} SELECT count(*) FILTER (WHERE part = 'departed'), count(*) FILTER (WHERE part = 'in_stage') "
         "FROM rows_behind",
@@ -164,4 +175,6 @@ def _row(r: tuple[object, ...]) -> StageVisitEvidence:
         wait_before=_seconds(r[9]),
         complete_and_accurate=None if r[10] is None else bool(r[10]),
         age=_seconds(r[11]),
+        sent_back=None if r[12] is None else bool(r[12]),
+        failed_downstream=None if r[13] is None else bool(r[13]),
     )

@@ -6,16 +6,23 @@ ended (the item left the stage) in the window:
 
 - lead time (LT): entry → exit; process time (PT): the part of it in ``active``; wait = LT − PT;
 - wait before: the time between the item's previous visit (an earlier stage) ending and this one starting;
-- %C&A: share of those visits after which the item never came back into this stage or an earlier one;
+- %C&A: share of those visits after which the item never came back into this stage or an earlier one
+  and, for the delivery stage, whose work did not fail downstream: no change implementing the item went
+  to production, after the visit began and by the window's end, in a deployment that failed
+  (`obeya.engine.dora.failed_condition`), nor in a failed attempt to deploy the commit that shipped it;
 - throughput (visits ended per week) and WIP (average items in the stage over the window), with the
   Little's-law check WIP ≈ throughput × mean LT;
-- items still in the stage at the window's end, with their age so far, shown apart.
+- items still in the stage at the window's end, with their age so far (summary and oldest), shown apart.
+
+`obeya.engine.stage_comparison.value_stream_map_with_previous` gives the map of the window beside the
+map of the window of the same length just before it, and the change of each figure.
 
 Whole stream: total LT = Σ median stage LT + Σ median wait before; total PT = Σ median PT; activity
 ratio = total PT ÷ total LT; rolled %C&A = Π stage %C&A. Bottleneck: the stage with the largest share
 of the stream's committed wait (time in ``new`` — an uncommitted backlog — and the observation stage,
 after release, are not queues), confirmed by its queue growing (more entries than exits in the window)
-or by it holding the most waiting items at the window's end.
+or by it holding the most waiting items at the window's end (the contract's "highest utilisation"
+needs a capacity the data does not hold; docs/metrics.md, "Choices").
 """
 
 from __future__ import annotations
@@ -24,6 +31,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from obeya.engine.dora import FINISHED_AT, failed_condition
+from obeya.engine.dora_rules import DEFAULT_DORA_RULES, DoraRules
 from obeya.engine.flow import duration_columns
 from obeya.engine.results import DurationSummary, Ratio
 from obeya.engine.snapshot import item_times_snapshot
@@ -81,6 +90,7 @@ class StageFigures:
     in_stage_now: int
     in_stage_waiting_now: int
     age_in_stage: DurationSummary  # of the items still in the stage, so far
+    oldest_in_stage: float | None  # the longest of those ages, seconds
     committed_wait_total: float  # Σ seconds of wait (without uncommitted time) of the visits that ended
 
 
@@ -120,47 +130,129 @@ def stage_order(store: Store, scope: Slice) -> list[str]:
     return list(_DEFAULT_STAGES)
 
 
+def delivery_stages(store: Store, scope: Slice, order: list[str]) -> list[str]:
+    """The stages of `order` that deliver to production, whose %C&A also counts failures downstream:
+    those of category ``delivery`` (by name, for stages without a category, and for the defaults)."""
+    if scope.value_stream_id:
+        rows = store.query(
+            "SELECT name FROM stages WHERE value_stream_id = ? "
+            "AND COALESCE(category, name) = ? ORDER BY position",
+            [scope.value_stream_id, StageCategory.DELIVERY.value],
+        )
+        if rows:
+            return [r[0] for r in rows if r[0] in order]
+    return [name for name in order if name == StageCategory.DELIVERY.value]
+
+
 def stage_positions(order: list[str]) -> str:
     """A ``positions(stage, position)`` CTE for stages in `order`."""
-    values = ", ".join(f"('{name.replace(chr(39), chr(39) * 2)}', {i})" for i, name in enumerate(order))
+    values = ", ".join(f"({_literal(name)}, {i})" for i, name in enumerate(order))
     return f"positions(stage, position) AS (VALUES {values})"
 
 
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _failed_downstream_sql(delivery: list[str], rules: DoraRules) -> str:
+    """A ``failed_downstream(item_id, failed_at)`` CTE: for each item of the map, when a change that
+    implements it went to production, by the window's end, in a deployment that failed
+    (`failed_condition`: failed, rolled back, or caused a change-caused incident) — either a deployment
+    that shipped it (``deployment_changes``) or a failed attempt before it at the same service,
+    environment and commit (the retry rule of `obeya.engine.sql.deployment_conditions`). Without a
+    `delivery` stage it is empty."""
+    if not delivery:
+        return (
+            "failed_downstream AS (SELECT CAST(NULL AS VARCHAR) AS item_id, "
+            "CAST(NULL AS TIMESTAMP) AS failed_at WHERE FALSE)"
+        )
+    # The failed production deployments first (few), then the items whose changes they, or the
+    # successful retry of their commit, shipped.
+    return f"""failed_deployments AS (
+    SELECT d.id, d.service, d.environment, d.commit_sha, d.result, {FINISHED_AT} AS failed_at
+    FROM deployments d CROSS JOIN bounds b
+    WHERE d.environment_class = 'production' AND {rules.deployments.counted()}
+      AND {FINISHED_AT} < b.window_end AND {failed_condition(rules)}
+),
+item_shipments AS (
+    SELECT l.from_id AS item_id, s.id, s.service, s.environment, s.commit_sha,
+           COALESCE(s.finished_at, s.started_at) AS shipped_at
+    FROM trace_links l JOIN deployment_changes dc ON dc.change_id = l.to_id
+    JOIN deployments s ON s.id = dc.deployment_id
+    WHERE l.link_kind = 'implemented_by' AND l.to_kind = 'change' AND s.environment_class = 'production'
+      AND l.from_id IN (SELECT id FROM items)
+),
+failed_downstream AS (
+    SELECT m.item_id, f.failed_at FROM item_shipments m JOIN failed_deployments f ON f.id = m.id
+    UNION ALL
+    SELECT m.item_id, f.failed_at FROM item_shipments m
+    JOIN failed_deployments f ON f.service = m.service AND f.environment = m.environment
+                             AND f.commit_sha = m.commit_sha
+    WHERE f.result IN ('failure', 'rolled_back') AND f.failed_at < m.shipped_at
+)"""
+
+
 def judged_visits_sql(
-    window: Window, scope: Slice, work_start: WorkStart, order: list[str]
+    window: Window,
+    scope: Slice,
+    work_start: WorkStart,
+    order: list[str],
+    delivery: list[str] | None = None,
+    rules: DoraRules = DEFAULT_DORA_RULES,
 ) -> tuple[str, list[Any]]:
     """CTEs ending in ``judged``: each visit (`_visits_sql`) of a stage in `order` with its position,
     lead time, the wait before it (from the item's previous visit, when that was an earlier stage) and
-    whether it was complete and accurate (the item never came back into this stage or an earlier one);
-    ``bounds`` holds the window."""
+    whether it was complete and accurate: the item never came back into this stage or an earlier one
+    and, for a stage in `delivery`, did not fail downstream (``failed_downstream``: a failed production
+    deployment of its work after the visit began, `_failed_downstream_sql`); ``bounds`` holds the
+    window."""
     sql, params = _visits_sql(window, scope, work_start)
+    delivery = delivery or []
+    in_delivery = f"v.stage IN ({', '.join(_literal(name) for name in delivery)})" if delivery else "FALSE"
     sql += f""",
 bounds AS (SELECT CAST(? AS TIMESTAMP) AS window_start, CAST(? AS TIMESTAMP) AS window_end),
 {stage_positions(order)},
+{_failed_downstream_sql(delivery, rules)},
+last_failed AS (SELECT item_id, MAX(failed_at) AS failed_at FROM failed_downstream GROUP BY item_id),
 placed AS (
     SELECT v.*, p.position, q.position AS previous_position,
-           {seconds_between("v.entered_at", "v.left_at")} AS lead_time
+           {seconds_between("v.entered_at", "v.left_at")} AS lead_time,
+           -- a failure after the visit began: the item's last failure is after it began
+           COALESCE({in_delivery} AND f.failed_at >= v.entered_at, FALSE) AS failed_downstream
     FROM visits v JOIN positions p ON p.stage = v.stage
     LEFT JOIN positions q ON q.stage = v.previous_stage
+    LEFT JOIN last_failed f ON f.item_id = v.item_id
 ),
-judged AS (
+reworked AS (
     SELECT pl.*,
            COALESCE(MIN(pl.position) OVER (PARTITION BY pl.item_id ORDER BY pl.entered_at
                                            ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING), 999999)
-               > pl.position AS accurate,
+               <= pl.position AS sent_back
+    FROM placed pl
+),
+judged AS (
+    SELECT pl.*, NOT pl.sent_back AND NOT pl.failed_downstream AS accurate,
            CASE WHEN pl.previous_position < pl.position
                 THEN {seconds_between("pl.previous_left_at", "pl.entered_at")} END AS wait_before
-    FROM placed pl
+    FROM reworked pl
 )"""
     return sql, [*params, window.start, window.end]
 
 
 def value_stream_map(
-    store: Store, window: Window, scope: Slice = Slice(), work_start: WorkStart = "active"
+    store: Store,
+    window: Window,
+    scope: Slice = Slice(),
+    work_start: WorkStart = "active",
+    rules: DoraRules = DEFAULT_DORA_RULES,
 ) -> ValueStreamMap:
-    """The value stream map of a slice (normally one value stream) over a window; see the module doc."""
+    """The value stream map of a slice (normally one value stream, or a team, service or flow item type
+    of it) over a window; see the module doc and docs/metrics.md, "The value stream map". `rules` say
+    which production deployments failed, for the delivery stage's %C&A."""
     order = stage_order(store, scope)
-    sql, params = judged_visits_sql(window, scope, work_start, order)
+    sql, params = judged_visits_sql(
+        window, scope, work_start, order, delivery_stages(store, scope, order), rules
+    )
     # One pass over the visits: the departures' figures (FILTER on "left in the window") and the
     # stage's presence over the window (WIP, arrivals, items still in it).
     departed = "NOT j.is_current AND j.left_at >= b.window_start AND j.left_at < b.window_end"
@@ -181,7 +273,8 @@ SELECT j.stage, count(*) FILTER (WHERE {departed}),
        SUM(GREATEST({overlap}, 0)),
        count(*) FILTER (WHERE j.entered_at >= b.window_start AND j.entered_at < b.window_end),
        count(*) FILTER (WHERE j.is_current),
-       {duration_columns(seconds_between("j.entered_at", "b.window_end"), "j.is_current")}
+       {duration_columns(seconds_between("j.entered_at", "b.window_end"), "j.is_current")},
+       MAX({seconds_between("j.entered_at", "b.window_end")}) FILTER (WHERE j.is_current)
 FROM judged j CROSS JOIN bounds b GROUP BY j.stage""",
             params,
         )
@@ -220,6 +313,7 @@ FROM judged j CROSS JOIN bounds b GROUP BY j.stage""",
                 in_stage_now=int(present[3]) if present else 0,
                 in_stage_waiting_now=int(waiting_now.get(name, 0)),
                 age_in_stage=DurationSummary.from_row(present[4:7] if present else _NONE),
+                oldest_in_stage=float(present[7]) if present and present[7] is not None else None,
                 committed_wait_total=float(row[15] or 0) if row else 0.0,
             )
         )

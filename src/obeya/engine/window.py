@@ -94,3 +94,41 @@ class Slice:
     team_id: str | None = None
     service: str | None = None
     flow_item_type: FlowItemType | None = None
+
+
+def chosen_window(
+    spec: str | None = None,
+    as_of: date | None = None,
+    first_day: date | None = None,
+    last_day: date | None = None,
+    names: tuple[str, str, str, str] = ("window", "as_of", "from", "to"),
+) -> Window:
+    """The window a command or request names: the calendar days `first_day` to `last_day` (both
+    included, UTC), or `spec` (default ``90d``) ending with `as_of`'s day (`Window.last`).
+
+    Raises `WindowError` when only one of the days is given, when the first is after the last, or when
+    the days are given together with `spec` or `as_of` (two ways of choosing one window). Messages name
+    the four by `names` (the CLI's options or the API's parameters).
+    """
+    spec_name, as_of_name, first_name, last_name = names
+    if first_day is None and last_day is None:
+        return Window.last(spec or "90d", as_of)
+    if spec is not None or as_of is not None:
+        raise WindowError(
+            f"{first_name}/{last_name} choose the window by its days: leave out {spec_name} and {as_of_name}"
+        )
+    if first_day is None or last_day is None:
+        raise WindowError(
+            f"{first_name} and {last_name} go together: give both days (YYYY-MM-DD, both included)"
+        )
+    if first_day > last_day:
+        raise WindowError(
+            f"{first_name} {first_day} is after {last_name} {last_day}: the first day comes first"
+        )
+    return Window.between(first_day, last_day)
+
+
+def window_spec(window: Window) -> str:
+    """A `Window.last` spec as long as `window` (whole days, e.g. ``30d``); with the window's last day as
+    ``as_of`` it names the same window."""
+    return f"{round(window.days)}d"

@@ -14,7 +14,7 @@ from obeya.config import ObeyaConfig
 from obeya.engine.dora_rules import DEFAULT_DORA_RULES, DoraRules
 from obeya.engine.slices import UnknownSliceValue, resolve_slice
 from obeya.engine.timeline import WorkStart
-from obeya.engine.window import Slice, Window, WindowError
+from obeya.engine.window import Slice, Window, WindowError, chosen_window, window_spec
 from obeya.model.vocabulary import FlowItemType
 from obeya.store import Store
 
@@ -33,10 +33,25 @@ TeamParam = Annotated[str | None, Query(description="Team name (case-insensitive
 ServiceParam = Annotated[str | None, Query(description="Service name, as deployments and incidents give it.")]
 TypeParam = Annotated[FlowItemType | None, Query(alias="type", description="Flow item type.")]
 WindowParam = Annotated[
-    str, Query(description="How far back: a number and d, w, m (30 days) or y (365 days), e.g. `90d`.")
+    str | None,
+    Query(
+        description="How far back: a number and d, w, m (30 days) or y (365 days), e.g. `90d` (the default)."
+    ),
 ]
 AsOfParam = Annotated[
     date | None, Query(description="Last day of the window, YYYY-MM-DD (default: today, UTC).")
+]
+FromParam = Annotated[
+    date | None,
+    Query(
+        alias="from",
+        description="First day of a calendar window, YYYY-MM-DD (UTC, included); with `to`, instead of "
+        "`window` and `as_of`.",
+    ),
+]
+ToParam = Annotated[
+    date | None,
+    Query(alias="to", description="Last day of a calendar window, YYYY-MM-DD (UTC, included); with `from`."),
 ]
 
 
@@ -73,6 +88,17 @@ class Filters:
     def as_of(self) -> date:
         """The last day of the window."""
         return (self.window.end - timedelta(days=1)).date()
+
+    def previous_window_out(self) -> WindowOut:
+        """The previous window of the same length, as served."""
+        previous = self.window.previous()
+        return WindowOut(
+            start=previous.start.date(),
+            end=previous.end.date(),
+            as_of=(previous.end - timedelta(days=1)).date(),
+            days=previous.days,
+            window=self.window_spec,
+        )
 
     def query(self, extra: dict[str, str | int | None] | None = None, previous: bool = False) -> str:
         """A query string naming the same slice and window (or the previous window), plus `extra`.
@@ -125,12 +151,17 @@ def resolve_or_404(
         raise HTTPException(status_code=404, detail=f"{error.parameter}: {error}") from error
 
 
-def window_or_422(spec: str, as_of: date | None) -> Window:
-    """The window `spec` long ending with `as_of`'s day; a 422 naming the parameter when unreadable."""
+def window_or_422(
+    spec: str | None, as_of: date | None, first_day: date | None = None, last_day: date | None = None
+) -> Window:
+    """The window `spec` long (default 90 days) ending with `as_of`'s day, or the calendar days
+    `first_day` to `last_day` (both included); a 422 naming the parameters when unreadable or when the
+    two ways of choosing a window are mixed (`obeya.engine.window.chosen_window`)."""
     try:
-        return Window.last(spec, as_of)
+        return chosen_window(spec, as_of, first_day, last_day)
     except WindowError as error:
-        raise HTTPException(status_code=422, detail=f"window: {error}") from error
+        parameter = "from/to" if first_day or last_day else "window"
+        raise HTTPException(status_code=422, detail=f"{parameter}: {error}") from error
 
 
 def _filters(
@@ -140,19 +171,24 @@ def _filters(
     team: TeamParam = None,
     service: ServiceParam = None,
     item_type: TypeParam = None,
-    window: WindowParam = "90d",
+    window: WindowParam = None,
     as_of: AsOfParam = None,
+    first_day: FromParam = None,
+    last_day: ToParam = None,
 ) -> Filters:
-    period = window_or_422(window, as_of)
+    period = window_or_422(window, as_of, first_day, last_day)
     config: ObeyaConfig = request.app.state.config
+    # A calendar window is served, and linked, as its length in days ending on its last day: the same
+    # window, so every link (and the previous window) keeps one form.
+    spec = (window or "90d").strip() if first_day is None else window_spec(period)
     return Filters(
         resolve_or_404(store, stream, team, service, item_type),
         period,
-        window.strip(),
+        spec,
         config.rules.work_start,
         config.rules.dora_rules(),
     )
 
 
 FiltersDep = Annotated[Filters, Depends(_filters)]
-"""The filters every figure takes: stream, team, service, type, window, as_of."""
+"""The filters every figure takes: stream, team, service, type, and window with as_of or from with to."""

@@ -1,5 +1,6 @@
-"""`/api/v1/vsm` (the value stream map as JSON), `/api/v1/vsm.svg` (drawn as an SVG image) and
-`/api/v1/vsm/stages/{stage}/evidence` (the rows behind one stage's figures, as JSON or CSV)."""
+"""`/api/v1/vsm` (the value stream map as JSON, beside the previous window), `/api/v1/vsm.svg` (drawn as
+an SVG image) and `/api/v1/vsm/stages/{stage}/evidence` (the rows behind one stage's figures, as JSON or
+CSV)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from obeya.api.routes.dependencies import Filters, FiltersDep, SliceOut, StoreDe
 from obeya.api.routes.evidence import csv_text
 from obeya.api.routes.models import RatioOut
 from obeya.engine.results import DurationSummary
+from obeya.engine.stage_comparison import MapChange, value_stream_map_with_previous
 from obeya.engine.stage_evidence import StageVisitEvidence, UnknownStage, stage_evidence
 from obeya.engine.stages import ValueStreamMap, value_stream_map
 from obeya.store import Store
@@ -41,6 +43,7 @@ class StageOut(BaseModel):
     in_stage_now: int
     in_stage_waiting_now: int
     age_in_stage: DurationSummary
+    oldest_in_stage: float | None
     committed_wait_total: float
     evidence: str  # link to the rows behind the stage's figures
 
@@ -63,8 +66,8 @@ class BottleneckOut(BaseModel):
     items: list[WaitingItemOut]
 
 
-class ValueStreamMapOut(BaseModel):
-    """The value stream map of a slice over a window."""
+class MapFiguresOut(BaseModel):
+    """The value stream map of a slice over one window."""
 
     window: WindowOut
     slice: SliceOut
@@ -76,16 +79,25 @@ class ValueStreamMapOut(BaseModel):
     bottleneck: BottleneckOut | None
 
 
-def _map_out(vsm: ValueStreamMap, filters: Filters) -> ValueStreamMapOut:
+class ValueStreamMapOut(MapFiguresOut):
+    """The value stream map of a slice over a window; `previous`, the map of the window of the same
+    length just before (its stages' evidence links name that window); `change`, this window's figures
+    minus the previous window's (null where either has no data; shares as fractions)."""
+
+    previous: MapFiguresOut
+    change: MapChange
+
+
+def _map_out(vsm: ValueStreamMap, filters: Filters, previous: bool = False) -> MapFiguresOut:
     b = vsm.bottleneck
-    return ValueStreamMapOut(
-        window=filters.window_out(),
+    return MapFiguresOut(
+        window=filters.previous_window_out() if previous else filters.window_out(),
         slice=filters.slice_out(),
         stages=[
             StageOut(
                 **{k: v for k, v in vars(s).items() if k != "complete_and_accurate"},
                 complete_and_accurate=RatioOut.of(s.complete_and_accurate),
-                evidence=stage_evidence_link(s.stage, filters),
+                evidence=stage_evidence_link(s.stage, filters, previous=previous),
             )
             for s in vsm.stages
         ],
@@ -114,11 +126,38 @@ def _title(store: Store, filters: Filters) -> str:
     return f"Value stream map — {who} — {filters.window.start.date()} to {last}"
 
 
+NotByParam = Annotated[
+    str | None,
+    Query(
+        description="Not taken: the map is over one window (choose it with `window`/`as_of` or `from`/`to`)."
+    ),
+]
+
+
+def _no_grouping(by: str | None) -> None:
+    if by is not None:
+        raise HTTPException(
+            status_code=422,
+            detail=f"by: the value stream map takes a window, not a grouping (by={by!r}); ask for one map "
+            "per period with window and as_of, or from and to",
+        )
+
+
 @router.get("/vsm")
-def vsm_json(store: StoreDep, filters: FiltersDep) -> ValueStreamMapOut:
-    """Per stage lead time, process time, wait, %C&A, WIP and throughput; the stream's totals, activity
-    ratio and rolled %C&A; the bottleneck with its evidence and items. Definitions: docs/metrics.md."""
-    return _map_out(value_stream_map(store, filters.window, filters.scope, filters.work_start), filters)
+def vsm_json(store: StoreDep, filters: FiltersDep, by: NotByParam = None) -> ValueStreamMapOut:
+    """Per stage lead time, process time, wait, %C&A, WIP and throughput; the items still in each stage
+    with their age; the stream's totals, activity ratio and rolled %C&A; the bottleneck with its evidence
+    and items; all beside the previous window of the same length, with the change. Definitions:
+    docs/metrics.md."""
+    _no_grouping(by)
+    compared = value_stream_map_with_previous(
+        store, filters.window, filters.scope, filters.work_start, filters.dora_rules
+    )
+    return ValueStreamMapOut(
+        **dict(_map_out(compared.current, filters)),
+        previous=_map_out(compared.previous, filters, previous=True),
+        change=compared.change,
+    )
 
 
 @router.get(
@@ -126,10 +165,11 @@ def vsm_json(store: StoreDep, filters: FiltersDep) -> ValueStreamMapOut:
     response_class=Response,
     responses={200: {"content": {"image/svg+xml": {}}, "description": "The map as an SVG image."}},
 )
-def vsm_svg(store: StoreDep, filters: FiltersDep) -> Response:
+def vsm_svg(store: StoreDep, filters: FiltersDep, by: NotByParam = None) -> Response:
     """The value stream map drawn as SVG: stages with PT, LT and %C&A, waits beneath, the bottleneck
     marked in red, the totals beside."""
-    vsm = value_stream_map(store, filters.window, filters.scope, filters.work_start)
+    _no_grouping(by)
+    vsm = value_stream_map(store, filters.window, filters.scope, filters.work_start, filters.dora_rules)
     return Response(value_stream_map_svg(vsm, _title(store, filters)), media_type="image/svg+xml")
 
 
@@ -152,13 +192,19 @@ class StageEvidenceOut(BaseModel):
 
 
 def stage_evidence_link(
-    stage: str, filters: Filters, page: int | None = None, page_size: int | None = None, output: str = "json"
+    stage: str,
+    filters: Filters,
+    page: int | None = None,
+    page_size: int | None = None,
+    output: str = "json",
+    previous: bool = False,
 ) -> str:
-    """The link to the rows behind `stage`'s figures under the same filters (a page of them, if given)."""
+    """The link to the rows behind `stage`'s figures under the same filters (a page of them, if given),
+    in the window or in the previous one."""
     extra: dict[str, str | int | None] = {"page": page, "page_size": page_size}
     if output != "json":
         extra["format"] = output
-    return f"/api/v1/vsm/stages/{quote(stage, safe='')}/evidence?{filters.query(extra)}"
+    return f"/api/v1/vsm/stages/{quote(stage, safe='')}/evidence?{filters.query(extra, previous=previous)}"
 
 
 @router.get(
@@ -187,6 +233,7 @@ def vsm_stage_evidence(
             limit=page_size,
             offset=(page - 1) * page_size,
             work_start=filters.work_start,
+            rules=filters.dora_rules,
         )
     except UnknownStage as error:
         raise HTTPException(status_code=404, detail=f"stage: {error}") from error
