@@ -317,6 +317,34 @@ def test_two_streams_of_one_name_are_told_apart_by_id(database: str) -> None:
     assert completed["value"] == 0  # the declared stream has no scopes yet, so none of the scenario's items
 
 
+@pytest.mark.parametrize("command", ["flow", "dora", "cfd"])
+def test_a_calendar_window_is_the_same_as_its_days_back_from_its_last_day(
+    database: str, command: str
+) -> None:
+    common = ["metrics", command, "--stream", "Payments", "--format", "json", "--database-url", database]
+    by_days = json.loads(_run(*common, "--from", "2025-03-01", "--to", "2025-03-31"))
+    by_window = json.loads(_run(*common, "--window", "31d", "--as-of", "2025-03-31"))
+    assert by_days == by_window
+    if command == "flow":  # March: A, B and D completed (the scenario of tests/engine/test_flow.py)
+        figures = {f["metric"]: f["value"] for f in by_days["figures"]}
+        assert figures["items completed"] == 3
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--from", "2025-03-01"], "--from and --to go together"),
+        (["--from", "2025-03-31", "--to", "2025-03-01"], "--from 2025-03-31 is after --to 2025-03-01"),
+        (["--from", "2025-03-01", "--to", "2025-03-31", "--window", "30d"], "leave out --window and --as-of"),
+        (["--from", "1 March", "--to", "2025-03-31"], "--from '1 March': not a day; use YYYY-MM-DD"),
+    ],
+)
+def test_calendar_window_errors_name_the_options(database: str, args: list[str], message: str) -> None:
+    result = runner.invoke(app, ["metrics", "flow", *args, "--database-url", database])
+    assert result.exit_code == 2
+    assert message in " ".join(result.output.split())
+
+
 @pytest.mark.parametrize(
     ("option", "value", "message"),
     [

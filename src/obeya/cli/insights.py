@@ -9,8 +9,18 @@ from rich.console import Console
 from rich.table import Table
 
 from obeya.cli.format import OutputFormat, human, print_json
-from obeya.cli.metrics import AsOf, Format, Stream, WindowSpec, _slice, _title, _window
-from obeya.cli.options import DatabaseURL
+from obeya.cli.options import (
+    AsOfOption,
+    DatabaseURL,
+    Format,
+    FromDay,
+    Stream,
+    ToDay,
+    WindowOption,
+    slice_option,
+    window_option,
+    window_title,
+)
 from obeya.config import load_config
 from obeya.insights import InsightsReport, StreamMaturity, insights_report
 from obeya.insights import maturity as maturity_model
@@ -82,8 +92,10 @@ def _print_report_csv(report: InsightsReport) -> None:
 
 def insights(
     stream: Stream = None,
-    window: WindowSpec = "90d",
-    as_of: AsOf = None,
+    window: WindowOption = None,
+    as_of: AsOfOption = None,
+    first_day: FromDay = None,
+    last_day: ToDay = None,
     output: Format = OutputFormat.table,
     database: DatabaseURL = None,
 ) -> None:
@@ -101,13 +113,13 @@ def insights(
 
         obeya insights --stream "Mobile App" --format csv
     """
-    period = _window(window, as_of)
+    period = window_option(window, as_of, first_day, last_day)
     config = load_config().rules
     with open_store(database) as store:
-        scope = _slice(store, stream, None, None, None)
+        scope = slice_option(store, stream)
         report = insights_report(store, period, scope, config.dora_rules(), config.work_start)
     if output is OutputFormat.table:
-        _print_report_table(_title("Insights", stream, period), report)
+        _print_report_table(window_title("Insights", stream, period), report)
     elif output is OutputFormat.json:
         print_json(report)
     else:
@@ -127,8 +139,10 @@ def _print_maturity_table(title: str, streams: list[StreamMaturity]) -> None:
 
 
 def maturity(
-    window: WindowSpec = "90d",
-    as_of: AsOf = None,
+    window: WindowOption = None,
+    as_of: AsOfOption = None,
+    first_day: FromDay = None,
+    last_day: ToDay = None,
     output: Format = OutputFormat.table,
     database: DatabaseURL = None,
 ) -> None:
@@ -144,12 +158,12 @@ def maturity(
 
         obeya maturity --format csv
     """
-    period = _window(window, as_of)
+    period = window_option(window, as_of, first_day, last_day)
     rules = load_config().rules.dora_rules()
     with open_store(database) as store:
         streams = maturity_model(store, period, rules)
     if output is OutputFormat.table:
-        _print_maturity_table(_title("Maturity", None, period), streams)
+        _print_maturity_table(window_title("Maturity", None, period), streams)
     elif output is OutputFormat.json:
         print_json(streams)
     else:

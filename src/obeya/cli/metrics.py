@@ -3,16 +3,28 @@ window, and its cumulative flow."""
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 import typer
 
 from obeya.cli.format import OutputFormat, fail, print_cumulative_flow, print_figures, print_series
-from obeya.cli.options import DatabaseURL
+from obeya.cli.options import (
+    AsOfOption,
+    DatabaseURL,
+    Format,
+    FromDay,
+    ItemType,
+    Service,
+    Stream,
+    Team,
+    ToDay,
+    WindowOption,
+    slice_option,
+    window_option,
+    window_title,
+)
 from obeya.config import load_config
 from obeya.engine.flow import Grouping
-from obeya.engine.slices import UnknownSliceValue, resolve_slice
 from obeya.engine.summary import (
     aging_summary,
     cumulative_flow,
@@ -21,24 +33,12 @@ from obeya.engine.summary import (
     flow_series,
     flow_summary,
 )
-from obeya.engine.window import Slice, Window, WindowError
-from obeya.model.vocabulary import FlowItemType
 from obeya.settings import open_store
-from obeya.store import Store
 
 metrics_app = typer.Typer(help="Flow metrics and DORA metrics.", no_args_is_help=True)
 
-Stream = Annotated[str | None, typer.Option("--stream", help="Value stream name or id (default: all).")]
-WindowSpec = Annotated[str, typer.Option("--window", help="How far back: 90d, 12w, 6m, 1y.")]
-AsOf = Annotated[
-    str | None, typer.Option("--as-of", help="Last day of the window, YYYY-MM-DD (default today).")
-]
 By = Annotated[str | None, typer.Option("--by", help="Give a series per week or month instead.")]
 CfdBy = Annotated[str, typer.Option("--by", help="Count per flow state or per stage: state or stage.")]
-Format = Annotated[OutputFormat, typer.Option("--format", help="table, json or csv.")]
-Team = Annotated[str | None, typer.Option("--team", help="Team name or id.")]
-ItemType = Annotated[FlowItemType | None, typer.Option("--type", help="Flow item type.")]
-Service = Annotated[str | None, typer.Option("--service", help="Service name.")]
 
 _UNITS = {
     "flow velocity": "items",
@@ -51,22 +51,6 @@ _UNITS = {
 }
 
 
-def _slice(
-    store: Store, stream: str | None, team: str | None, item_type: FlowItemType | None, service: str | None
-) -> Slice:
-    try:
-        return resolve_slice(store, stream, team, service, item_type)
-    except UnknownSliceValue as error:
-        raise fail(str(error)) from error
-
-
-def _window(spec: str, as_of: str | None) -> Window:
-    try:
-        return Window.last(spec, date.fromisoformat(as_of) if as_of else None)
-    except (WindowError, ValueError) as error:
-        raise fail(f"--window/--as-of: {error}") from error
-
-
 def _grouping(by: str | None) -> Grouping | None:
     if by is None:
         return None
@@ -75,16 +59,13 @@ def _grouping(by: str | None) -> Grouping | None:
     return "week" if by == "week" else "month"
 
 
-def _title(kind: str, stream: str | None, window: Window) -> str:
-    end = window.end.date().fromordinal(window.end.date().toordinal() - 1)
-    return f"{kind} — {stream or 'all value streams'} — {window.start.date()} to {end}"
-
-
 @metrics_app.command("flow")
 def flow_command(
     stream: Stream = None,
-    window: WindowSpec = "90d",
-    as_of: AsOf = None,
+    window: WindowOption = None,
+    as_of: AsOfOption = None,
+    first_day: FromDay = None,
+    last_day: ToDay = None,
     by: By = None,
     output: Format = OutputFormat.table,
     team: Team = None,
@@ -107,13 +88,15 @@ def flow_command(
 
         obeya metrics flow --stream Payments --window 6m --by month --format csv
 
+        obeya metrics flow --stream Payments --from 2026-04-01 --to 2026-04-30
+
         obeya metrics flow --stream "Mobile App" --type defect --format json
     """
     grouping = _grouping(by)
-    period = _window(window, as_of)
+    period = window_option(window, as_of, first_day, last_day)
     with open_store(database) as store:
-        scope = _slice(store, stream, team, item_type, service)
-        title = _title("Flow", stream, period)
+        scope = slice_option(store, stream, team, item_type, service)
+        title = window_title("Flow", stream, period)
         if grouping:
             print_series(
                 title,
@@ -133,8 +116,10 @@ def flow_command(
 @metrics_app.command("dora")
 def dora_command(
     stream: Stream = None,
-    window: WindowSpec = "90d",
-    as_of: AsOf = None,
+    window: WindowOption = None,
+    as_of: AsOfOption = None,
+    first_day: FromDay = None,
+    last_day: ToDay = None,
     by: By = None,
     output: Format = OutputFormat.table,
     team: Team = None,
@@ -159,11 +144,11 @@ def dora_command(
         obeya metrics dora --service payments-api --format json
     """
     grouping = _grouping(by)
-    period = _window(window, as_of)
+    period = window_option(window, as_of, first_day, last_day)
     rules = load_config().rules.dora_rules()
     with open_store(database) as store:
-        scope = _slice(store, stream, team, item_type, service)
-        title = _title("DORA", stream, period)
+        scope = slice_option(store, stream, team, item_type, service)
+        title = window_title("DORA", stream, period)
         if grouping:
             print_series(title, dora_series(store, period, scope, grouping, rules), _UNITS, output)
         else:
@@ -173,8 +158,10 @@ def dora_command(
 @metrics_app.command("cfd")
 def cfd_command(
     stream: Stream = None,
-    window: WindowSpec = "90d",
-    as_of: AsOf = None,
+    window: WindowOption = None,
+    as_of: AsOfOption = None,
+    first_day: FromDay = None,
+    last_day: ToDay = None,
     by: CfdBy = "state",
     output: Format = OutputFormat.table,
     team: Team = None,
@@ -196,10 +183,10 @@ def cfd_command(
     """
     if by not in ("state", "stage"):
         raise fail(f"--by {by!r}: use state or stage")
-    period = _window(window, as_of)
+    period = window_option(window, as_of, first_day, last_day)
     with open_store(database) as store:
-        scope = _slice(store, stream, team, item_type, service)
+        scope = slice_option(store, stream, team, item_type, service)
         cfd = cumulative_flow(
             store, period, scope, "flow_state" if by == "state" else "stage", load_config().rules.work_start
         )
-        print_cumulative_flow(_title(f"Cumulative flow by {by}", stream, period), cfd, output)
+        print_cumulative_flow(window_title(f"Cumulative flow by {by}", stream, period), cfd, output)

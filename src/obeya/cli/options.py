@@ -1,12 +1,15 @@
-"""Options shared by several commands."""
+"""Options shared by the commands that print figures: the store, the window and the slice."""
 
 from datetime import date
 from typing import Annotated
 
 import typer
 
-from obeya.cli.format import fail
-from obeya.engine.window import Window, WindowError, chosen_window
+from obeya.cli.format import OutputFormat, fail
+from obeya.engine.slices import UnknownSliceValue, resolve_slice
+from obeya.engine.window import Slice, Window, WindowError, chosen_window
+from obeya.model.vocabulary import FlowItemType
+from obeya.store import Store
 
 DatabaseURL = Annotated[
     str | None,
@@ -55,3 +58,31 @@ def window_option(
     except WindowError as error:
         # The calendar errors name their options already; the others are about --window/--as-of.
         raise fail(str(error) if first_day or last_day else f"--window/--as-of: {error}") from error
+
+
+Stream = Annotated[str | None, typer.Option("--stream", help="Value stream name or id (default: all).")]
+Team = Annotated[str | None, typer.Option("--team", help="Team name or id.")]
+ItemType = Annotated[FlowItemType | None, typer.Option("--type", help="Flow item type.")]
+Service = Annotated[str | None, typer.Option("--service", help="Service name.")]
+Format = Annotated[OutputFormat, typer.Option("--format", help="table, json or csv.")]
+
+
+def slice_option(
+    store: Store,
+    stream: str | None,
+    team: str | None = None,
+    item_type: FlowItemType | None = None,
+    service: str | None = None,
+) -> Slice:
+    """The slice `--stream/--team/--type/--service` name, resolved in `store`; a clear error listing the
+    known values when one is unknown."""
+    try:
+        return resolve_slice(store, stream, team, service, item_type)
+    except UnknownSliceValue as error:
+        raise fail(str(error)) from error
+
+
+def window_title(kind: str, stream: str | None, window: Window) -> str:
+    """A figure table's title: what, of which stream, over which days (the last one included)."""
+    end = window.end.date().fromordinal(window.end.date().toordinal() - 1)
+    return f"{kind} — {stream or 'all value streams'} — {window.start.date()} to {end}"

@@ -15,8 +15,21 @@ from rich.console import Console
 from rich.table import Table
 
 from obeya.cli.format import OutputFormat, human, print_json
-from obeya.cli.metrics import Format, ItemType, Service, Stream, Team, _slice, _title
-from obeya.cli.options import AsOfOption, DatabaseURL, FromDay, ToDay, WindowOption, window_option
+from obeya.cli.options import (
+    AsOfOption,
+    DatabaseURL,
+    Format,
+    FromDay,
+    ItemType,
+    Service,
+    Stream,
+    Team,
+    ToDay,
+    WindowOption,
+    slice_option,
+    window_option,
+    window_title,
+)
 from obeya.config import load_config
 from obeya.engine.stage_comparison import MapComparison, StageChange, value_stream_map_with_previous
 from obeya.engine.stages import StageFigures, ValueStreamMap
@@ -195,11 +208,11 @@ def vsm(
     period = window_option(window, as_of, first_day, last_day)
     config = load_config()
     with open_store(database) as store:
-        scope = _slice(store, stream, team, item_type, service)
+        scope = slice_option(store, stream, team, item_type, service)
         compared = value_stream_map_with_previous(
             store, period, scope, config.rules.work_start, config.rules.dora_rules()
         )
-    title = _title("Value stream map", stream, period)
+    title = window_title("Value stream map", stream, period)
     if svg:
         svg.write_text(value_stream_map_svg(compared.current, title), encoding="utf-8")
     if output is OutputFormat.table:
