@@ -1,0 +1,163 @@
+"""What changed since links were last derived: the linking watermark and the records' fingerprints.
+
+The store keeps, in `linking_seen`, a fingerprint (md5 of every column but `raw_event_id`) of each record a
+link rule reads, as it was when links were last derived, and in `linking_state` the data version and the
+rules of that derivation. Comparing the fingerprints with the records now (one SQL pass per table, on the
+engine) gives the records added, changed or deleted since: the *touched* records an incremental
+derivation starts from. Nothing depends on the writers saying what they wrote: a sync, a replay, a
+webhook, an import or a hand-made SQL update are all seen.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import orjson
+import pyarrow as pa
+
+from obeya.linking.derived import DERIVED_SOURCE
+from obeya.linking.rules import LinkingRules
+from obeya.model.schema import TABLES
+from obeya.store.base import Store
+
+WATCHED: Mapping[str, str | None] = {
+    "work_item": None,
+    "commit": None,
+    "commit_parent": None,
+    "change": None,
+    "change_commit": "change_id",
+    "pipeline_run": None,
+    "deployment": None,
+    "incident": None,
+}
+"""The kinds a link rule reads, each with the column whose *old* value is kept (``ref``): a deleted or
+moved `change_commits` row must still name the change whose `contains` links it made."""
+
+EXPLICIT: tuple[str, ...] = ("trace_link", "deployment_change")
+"""Kinds whose rows from a source other than Obeya (a user's import) change which derived rows are kept:
+when one of them changes, the derivation is a full one."""
+
+_CHUNK = 1000
+
+
+@dataclass
+class Touched:
+    """The records added, changed or deleted since the last derivation, by kind."""
+
+    ids: dict[str, list[str]] = field(default_factory=dict)
+    old_refs: dict[str, list[str]] = field(default_factory=dict)  # the ``ref`` values before the change
+
+    def of(self, kind: str) -> list[str]:
+        """The touched ids of `kind`."""
+        return self.ids.get(kind, [])
+
+    def any(self, *kinds: str) -> bool:
+        """Whether a record of one of `kinds` was touched."""
+        return any(self.ids.get(k) for k in kinds)
+
+    def counts(self) -> dict[str, int]:
+        """How many records of each kind were touched (kinds with none left out)."""
+        return {k: len(v) for k, v in self.ids.items() if v}
+
+
+def rules_fingerprint(rules: LinkingRules) -> int:
+    """A number that changes whenever a linking rule does (a rule change means a full derivation)."""
+    canonical = orjson.dumps(
+        {
+            "key_patterns": list(rules.key_patterns),
+            "window": rules.incident_attribution_window.total_seconds(),
+            "service_paths": {
+                s: {r: list(p) for r, p in sorted(repos.items())}
+                for s, repos in sorted(rules.service_paths.items())
+            },
+            "production_class": rules.production_class,
+        }
+    )
+    return int.from_bytes(hashlib.sha256(canonical).digest()[:7], "big")
+
+
+def read_state(store: Store) -> tuple[int, int]:
+    """(data version, rules fingerprint) of the last derivation; version -1 when links were never derived."""
+    version, rules = store.query("SELECT version, rules FROM linking_state")[0]
+    return int(version), int(rules)
+
+
+def write_state(store: Store, version: int, rules: LinkingRules) -> None:
+    """Record the data version the links now stand at (call inside the derivation's transaction)."""
+    store.execute("UPDATE linking_state SET version = ?, rules = ?", (version, rules_fingerprint(rules)))
+
+
+def _fingerprint(kind: str) -> str:
+    columns = [c for c in TABLES[kind].column_names if c not in ("id", "raw_event_id")]
+    texts = [f'CAST(t."{c}" AS VARCHAR)' for c in columns]
+    # length-prefixed, so that no two different rows give the same text ("a|" + "b" vs "a" + "|b")
+    parts = [f"COALESCE(CAST(length({x}) AS VARCHAR) || ':' || {x}, '-')" for x in texts]
+    return f"md5({' || '.join(parts)})"
+
+
+def _condition(kind: str) -> str:
+    return "t.source <> ?" if kind in EXPLICIT else "TRUE"
+
+
+def _params(kind: str) -> tuple[str, ...]:
+    return (DERIVED_SOURCE,) if kind in EXPLICIT else ()
+
+
+def _ref(kind: str) -> str:
+    ref = WATCHED.get(kind)
+    return f't."{ref}"' if ref else "NULL"
+
+
+def find_touched(store: Store) -> Touched:
+    """The records added, changed or deleted since the fingerprints were last recorded."""
+    touched = Touched()
+    for kind in (*WATCHED, *EXPLICIT):
+        table, where, params = TABLES[kind].name, _condition(kind), _params(kind)
+        rows = store.query(
+            f'SELECT t.id, s.ref FROM "{table}" t LEFT JOIN linking_seen s ON s.kind = ? AND s.id = t.id '
+            f"WHERE {where} AND (s.id IS NULL OR s.fingerprint <> {_fingerprint(kind)}) "
+            "UNION ALL "
+            "SELECT s.id, s.ref FROM linking_seen s WHERE s.kind = ? AND NOT EXISTS "
+            f'(SELECT 1 FROM "{table}" t WHERE t.id = s.id AND {where})',
+            (kind, *params, kind, *params),
+        )
+        touched.ids[kind] = sorted({r[0] for r in rows})
+        touched.old_refs[kind] = sorted({r[1] for r in rows if r[1] is not None})
+    return touched
+
+
+def record_seen(store: Store, touched: Touched | None) -> None:
+    """Bring the fingerprints in step with the records: of the touched ones, or of all (`touched` None)."""
+    for kind in (*WATCHED, *EXPLICIT):
+        table, where, params = TABLES[kind].name, _condition(kind), _params(kind)
+        select = f'SELECT ?, t.id, {_fingerprint(kind)}, {_ref(kind)} FROM "{table}" t WHERE {where}'
+        if touched is None:
+            store.execute("DELETE FROM linking_seen WHERE kind = ?", (kind,))
+            store.execute(f"INSERT INTO linking_seen (kind, id, fingerprint, ref) {select}", (kind, *params))
+            continue
+        ids = touched.of(kind)
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            store.execute(f"DELETE FROM linking_seen WHERE kind = ? AND id IN ({marks})", (kind, *chunk))
+            store.execute(
+                f"INSERT INTO linking_seen (kind, id, fingerprint, ref) {select} AND t.id IN ({marks})",
+                (kind, *params, *chunk),
+            )
+
+
+@contextmanager
+def registered(store: Store, tables: Mapping[str, Sequence[str]]) -> Iterator[None]:
+    """Make each id list readable in SQL as a table of that name (column ``item_id``) for the block."""
+    done: list[str] = []
+    try:
+        for name, ids in tables.items():
+            store._register_ids(name, pa.array(sorted(set(ids)), pa.string()))
+            done.append(name)
+        yield
+    finally:
+        for name in done:
+            store._unregister_ids(name)
