@@ -96,11 +96,11 @@ class LinkingReport:
         return sum(c.changed for c in self.links.values()) + self.deployment_changes.changed
 
     def summary(self) -> str:
-        """One line: what the derivation did (``links: 12 added, 0 changed, 3 removed (incremental)``)."""
+        """One line: what the derivation did (``linked: 12 added, 0 changed, 3 removed (incremental…)``)."""
         if self.mode == "unchanged":
-            return "links: nothing changed since the last derivation"
+            return "linked: nothing to do, no data changed since the last derivation"
         return (
-            f"links: {self.added:,} added, {self.changed:,} changed, {self.rows_removed:,} removed "
+            f"linked: {self.added:,} added, {self.changed:,} changed, {self.rows_removed:,} removed "
             f"({self.mode}, {self.seconds:.1f} s)"
         )
 
