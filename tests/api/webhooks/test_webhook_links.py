@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from datetime import datetime
 from typing import Any
 
 import pytest
 
+from obeya.api.webhooks.worker import NormalizationWorker
 from obeya.linking import update_links
 from obeya.model.records import Change, Commit, CommitParent, Deployment
 from obeya.store import Store
@@ -129,3 +131,29 @@ def test_a_deployment_delivered_by_webhook_has_its_shipped_changes_linked(store:
         (f"git graph: merge commit {SHA[:7]} in {BASE[:7]}..{SHA[:7]}",)
     ]
     assert update_links(store).mode == "unchanged"  # nothing left for `obeya link` to do
+
+
+def test_the_worker_derives_once_for_batches_that_follow_each_other() -> None:
+    started, release = threading.Event(), threading.Event()
+    settled: list[list[int]] = []
+    after: list[int] = []
+
+    def settle(batch: list[int]) -> None:
+        started.set()
+        assert release.wait(30)
+        settled.append(batch)
+
+    worker: NormalizationWorker[int] = NormalizationWorker(
+        settle, batch_seconds=0, after=lambda: after.append(len(settled)), after_seconds=3600
+    )
+    worker.submit([1])
+    assert started.wait(30)  # the first batch is being settled: the next deliveries queue behind it
+    worker.submit(list(range(2, 11)))
+    release.set()
+    assert worker.wait_idle(timeout=30)
+    assert settled == [[1], list(range(2, 11))]
+    assert after == [2]  # not after the first batch (more were waiting): once, after the last
+    worker.submit([11])
+    assert worker.wait_idle(timeout=30)
+    assert after == [2, 3]  # a lone delivery: right after its batch
+    assert worker.close(timeout=30)
