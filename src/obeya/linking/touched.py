@@ -1,11 +1,12 @@
 """What changed since links were last derived: the linking watermark and the records' fingerprints.
 
-The store keeps, in `linking_seen`, a fingerprint (md5 of every column but `raw_event_id`) of each record a
-link rule reads, as it was when links were last derived, and in `linking_state` the data version and the
+The store keeps, in `linking_seen`, a fingerprint (a hash of every column but `raw_event_id`) of each record
+a link rule reads, as it was when links were last derived, and in `linking_state` the data version and the
 rules of that derivation. Comparing the fingerprints with the records now (one SQL pass per table, on the
 engine) gives the records added, changed or deleted since: the *touched* records an incremental
 derivation starts from. Nothing depends on the writers saying what they wrote: a sync, a replay, a
-webhook, an import or a hand-made SQL update are all seen.
+webhook or an import are all seen, as every write through the store bumps its data version (a change made
+behind the store's back, in plain SQL, is seen by the next derivation after any write, or by `--full`).
 """
 
 from __future__ import annotations
@@ -90,12 +91,16 @@ def write_state(store: Store, version: int, rules: LinkingRules) -> None:
     store.execute("UPDATE linking_state SET version = ?, rules = ?", (version, rules_fingerprint(rules)))
 
 
-def _fingerprint(kind: str) -> str:
-    columns = [c for c in TABLES[kind].column_names if c not in ("id", "raw_event_id")]
-    texts = [f'CAST(t."{c}" AS VARCHAR)' for c in columns]
-    # length-prefixed, so that no two different rows give the same text ("a|" + "b" vs "a" + "|b")
-    parts = [f"COALESCE(CAST(length({x}) AS VARCHAR) || ':' || {x}, '-')" for x in texts]
-    return f"md5({' || '.join(parts)})"
+def _fingerprint(kind: str, dialect: str) -> str:
+    """SQL: a text that changes whenever a column of the row (but its raw event) does.
+
+    DuckDB: its 64-bit `hash` of the columns (8x faster than md5 there); PostgreSQL: md5 of the row's text
+    (the row syntax quotes every field, so two different rows never give the same text).
+    """
+    columns = ", ".join(f't."{c}"' for c in TABLES[kind].column_names if c not in ("id", "raw_event_id"))
+    if dialect == "duckdb":
+        return f"CAST(hash({columns}) AS VARCHAR)"
+    return f"md5(CAST(ROW({columns}) AS TEXT))"
 
 
 def _condition(kind: str) -> str:
@@ -118,7 +123,7 @@ def find_touched(store: Store) -> Touched:
         table, where, params = TABLES[kind].name, _condition(kind), _params(kind)
         rows = store.query(
             f'SELECT t.id, s.ref FROM "{table}" t LEFT JOIN linking_seen s ON s.kind = ? AND s.id = t.id '
-            f"WHERE {where} AND (s.id IS NULL OR s.fingerprint <> {_fingerprint(kind)}) "
+            f"WHERE {where} AND (s.id IS NULL OR s.fingerprint <> {_fingerprint(kind, store.dialect)}) "
             "UNION ALL "
             "SELECT s.id, s.ref FROM linking_seen s WHERE s.kind = ? AND NOT EXISTS "
             f'(SELECT 1 FROM "{table}" t WHERE t.id = s.id AND {where})',
@@ -133,7 +138,8 @@ def record_seen(store: Store, touched: Touched | None) -> None:
     """Bring the fingerprints in step with the records: of the touched ones, or of all (`touched` None)."""
     for kind in (*WATCHED, *EXPLICIT):
         table, where, params = TABLES[kind].name, _condition(kind), _params(kind)
-        select = f'SELECT ?, t.id, {_fingerprint(kind)}, {_ref(kind)} FROM "{table}" t WHERE {where}'
+        fingerprint = _fingerprint(kind, store.dialect)
+        select = f'SELECT ?, t.id, {fingerprint}, {_ref(kind)} FROM "{table}" t WHERE {where}'
         if touched is None:
             store.execute("DELETE FROM linking_seen WHERE kind = ?", (kind,))
             store.execute(f"INSERT INTO linking_seen (kind, id, fingerprint, ref) {select}", (kind, *params))
