@@ -77,6 +77,8 @@ def test_incremental_derivation_equals_full_after_each_change(
         deployment("d1", "api", REPO, "m000000", 1),
         deployment("d2", "api", REPO, "m100000", 3, run="r1"),
         deployment("d3", "api", REPO, "m200000", 5),
+        deployment("e1", "web", REPO, "m000000", 1),
+        deployment("e2", "web", REPO, "m200000", 5),
         incident("i1", "api", 6),
     )
     first = pair.derive()
@@ -104,6 +106,13 @@ def test_incremental_derivation_equals_full_after_each_change(
     report = pair.derive()
     assert report.links["deployment>ships>change"].added == 1
     assert report.deployment_changes.added == 1
+    # only the chains deploying pay/api were derived again: api (d2, d3, d4 by graph) and web (e2)
+    assert report.deployments_by_graph == 4
+
+    # a new deployment of another service only: its chain alone (the api chain is left as it is)
+    pair.write(commit("web/ui", "w000000", 0), deployment("u1", "ui", "web/ui", "w000000", 1))
+    report = pair.derive()
+    assert (report.deployments_without_base, report.deployments_by_graph) == (1, 0)
 
     # edits: a commit message loses its key, a parent is dropped, a title names another key
     pair.write(
@@ -130,6 +139,11 @@ def test_incremental_derivation_equals_full_after_each_change(
 
     # a deployment fails after the fact: the next one ships what it shipped
     pair.write(deployment("d3", "api", REPO, "m200000", 5, result="failure"))
+    pair.derive()
+    # a deployment is found to be of another service: both chains change
+    pair.write(deployment("d2", "web", REPO, "m100000", 3, run="r1"))
+    pair.derive()
+    pair.delete("deployment", "e2")
     pair.derive()
 
     # a user's own link: a full derivation (explicit links decide which derived ones are kept)

@@ -42,9 +42,11 @@ from obeya.linking.structural import (
     work_item_parent,
 )
 from obeya.linking.touched import (
+    DEPLOYMENT_GROUP,
     EXPLICIT,
     Touched,
     find_touched,
+    only_deployments,
     read_state,
     record_seen,
     registered,
@@ -195,11 +197,11 @@ def _derive_full(store: Store, rules: LinkingRules) -> LinkingReport:
     return report
 
 
-def _shipped(store: Store, rules: LinkingRules, report: LinkingReport) -> None:
+def _shipped(store: Store, rules: LinkingRules, report: LinkingReport, scope: Scope | None = None) -> None:
     shipped, shipped_report = shipped_changes(store, rules)
-    count = sync_trace_links(store, "ships", "deployment", "change", shipped)
+    count = sync_trace_links(store, "ships", "deployment", "change", shipped, scope=scope)
     report.links[count.name] = count
-    report.deployment_changes = sync_deployment_changes(store, shipped)
+    report.deployment_changes = sync_deployment_changes(store, shipped, scope)
     report.deployments_by_graph = shipped_report.by_graph
     report.deployments_by_time_window = shipped_report.by_time_window
     report.deployments_without_base = shipped_report.without_base
@@ -352,9 +354,42 @@ def _derive_touched(store: Store, rules: LinkingRules, touched: Touched) -> Link
                 lambda s: deployment_deployed_by_run(store, s.table),
                 scope("from_id", members),
             )
-    # shipped changes and incident causes: whole rules, run again when what they read changed
-    if touched.any(*_SHIPPED_READS):
-        _shipped(store, rules, report)
+        # shipped changes: the deployment groups (service, environment) of touched deployments (now and
+        # before), and the groups deploying a repository whose commits or changes were touched
+        if touched.any(*_SHIPPED_READS):
+            repos = [
+                *touched.old_refs.get("commit", []),
+                *touched.old_refs.get("commit_parent", []),
+                *touched.old_refs.get("change", []),
+            ]
+            for kind, table in (
+                ("commit", "commits"),
+                ("commit_parent", "commit_parents"),
+                ("change", "changes"),
+            ):
+                repos += ids(f"SELECT repo FROM {table} WHERE id IN (SELECT item_id FROM {t[kind]})")
+            moved = scope("to_id", touched.old_refs.get("change_commit", []))
+            repos += ids(
+                "SELECT ch.repo FROM changes ch WHERE ch.id IN (SELECT change_id FROM change_commits "
+                f"WHERE id IN (SELECT item_id FROM {t['change_commit']})) "
+                f"OR ch.id IN (SELECT item_id FROM {moved.table})"
+            )
+            repo_scope = scope("to_id", [r for r in repos if r is not None])
+            group = DEPLOYMENT_GROUP.format(t="")
+            groups = [
+                *touched.old_refs.get("deployment", []),
+                *ids(f"SELECT {group} FROM deployments WHERE id IN (SELECT item_id FROM {t['deployment']})"),
+                *ids(
+                    f"SELECT {group} FROM deployments WHERE repo IN (SELECT item_id FROM {repo_scope.table})"
+                ),
+            ]
+            if groups:
+                group_scope = scope("from_id", groups)
+                in_groups = f"{group} IN (SELECT item_id FROM {group_scope.table})"
+                members = touched.of("deployment") + ids(f"SELECT id FROM deployments WHERE {in_groups}")
+                with only_deployments(store, in_groups):
+                    _shipped(store, rules, report, scope("from_id", members))
+    # incident causes: the whole rule, run again when what it reads changed
     if touched.any(*_CAUSES_READS):
         count = sync_trace_links(
             store, "caused_by", "incident", "deployment", incident_causes(store, rules), explicit_by_from=True

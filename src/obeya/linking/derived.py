@@ -245,11 +245,14 @@ def sync_trace_links(
     return _sync(store, "trace_link", name, desired, existing, ("evidence", "confidence"), total_before)
 
 
-def sync_deployment_changes(store: Store, pairs: pa.Table) -> SyncCount:
-    """Make the derived `deployment_changes` exactly `pairs` (columns from_id = deployment, to_id = change).
+def sync_deployment_changes(store: Store, pairs: pa.Table, scope: Scope | None = None) -> SyncCount:
+    """Make the derived `deployment_changes` exactly `pairs` (columns from_id = deployment, to_id = change)
+    — of the deployments in `scope` (a ``from_id`` scope) only, when one is given.
 
     A pair an imported `deployment_changes` row already holds is left to that row.
     """
+    if scope is not None:
+        pairs = scope.within(pairs)
     explicit = fetch(
         store,
         "SELECT deployment_id, change_id FROM deployment_changes WHERE source <> ?",
@@ -272,13 +275,22 @@ def sync_deployment_changes(store: Store, pairs: pa.Table) -> SyncCount:
         },
         schema=TABLES["deployment_change"].arrow_schema,
     )
+    total_before = None
+    within = ""
+    if scope is not None:
+        total_before = int(
+            store.query("SELECT count(*) FROM deployment_changes WHERE source = ?", (DERIVED_SOURCE,))[0][0]
+        )
+        within = f" AND deployment_id IN (SELECT item_id FROM {scope.table})"
     existing = fetch(
         store,
-        "SELECT id, deployment_id FROM deployment_changes WHERE source = ?",
+        "SELECT id, deployment_id FROM deployment_changes WHERE source = ?" + within,
         (DERIVED_SOURCE,),
         pa.schema([("id", pa.string()), ("deployment_id", pa.string())]),
     )
-    return _sync(store, "deployment_change", "deployment_change", desired, existing, ("deployment_id",))
+    return _sync(
+        store, "deployment_change", "deployment_change", desired, existing, ("deployment_id",), total_before
+    )
 
 
 def remove_stale(store: Store, triples: Sequence[tuple[str, str, str]]) -> int:

@@ -24,18 +24,24 @@ from obeya.linking.rules import LinkingRules
 from obeya.model.schema import TABLES
 from obeya.store.base import Store
 
+DEPLOYMENT_GROUP = "COALESCE({t}service, '') || '|' || COALESCE({t}environment, '')"
+"""SQL (format with ``t`` = a table alias and a dot, or ""): the service and environment of a deployment —
+the group its chain of deployments belongs to (docs/metrics.md, "Shipped changes of a deployment")."""
+
 WATCHED: Mapping[str, str | None] = {
     "work_item": None,
-    "commit": None,
-    "commit_parent": None,
-    "change": None,
-    "change_commit": "change_id",
+    "commit": 't."repo"',
+    "commit_parent": 't."repo"',
+    "change": 't."repo"',
+    "change_commit": 't."change_id"',
     "pipeline_run": None,
-    "deployment": None,
+    "deployment": DEPLOYMENT_GROUP.format(t="t."),
     "incident": None,
 }
-"""The kinds a link rule reads, each with the column whose *old* value is kept (``ref``): a deleted or
-moved `change_commits` row must still name the change whose `contains` links it made."""
+"""The kinds a link rule reads, each with what of a record's *old* state is kept (``ref``, SQL): a
+deleted or moved `change_commits` row must still name the change whose `contains` links it made; a
+deleted or moved deployment, commit or change the deployment group or repository whose shipped changes
+it took part in."""
 
 EXPLICIT: tuple[str, ...] = ("trace_link", "deployment_change")
 """Kinds whose rows from a source other than Obeya (a user's import) change which derived rows are kept:
@@ -112,8 +118,7 @@ def _params(kind: str) -> tuple[str, ...]:
 
 
 def _ref(kind: str) -> str:
-    ref = WATCHED.get(kind)
-    return f't."{ref}"' if ref else "NULL"
+    return WATCHED.get(kind) or "NULL"
 
 
 def find_touched(store: Store) -> Touched:
@@ -167,3 +172,22 @@ def registered(store: Store, tables: Mapping[str, Sequence[str]]) -> Iterator[No
     finally:
         for name in done:
             store._unregister_ids(name)
+
+
+@contextmanager
+def only_deployments(store: Store, condition: str) -> Iterator[None]:
+    """For the block, `deployments` in SQL means only the stored deployments meeting `condition`.
+
+    A temporary table of that name (each engine looks up temporary tables first) holds them, so a rule
+    that reads every deployment — the shipped changes, `obeya.linking.shipped` — reads only the chains
+    an incremental derivation re-derives. Dropped at the end of the block.
+    """
+    database, schema = store.query("SELECT current_database(), current_schema()")[0]
+    table = TABLES["deployment"].name
+    real = f'"{database}"."{schema}"."{table}"' if store.dialect == "duckdb" else f'"{schema}"."{table}"'
+    temporary = "temp" if store.dialect == "duckdb" else "pg_temp"
+    store.execute(f'CREATE TEMP TABLE "{table}" AS SELECT * FROM {real} WHERE {condition}')
+    try:
+        yield
+    finally:
+        store.execute(f'DROP TABLE {temporary}."{table}"')
