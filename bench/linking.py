@@ -6,9 +6,11 @@
 For each size: builds the demo store once (kept under /tmp between runs) and sets 1 % of the rows link
 rules read aside (every 100th row by id of work items, commits, commit parents, changes, change commits,
 pipeline runs, deployments and incidents: new data spread over the whole year, the worst case for an
-incremental derivation). Then: derives every link from scratch (`derive_links`), derives incrementally
-with nothing changed, writes the 1 % back and derives incrementally again (`update_links`), and checks
-that a full derivation afterwards writes and removes nothing (the incremental one gave the same links).
+incremental derivation), and the latest deployment apart (a webhook's deployment). Then: derives every
+link from scratch (`derive_links`), derives incrementally with nothing changed, writes the 1 % back and
+derives incrementally (`update_links`), writes the one deployment back and derives incrementally, and
+checks that a full derivation afterwards writes and removes nothing (the incremental ones gave the same
+links).
 """
 
 from __future__ import annotations
@@ -66,11 +68,20 @@ def _set_aside(store: Store) -> dict[str, pa.Table]:
     return held
 
 
+def _latest_deployment(store: Store) -> pa.Table:
+    """Take the deployment that finished last out of the store; return it."""
+    row = store.query_arrow("SELECT * FROM deployments ORDER BY finished_at DESC NULLS LAST, id LIMIT 1")
+    store.delete_where("deployment", "id = ?", (row["id"][0].as_py(),))
+    return row
+
+
 def bench(items: int) -> None:
-    """Derive the links of a demo of `items` work items: full, unchanged, after 1 % new data."""
+    """Derive the links of a demo of `items` work items: full, unchanged, after 1 % new data, after one
+    new deployment."""
     print(f"items={items:,}")
     with _store(items) as store:
         held = _set_aside(store)
+        latest = _latest_deployment(store)
         sizes = {t: store.count(t) for t in ("work_item", "commit", "commit_parent", "change", "deployment")}
         print("  " + ", ".join(f"{k}: {v:,}" for k, v in sizes.items()) + " (99 %)")
         first = derive_links(store)
@@ -92,6 +103,12 @@ def bench(items: int) -> None:
         print(
             f"  update_links (1 % new): {after.seconds:.2f} s, mode {after.mode}, touched "
             f"{sum(after.touched.values()):,} records; {after.summary()}; rules run: {len(after.links)}"
+        )
+        store.upsert("deployment", latest)
+        one = update_links(store)
+        print(
+            f"  update_links (1 new deployment): {one.seconds:.2f} s, mode {one.mode}, "
+            f"touched {one.touched}; {one.summary()}; rules run: {len(one.links)}"
         )
         check = derive_links(store)
         print(

@@ -56,6 +56,7 @@ class Touched:
 
     ids: dict[str, list[str]] = field(default_factory=dict)
     old_refs: dict[str, list[str]] = field(default_factory=dict)  # the ``ref`` values before the change
+    summaries: dict[str, str] = field(default_factory=dict)  # each table's `_summary` as it was read
 
     def of(self, kind: str) -> list[str]:
         """The touched ids of `kind`."""
@@ -121,16 +122,44 @@ def _ref(kind: str) -> str:
     return WATCHED.get(kind) or "NULL"
 
 
+def _summary(store: Store, kind: str) -> str:
+    """Rows and a sum of the rows' hashes (ids included): when equal to the stored one, no row of the
+    table was added, changed or deleted, and the row-by-row comparison is skipped."""
+    columns = ", ".join(f't."{c}"' for c in TABLES[kind].column_names if c != "raw_event_id")
+    if store.dialect == "duckdb":
+        hashed = f"sum(hash({columns}))"
+    else:
+        hashed = (
+            f"sum(CAST(CAST('x' || substr(md5(CAST(ROW({columns}) AS TEXT)), 1, 15) AS bit(60)) AS bigint))"
+        )
+    row = store.query(
+        f'SELECT count(*), CAST({hashed} AS VARCHAR) FROM "{TABLES[kind].name}" t WHERE {_condition(kind)}',
+        _params(kind),
+    )[0]
+    return f"{row[0]}:{row[1] or 0}"
+
+
+def _stored_summaries(store: Store) -> dict[str, str]:
+    rows = store.query("SELECT kind, fingerprint FROM linking_seen WHERE id = '#'")
+    return {kind[1:]: fingerprint for kind, fingerprint in rows}
+
+
 def find_touched(store: Store) -> Touched:
     """The records added, changed or deleted since the fingerprints were last recorded."""
     touched = Touched()
+    stored = _stored_summaries(store)
     for kind in (*WATCHED, *EXPLICIT):
         table, where, params = TABLES[kind].name, _condition(kind), _params(kind)
+        touched.summaries[kind] = _summary(store, kind)
+        if stored.get(kind) == touched.summaries[kind]:
+            touched.ids[kind], touched.old_refs[kind] = [], []
+            continue
         rows = store.query(
             f'SELECT t.id, s.ref FROM "{table}" t LEFT JOIN linking_seen s ON s.kind = ? AND s.id = t.id '
             f"WHERE {where} AND (s.id IS NULL OR s.fingerprint <> {_fingerprint(kind, store.dialect)}) "
+            "AND t.id <> '#' "
             "UNION ALL "
-            "SELECT s.id, s.ref FROM linking_seen s WHERE s.kind = ? AND NOT EXISTS "
+            "SELECT s.id, s.ref FROM linking_seen s WHERE s.kind = ? AND s.id <> '#' AND NOT EXISTS "
             f'(SELECT 1 FROM "{table}" t WHERE t.id = s.id AND {where})',
             (kind, *params, kind, *params),
         )
@@ -145,6 +174,11 @@ def record_seen(store: Store, touched: Touched | None) -> None:
         table, where, params = TABLES[kind].name, _condition(kind), _params(kind)
         fingerprint = _fingerprint(kind, store.dialect)
         select = f'SELECT ?, t.id, {fingerprint}, {_ref(kind)} FROM "{table}" t WHERE {where}'
+        summary = touched.summaries[kind] if touched is not None else _summary(store, kind)
+        store.execute("DELETE FROM linking_seen WHERE kind = ? AND id = '#'", (f"#{kind}",))
+        store.execute(
+            "INSERT INTO linking_seen (kind, id, fingerprint) VALUES (?, '#', ?)", (f"#{kind}", summary)
+        )
         if touched is None:
             store.execute("DELETE FROM linking_seen WHERE kind = ?", (kind,))
             store.execute(f"INSERT INTO linking_seen (kind, id, fingerprint, ref) {select}", (kind, *params))
