@@ -47,8 +47,6 @@ EXPLICIT: tuple[str, ...] = ("trace_link", "deployment_change")
 """Kinds whose rows from a source other than Obeya (a user's import) change which derived rows are kept:
 when one of them changes, the derivation is a full one."""
 
-_CHUNK = 1000
-
 
 @dataclass
 class Touched:
@@ -184,13 +182,15 @@ def record_seen(store: Store, touched: Touched | None) -> None:
             store.execute(f"INSERT INTO linking_seen (kind, id, fingerprint, ref) {select}", (kind, *params))
             continue
         ids = touched.of(kind)
-        for start in range(0, len(ids), _CHUNK):
-            chunk = ids[start : start + _CHUNK]
-            marks = ", ".join("?" * len(chunk))
-            store.execute(f"DELETE FROM linking_seen WHERE kind = ? AND id IN ({marks})", (kind, *chunk))
+        if not ids:
+            continue
+        name = f"_obeya_seen_{kind}"
+        with registered(store, {name: ids}):  # one statement each, not one per chunk (each rescans)
+            listed = f"IN (SELECT item_id FROM {name})"
+            store.execute(f"DELETE FROM linking_seen WHERE kind = ? AND id {listed}", (kind,))
             store.execute(
-                f"INSERT INTO linking_seen (kind, id, fingerprint, ref) {select} AND t.id IN ({marks})",
-                (kind, *params, *chunk),
+                f"INSERT INTO linking_seen (kind, id, fingerprint, ref) {select} AND t.id {listed}",
+                (kind, *params),
             )
 
 
