@@ -15,6 +15,7 @@ import typer
 from typer.testing import CliRunner
 
 from obeya.cli import app
+from obeya.store import LATEST_VERSION
 
 runner = CliRunner()
 
@@ -46,9 +47,9 @@ def test_db_upgrade_then_status(tmp_path: Path) -> None:
     url = f"duckdb:///{tmp_path}/cli.duckdb"
     upgraded = runner.invoke(app, ["db", "upgrade", "--database-url", url])
     assert upgraded.exit_code == 0
-    assert "schema version 7" in upgraded.output
+    assert f"schema version {LATEST_VERSION}" in upgraded.output
     status = runner.invoke(app, ["db", "status", "--database-url", url])
-    assert "schema version: 7 (this Obeya: 7)" in status.output
+    assert f"schema version: {LATEST_VERSION} (this Obeya: {LATEST_VERSION})" in status.output
     assert "work_items" in status.output
 
 

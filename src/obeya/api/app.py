@@ -66,7 +66,13 @@ def create_app(store: Store, config: ObeyaConfig | None = None) -> FastAPI:
     if config is not None:
         apply_value_streams(store, config)  # obeya.yaml's value streams and their scopes
     config = config or ObeyaConfig()
-    scheduler = SyncScheduler(store, config.sync, config.connections, config.rules.mapping_rules())
+    scheduler = SyncScheduler(
+        store,
+        config.sync,
+        config.connections,
+        config.rules.mapping_rules(),
+        linking=config.linking.linking_rules(),
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -89,7 +95,9 @@ def create_app(store: Store, config: ObeyaConfig | None = None) -> FastAPI:
     app.add_middleware(FigureCacheMiddleware, cache=app.state.figure_cache)
     for router in (*ROUTERS, sync_status_router):
         app.include_router(router)
-    app.include_router(webhooks_router(config.webhooks, config.rules.mapping_rules()))
+    app.include_router(
+        webhooks_router(config.webhooks, config.rules.mapping_rules(), config.linking.linking_rules())
+    )
 
     @app.get("/api/v1/health", tags=["service"])
     def health(s: StoreDep) -> Health:

@@ -15,7 +15,9 @@ from obeya.config import ObeyaConfig, load_config
 from obeya.connectors.errors import ConnectorError
 from obeya.connectors.scopes import apply_value_streams
 from obeya.connectors.sync import SyncReport, replay, sync
+from obeya.linking import LinkingRules, update_links
 from obeya.settings import open_store
+from obeya.store.base import Store
 
 Connection = Annotated[str | None, typer.Argument(help="A connection's name (default: every connection).")]
 
@@ -34,7 +36,15 @@ def _connections(config: ObeyaConfig, name: str | None) -> list[str]:
         raise fail(str(error.args[0])) from error
 
 
-def _print_report(report: SyncReport, what: str) -> None:
+def _link(store: Store, rules: LinkingRules, name: str) -> str:
+    """Bring the trace links up to date after a connection's sync or replay; the summary's "linked" line."""
+    try:
+        return update_links(store, rules).summary()
+    except Exception as error:  # the records are stored; only the links wait for the next derivation
+        raise fail(f"{name} is stored, but its links were not derived: {error} (run `obeya link`)") from error
+
+
+def _print_report(report: SyncReport, what: str, linked: str | None = None) -> None:
     table = Table(title=f"{what} {report.connection}", title_justify="left")
     table.add_column("resource", no_wrap=True)
     for header in ("fetched", "raw events", "normalized"):
@@ -43,7 +53,10 @@ def _print_report(report: SyncReport, what: str) -> None:
     for resource, r in sorted(report.resources.items()):
         skipped = ", ".join(f"{n} {reason}" for reason, n in r.skipped.most_common()) or "–"
         table.add_row(resource, f"{r.fetched:,}", f"{r.raw_events:,}", f"{r.normalized:,}", skipped)
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    if linked is not None:
+        console.print(linked)
 
 
 class _ResourceBars:
@@ -69,7 +82,8 @@ def sync_command(
 ) -> None:
     """Pull from the tools declared under `connections:` in obeya.yaml; only what changed since the last
     sync unless --full. Raw answers are kept (for replay) and normalized into the common model; a sync that
-    stops resumes from its cursor.
+    stops resumes from its cursor. After each connection, the trace links its new data changes are derived
+    (the summary's "linked" line).
 
     Examples:
 
@@ -80,6 +94,7 @@ def sync_command(
     config = load_config()
     names = _connections(config, connection)
     rules = config.rules.mapping_rules()
+    linking = config.linking.linking_rules()
     with open_store(database) as store:
         apply_value_streams(store, config)  # obeya.yaml's value streams and their scopes
         for name in names:
@@ -96,7 +111,7 @@ def sync_command(
                     raise fail(
                         f"sync of {name} stopped: {error} (what was stored is kept; run again to resume)"
                     ) from error
-            _print_report(report, "synced")
+            _print_report(report, "synced", _link(store, linking, name))
 
 
 def replay_command(connection: Connection = None, database: DatabaseURL = None) -> None:
@@ -112,7 +127,9 @@ def replay_command(connection: Connection = None, database: DatabaseURL = None) 
     config = load_config()
     names = _connections(config, connection)
     rules = config.rules.mapping_rules()
+    linking = config.linking.linking_rules()
     with open_store(database) as store:
         apply_value_streams(store, config)  # obeya.yaml's value streams and their scopes
         for name in names:
-            _print_report(replay(store, name, rules=rules), "replayed")
+            report = replay(store, name, rules=rules)
+            _print_report(report, "replayed", _link(store, linking, name))

@@ -11,7 +11,14 @@ from rich.tree import Tree
 
 from obeya.cli.options import DatabaseURL
 from obeya.config import load_config
-from obeya.linking import LinkingError, TraceChain, TraceStep, derive_links, traceability_coverage
+from obeya.linking import (
+    LinkingError,
+    TraceChain,
+    TraceStep,
+    derive_links,
+    traceability_coverage,
+    update_links,
+)
 from obeya.linking import trace as trace_chain
 from obeya.settings import open_store
 
@@ -66,22 +73,35 @@ def trace(
     Console().print(chain_tree(chain))
 
 
-def link(database_url: DatabaseURL = None) -> None:
+def link(
+    database_url: DatabaseURL = None,
+    full: Annotated[
+        bool,
+        typer.Option("--full", help="Derive every link from scratch, not only what the new data changes."),
+    ] = False,
+) -> None:
     """Derive the trace links (work items ↔ commits ↔ changes ↔ runs ↔ deployments ↔ incidents) and the
     changes each deployment shipped, then show how much of the delivery is traced.
 
-    Safe to run again: unchanged links are left alone, links that no longer hold are removed, and links a
-    user imported are never touched.
+    Incremental: only the links the data written since the last derivation can change are derived again
+    (the same links a full derivation gives); --full derives all of them. `obeya sync`, `obeya replay`,
+    the scheduled sync and the webhooks already keep links up to date. Safe to run again: unchanged links
+    are left alone, links that no longer hold are removed, and links a user imported are never touched.
 
     Examples:
 
         obeya link
 
+        obeya link --full
+
         OBEYA_DATABASE_URL=duckdb:///./other.duckdb obeya link
     """
     with open_store(database_url) as store:
-        report = derive_links(store, load_config().linking.linking_rules())
+        rules = load_config().linking.linking_rules()
+        report = derive_links(store, rules) if full else update_links(store, rules)
         coverage = traceability_coverage(store)
+    console = Console()
+    console.print(report.summary())
     links = Table("link", "rows", "written", "removed", title=f"Links derived in {report.seconds:.1f} s")
     for name, count in report.links.items():
         links.add_row(
@@ -90,15 +110,18 @@ def link(database_url: DatabaseURL = None) -> None:
             f"{count.written:,}",
             f"{count.removed:,}",
         )
-    dc = report.deployment_changes
-    links.add_row("deployment_changes", f"{dc.total:,}", f"{dc.written:,}", f"{dc.removed:,}")
-    console = Console()
-    console.print(links)
-    console.print(
-        f"deployments linked by git graph: {report.deployments_by_graph:,}, by time window: "
-        f"{report.deployments_by_time_window:,}, first of their service/environment (no base): "
-        f"{report.deployments_without_base:,}, without repository: {report.deployments_without_repo:,}"
-    )
+    shipped = report.mode == "full" or "deployment>ships>change" in report.links
+    if shipped:
+        dc = report.deployment_changes
+        links.add_row("deployment_changes", f"{dc.total:,}", f"{dc.written:,}", f"{dc.removed:,}")
+    if report.links:
+        console.print(links)
+    if shipped:
+        console.print(
+            f"deployments linked by git graph: {report.deployments_by_graph:,}, by time window: "
+            f"{report.deployments_by_time_window:,}, first of their service/environment (no base): "
+            f"{report.deployments_without_base:,}, without repository: {report.deployments_without_repo:,}"
+        )
     shares = Table("coverage", "traced", "share", title="Traceability")
     for label, cov in coverage.as_rows():
         share = "no data" if cov.share is None else f"{cov.share:.0%}"

@@ -5,6 +5,8 @@ start of its previous run). Connections never sync side by side, so one connecti
 once and concurrent writers never conflict on the store; a run still under way when its next one is due
 simply makes that one wait. A failing run is logged and recorded, and the schedule goes on. Every
 `full_every`, a connection's run is a full sync (everything fetched again) instead of an incremental one.
+After each successful run the trace links are brought up to date (`obeya.linking.update_links`, which
+re-derives only what the sync changed); a failure there is logged and recorded, the sync stays stored.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 
 from obeya.connectors.config import ConnectionConfig
 from obeya.connectors.sync import SyncReport, sync
+from obeya.linking import LinkingRules, update_links
 from obeya.normalize.rules import MappingRules
 from obeya.store.base import Store
 
@@ -74,6 +77,7 @@ class SyncRun:
     fetched: int = 0
     normalized: int = 0
     error: str | None = None
+    linked: str | None = None  # what deriving the links did after the sync (`LinkingReport.summary`)
 
     @property
     def seconds(self) -> float:
@@ -137,6 +141,8 @@ class SyncScheduler:
     rules: MappingRules | None = None
     runner: SyncRunner | None = None
     history: int = 100
+    linking: LinkingRules | None = None
+    """The rules links are derived by after each run (defaults without it)."""
     _scheduled: list[ConnectionConfig] = field(init=False, default_factory=list)
     _states: dict[str, _State] = field(init=False, default_factory=dict)
     _runs: deque[SyncRun] = field(init=False)
@@ -284,6 +290,7 @@ class SyncScheduler:
                 run.error,
             )
         else:
+            linked = self._link(connection.name)
             run = SyncRun(
                 connection.name,
                 began,
@@ -292,14 +299,16 @@ class SyncScheduler:
                 "ok",
                 fetched=report.fetched,
                 normalized=report.normalized,
+                linked=linked,
             )
             logger.info(
-                "sync %s: ok in %.1f s (%s), %d fetched, %d normalized",
+                "sync %s: ok in %.1f s (%s), %d fetched, %d normalized; %s",
                 connection.name,
                 run.seconds,
                 "full" if full else "incremental",
                 run.fetched,
                 run.normalized,
+                linked,
             )
         with self._lock:
             state.running = False
@@ -314,6 +323,13 @@ class SyncScheduler:
                 state.failures += 1
                 state.consecutive_failures += 1
             self._runs.append(run)
+
+    def _link(self, connection: str) -> str:
+        try:
+            return update_links(self.store, self.linking).summary()
+        except Exception as error:
+            logger.warning("sync %s: links not derived: %s", connection, error)
+            return f"links not derived: {str(error)[:2000]}"
 
     def _sync(self, connection: ConnectionConfig, full: bool) -> SyncReport:
         if self.runner is not None:

@@ -41,6 +41,12 @@ class SyncCount:
     total: int  # derived rows of this kind after the run
     written: int  # rows added or rewritten (their evidence or confidence changed)
     removed: int  # rows that no longer hold, deleted
+    added: int = 0  # of the rows written, those that were not stored before
+
+    @property
+    def changed(self) -> int:
+        """Rows rewritten in place: stored before, with another evidence or confidence now."""
+        return self.written - self.added
 
 
 def fetch(store: Store, sql: str, params: Sequence[Any] = (), schema: pa.Schema | None = None) -> pa.Table:
@@ -115,13 +121,26 @@ def drop_explicit(table: pa.Table, explicit: pa.Table) -> pa.Table:
 
 
 def _sync(
-    store: Store, kind: str, name: str, desired: pa.Table, existing: pa.Table, compare: Sequence[str]
+    store: Store,
+    kind: str,
+    name: str,
+    desired: pa.Table,
+    existing: pa.Table,
+    compare: Sequence[str],
+    total_before: int | None = None,
 ) -> SyncCount:
-    """Write the desired rows that are new or differ in `compare`; delete existing rows not desired."""
+    """Write the desired rows that are new or differ in `compare`; delete existing rows not desired.
+
+    `existing` and `desired` cover the same scope; `total_before` is how many rows of this kind the store
+    held before, in and out of the scope (None: the scope is everything).
+    """
+    added = 0
     if desired.num_rows:
         old = existing.rename_columns(["id", *(f"_old_{c}" for c in compare)])
         joined = desired.join(old, "id", join_type="left outer")
-        changed = pc.is_null(joined[f"_old_{compare[0]}"])
+        new = pc.is_null(joined[f"_old_{compare[0]}"])
+        added = int(pc.sum(pc.cast(new, pa.int64())).as_py() or 0)
+        changed = new
         for column in compare:
             differs = pc.fill_null(pc.not_equal(joined[column], joined[f"_old_{column}"]), True)
             changed = pc.or_(changed, differs)
@@ -134,7 +153,29 @@ def _sync(
         chunk = ids[start : start + _DELETE_CHUNK]
         store.delete_where(kind, f"id IN ({', '.join('?' * len(chunk))})", chunk)
     written = store.upsert(kind, to_write) if to_write.num_rows else 0
-    return SyncCount(name, desired.num_rows, written, len(ids))
+    total = desired.num_rows if total_before is None else total_before + added - len(ids)
+    return SyncCount(name, total, written, len(ids), added)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Only the derived rows whose `column` (``from_id`` or ``to_id``) is one of the ids in SQL table
+    `table` (column ``item_id``, see `obeya.linking.touched.registered`); `ids` are the same ids."""
+
+    column: str
+    table: str
+    ids: pa.Array
+
+    def within(self, links: pa.Table) -> pa.Table:
+        """The candidate links in the scope."""
+        if links.num_rows == 0:
+            return links
+        return links.filter(pc.is_in(links[self.column], value_set=self.ids))
+
+    def condition(self, alias: str = "") -> str:
+        """The SQL condition on `trace_links` (optionally aliased)."""
+        prefix = f"{alias}." if alias else ""
+        return f"{prefix}{self.column} IN (SELECT item_id FROM {self.table})"
 
 
 def sync_trace_links(
@@ -145,18 +186,22 @@ def sync_trace_links(
     links: pa.Table,
     *,
     explicit_by_from: bool = False,
+    scope: Scope | None = None,
 ) -> SyncCount:
     """Make the derived `trace_links` from_kind → to_kind of `link_kind` exactly `links` (candidates,
-    several per pair allowed).
+    several per pair allowed) — within `scope` only when one is given (`links` outside it are ignored,
+    stored rows outside it are left as they are).
 
     A pair that an explicit (non-derived) link of the same kinds already links is left to it; with
     `explicit_by_from`, any explicit link of that kind from the same record wins over every derived one.
     """
+    if scope is not None:
+        links = scope.within(links)
     links = strongest_per_pair(links)
-    scope = "link_kind = ? AND from_kind = ? AND to_kind = ?"
+    kinds = "link_kind = ? AND from_kind = ? AND to_kind = ?"
     explicit = fetch(
         store,
-        f"SELECT from_id, to_id FROM trace_links WHERE source <> ? AND {scope}",
+        f"SELECT from_id, to_id FROM trace_links WHERE source <> ? AND {kinds}",
         (DERIVED_SOURCE, link_kind, from_kind, to_kind),
         pa.schema([("from_id", pa.string()), ("to_id", pa.string())]),
     )
@@ -183,21 +228,31 @@ def sync_trace_links(
         "confidence": links["confidence"],
     }
     desired = pa.table(columns, schema=TABLES["trace_link"].arrow_schema)
+    params = (DERIVED_SOURCE, link_kind, from_kind, to_kind)
+    total_before = None
+    if scope is not None:
+        total_before = int(
+            store.query(f"SELECT count(*) FROM trace_links WHERE source = ? AND {kinds}", params)[0][0]
+        )
     existing = fetch(
         store,
-        f"SELECT id, evidence, confidence FROM trace_links WHERE source = ? AND {scope}",
-        (DERIVED_SOURCE, link_kind, from_kind, to_kind),
+        f"SELECT id, evidence, confidence FROM trace_links WHERE source = ? AND {kinds}"
+        + (f" AND {scope.condition()}" if scope is not None else ""),
+        params,
         pa.schema([("id", pa.string()), ("evidence", pa.string()), ("confidence", pa.float64())]),
     )
     name = f"{from_kind}>{link_kind}>{to_kind}"
-    return _sync(store, "trace_link", name, desired, existing, ("evidence", "confidence"))
+    return _sync(store, "trace_link", name, desired, existing, ("evidence", "confidence"), total_before)
 
 
-def sync_deployment_changes(store: Store, pairs: pa.Table) -> SyncCount:
-    """Make the derived `deployment_changes` exactly `pairs` (columns from_id = deployment, to_id = change).
+def sync_deployment_changes(store: Store, pairs: pa.Table, scope: Scope | None = None) -> SyncCount:
+    """Make the derived `deployment_changes` exactly `pairs` (columns from_id = deployment, to_id = change)
+    — of the deployments in `scope` (a ``from_id`` scope) only, when one is given.
 
     A pair an imported `deployment_changes` row already holds is left to that row.
     """
+    if scope is not None:
+        pairs = scope.within(pairs)
     explicit = fetch(
         store,
         "SELECT deployment_id, change_id FROM deployment_changes WHERE source <> ?",
@@ -220,13 +275,22 @@ def sync_deployment_changes(store: Store, pairs: pa.Table) -> SyncCount:
         },
         schema=TABLES["deployment_change"].arrow_schema,
     )
+    total_before = None
+    within = ""
+    if scope is not None:
+        total_before = int(
+            store.query("SELECT count(*) FROM deployment_changes WHERE source = ?", (DERIVED_SOURCE,))[0][0]
+        )
+        within = f" AND deployment_id IN (SELECT item_id FROM {scope.table})"
     existing = fetch(
         store,
-        "SELECT id, deployment_id FROM deployment_changes WHERE source = ?",
+        "SELECT id, deployment_id FROM deployment_changes WHERE source = ?" + within,
         (DERIVED_SOURCE,),
         pa.schema([("id", pa.string()), ("deployment_id", pa.string())]),
     )
-    return _sync(store, "deployment_change", "deployment_change", desired, existing, ("deployment_id",))
+    return _sync(
+        store, "deployment_change", "deployment_change", desired, existing, ("deployment_id",), total_before
+    )
 
 
 def remove_stale(store: Store, triples: Sequence[tuple[str, str, str]]) -> int:

@@ -409,5 +409,21 @@ _V7 = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7)
+_V8 = Migration(
+    8,
+    "the linking watermark: the data version and rules links were last derived at, and a fingerprint of "
+    "every record a link rule reads, so a derivation re-derives only what changed",
+    (
+        CreateTable("linking_state", ("version bigint not null", "rules bigint not null"), derived=True),
+        InsertRow("linking_state", (-1, 0)),
+        CreateTable(
+            "linking_seen",
+            ("kind text not null", "id text not null", "fingerprint text not null", "ref text"),
+            derived=True,
+        ),
+        CreateIndex("linking_seen", ("kind", "id")),
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8)
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -37,6 +37,7 @@ from obeya.api.webhooks.signatures import (
 )
 from obeya.api.webhooks.worker import NormalizationWorker
 from obeya.config.webhooks import WebhookSettings
+from obeya.linking import LinkingRules, update_links
 from obeya.model.records import (
     Change,
     Deployment,
@@ -116,14 +117,21 @@ class WebhookReceiver:
         settings: WebhookSettings | None = None,
         rules: MappingRules | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        linking: LinkingRules | None = None,
     ) -> None:
         self.store = store
         self.settings = settings or WebhookSettings()
         self.rules = rules or MappingRules()
+        self.linking = linking or LinkingRules()
         self.ledger = DeliveryLedger(store)
-        self.worker: NormalizationWorker[_Work] = NormalizationWorker(self.settle_batch)
+        self.worker: NormalizationWorker[_Work] = NormalizationWorker(self.settle_batch, after=self.link)
         self.intake = DeliveryIntake(self.ledger, self.worker.submit)
         self._clock = clock
+
+    def link(self) -> None:
+        """Derive the trace links the settled deliveries can change (the worker calls it, debounced)."""
+        report = update_links(self.store, self.linking)
+        log.debug("webhook worker: %s", report.summary())
 
     # --- steps 1 and 2: authenticate and understand -----------------------------------------------------
 

@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from obeya.api.webhooks.deliveries import DeliveryOutcome, SourceStatus
 from obeya.api.webhooks.receiver import Checked, WebhookReceiver, WebhookRefused
 from obeya.config.webhooks import WebhookSettings
+from obeya.linking import LinkingRules
 from obeya.normalize.rules import MappingRules
 from obeya.store.base import Store
 
@@ -108,7 +109,11 @@ def _json(body: dict[str, Any], status_code: int) -> Response:
     return Response(orjson.dumps(body), status_code, media_type="application/json")
 
 
-def webhooks_router(settings: WebhookSettings | None = None, rules: MappingRules | None = None) -> APIRouter:
+def webhooks_router(
+    settings: WebhookSettings | None = None,
+    rules: MappingRules | None = None,
+    linking: LinkingRules | None = None,
+) -> APIRouter:
     """The routes under /api/v1/webhooks, receiving into the app's store (``app.state.store``)."""
     lock = threading.Lock()
 
@@ -121,7 +126,7 @@ def webhooks_router(settings: WebhookSettings | None = None, rules: MappingRules
         with lock:
             found = getattr(app.state, "webhook_receiver", None)
             if found is None or found.store is not store:
-                found = app.state.webhook_receiver = WebhookReceiver(store, settings, rules)
+                found = app.state.webhook_receiver = WebhookReceiver(store, settings, rules, linking=linking)
             return found
 
     @asynccontextmanager

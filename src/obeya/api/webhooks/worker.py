@@ -10,6 +10,12 @@ Nothing here can lose a delivery: it is stored before it is queued, a delivery w
 settled again alone by the receiver (`WebhookReceiver.settle_batch`), and what a crash leaves unsettled
 is found again at the next start. `wait_idle` (tests, shutdown) returns once everything submitted so far
 has been settled, settling the batch being collected at once.
+
+After settling, the worker runs its `after` function (the receiver's: derive the trace links the new
+records can change, `obeya.linking.update_links`), debounced: right after a batch when nothing else is
+waiting, and otherwise at most once every `AFTER_SECONDS` while deliveries keep coming. At 500 deliveries/s
+the batches follow each other and links are derived about once a second, not once per delivery or batch;
+a lone delivery gets its links right after its batch. `wait_idle` also waits for that run.
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ MAX_BATCH = 500
 """The most deliveries settled in one transaction."""
 BATCH_SECONDS = 0.25
 """How long the worker collects deliveries after the first one before settling them together."""
+AFTER_SECONDS = 1.0
+"""Under a steady stream of deliveries, the longest the worker goes between two runs of `after`."""
 
 Item = TypeVar("Item")
 
@@ -47,8 +55,14 @@ class NormalizationWorker(Generic[Item]):
         settle: Callable[[list[Item]], None],
         max_batch: int = MAX_BATCH,
         batch_seconds: float = BATCH_SECONDS,
+        after: Callable[[], None] | None = None,
+        after_seconds: float = AFTER_SECONDS,
     ) -> None:
         self._settle = settle
+        self._after = after
+        self._after_seconds = after_seconds
+        self._after_pending = False  # settled batches whose `after` has not run yet
+        self._after_last = time.monotonic()
         self._max_batch = max_batch
         self._batch_seconds = batch_seconds
         self._queue: queue.SimpleQueue[Item | _Signal] = queue.SimpleQueue()
@@ -81,7 +95,7 @@ class NormalizationWorker(Generic[Item]):
         once); whether that happened within `timeout` s."""
         self._queue.put(_FLUSH)
         with self._idle:
-            return self._idle.wait_for(lambda: self._unsettled == 0, timeout)
+            return self._idle.wait_for(lambda: self._unsettled == 0 and not self._after_pending, timeout)
 
     def close(self, timeout: float) -> bool:
         """Settle what is queued (waiting at most `timeout` s), then stop the thread; whether all was
@@ -94,12 +108,40 @@ class NormalizationWorker(Generic[Item]):
                 thread.join(timeout if not idle else None)
         return idle
 
+    def _run_after(self) -> None:
+        """Run `after` for the batches settled since it last ran (its failure is logged, never raised)."""
+        try:
+            if self._after is not None:
+                self._after()
+        except Exception:
+            log.exception("webhook worker: deriving links after the settled deliveries failed")
+        finally:
+            self._after_last = time.monotonic()
+            with self._idle:
+                self._after_pending = False
+                self._idle.notify_all()
+
+    def _next(self) -> Item | _Signal | None:
+        """The next queued item; None when `after` is pending and came due while waiting."""
+        if not self._after_pending:
+            return self._queue.get()
+        due = self._after_last + self._after_seconds - time.monotonic()
+        try:
+            return self._queue.get(timeout=max(due, 0))
+        except queue.Empty:
+            return None
+
     def _run(self) -> None:
         while True:
-            item = self._queue.get()
-            if item is _STOP:
-                return
+            item = self._next()
+            if item is None:
+                self._run_after()
+                continue
             if isinstance(item, _Signal):
+                if self._after_pending:  # a flush or a stop: nothing more to wait for
+                    self._run_after()
+                if item is _STOP:
+                    return
                 continue
             batch: list[Item] = [item]
             stop = False
@@ -120,6 +162,11 @@ class NormalizationWorker(Generic[Item]):
             finally:
                 with self._idle:
                     self._unsettled -= len(batch)
+                    self._after_pending = self._after is not None
                     self._idle.notify_all()
+            if self._after_pending and (
+                stop or self._queue.empty() or time.monotonic() - self._after_last >= self._after_seconds
+            ):
+                self._run_after()
             if stop:
                 return
