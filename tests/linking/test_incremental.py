@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
-from linking_records import change, commit, deployment, incident, item, rid, run, user_link, write
+from linking_records import change, commit, deployment, incident, item, links, rid, run, user_link, write
 
 from obeya.demo import load_demo
 from obeya.linking import LinkingReport, derive_links, update_links
@@ -150,6 +150,83 @@ def test_incremental_derivation_equals_full_after_each_change(
     pair.write(user_link("work_item", rid("PAY-3"), "commit", rid("m100000"), "implemented_by"))
     assert pair.derive().mode == "full"
     assert pair.derive().mode == "unchanged"
+
+
+def test_a_touched_commit_of_one_repository_of_a_multi_repository_deployment(
+    open_store: Callable[[str], Store], engine: str
+) -> None:
+    """A deployment shipping two repositories is two rows (same service, environment, finish), each in its
+    own repository's chain: a commit of one repository re-derives that chain and leaves the other's links."""
+    lib = "pay/lib"
+    pair = _Pair(open_store, engine)
+    pair.write(
+        commit(REPO, "a000000", 0),
+        commit(REPO, "a100000", 2, ["a000000"]),
+        change(REPO, 1, 2, merge_sha="a100000"),
+        commit(REPO, "a200000", 6, ["a100000"]),
+        change(REPO, 2, 6, merge_sha="a200000"),
+        commit(lib, "l000000", 0),
+        commit(lib, "l100000", 3, ["l000000"]),
+        change(lib, 1, 3, merge_sha="l100000"),
+        change(lib, 2, 7, merge_sha="l200000"),  # its merge commit is not stored yet
+        deployment("x1-api", "api", REPO, "a000000", 1),
+        deployment("x1-lib", "api", lib, "l000000", 1),
+        deployment("x2-api", "api", REPO, "a100000", 5),
+        deployment("x2-lib", "api", lib, "l100000", 5),
+        deployment("x3-api", "api", REPO, "a200000", 9),
+        deployment("x3-lib", "api", lib, "l200000", 9),  # commit unknown: linked by time window
+    )
+    pair.derive()
+    api_links = {
+        (rid("x2-api"), rid(f"{REPO}#1"), "git graph: merge commit a100000 in a000000..a100000", 1.0),
+        (rid("x3-api"), rid(f"{REPO}#2"), "git graph: merge commit a200000 in a100000..a200000", 1.0),
+    }
+    lib_first = (rid("x2-lib"), rid(f"{lib}#1"), "git graph: merge commit l100000 in l000000..l100000", 1.0)
+    assert links(pair.incremental, "ships") == api_links | {
+        lib_first,
+        (
+            rid("x3-lib"),
+            rid(f"{lib}#2"),
+            "time window: merged 2025-03-01T16:00Z, between previous deployment start 2025-03-01T14:00Z "
+            "and this start 2025-03-01T18:00Z",
+            0.7,
+        ),
+    }
+
+    # the lib commit x3-lib deployed arrives: x3-lib now ships lib#2 by the git graph
+    pair.write(commit(lib, "l200000", 7, ["l100000"]))
+    report = pair.derive()
+    assert report.mode == "incremental"
+    assert report.touched == {"commit": 1, "commit_parent": 1}
+    ships = report.links["deployment>ships>change"]
+    assert (ships.added, ships.changed, ships.removed) == (0, 1, 0)
+    assert (report.deployments_by_graph, report.deployments_by_time_window) == (4, 0)
+    lib_graph = (rid("x3-lib"), rid(f"{lib}#2"), "git graph: merge commit l200000 in l100000..l200000", 1.0)
+    assert links(pair.incremental, "ships") == api_links | {lib_first, lib_graph}
+
+    # the lib commit between the first two deployments is deleted: that chain falls back to the time window
+    pair.delete("commit", "l100000")
+    pair.delete("commit_parent", "l100000/0")
+    pair.delete("commit_parent", "l200000/0")
+    report = pair.derive()
+    assert report.touched == {"commit": 1, "commit_parent": 2}
+    assert (report.deployments_by_graph, report.deployments_by_time_window) == (2, 2)
+    assert links(pair.incremental, "ships") == api_links | {
+        (
+            rid("x2-lib"),
+            rid(f"{lib}#1"),
+            "time window: merged 2025-03-01T12:00Z, between previous deployment start 2025-03-01T10:00Z "
+            "and this start 2025-03-01T14:00Z",
+            0.7,
+        ),
+        (
+            rid("x3-lib"),
+            rid(f"{lib}#2"),
+            "time window: merged 2025-03-01T16:00Z, between previous deployment start 2025-03-01T14:00Z "
+            "and this start 2025-03-01T18:00Z",
+            0.7,
+        ),
+    }
 
 
 def _copy(source: Store, batches: int) -> list[dict[str, Any]]:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pyarrow.compute as pc
 from linking_records import change, commit, deployment, rid, shipped, write
 
 from obeya.linking import LinkingRules, derive_links
+from obeya.linking.shipped import shipped_changes
+from obeya.linking.touched import registered
 from obeya.store import Store
 
 REPO = "pay/api"
@@ -229,3 +232,35 @@ def test_a_deployment_of_several_repositories_is_linked_within_each_repository(s
     )
     derive_links(store)
     assert shipped(store) == {(rid("r2-api"), rid("shop/api#1")), (rid("r2-web"), rid("shop/web#1"))}
+
+
+def test_limited_to_deployment_groups_the_rule_reads_only_their_chains(store: Store) -> None:
+    """`shipped_changes(..., groups=)`: the chains of the groups named, each as a run over all gives."""
+    _history(store)
+    write(
+        store,
+        deployment("d1", "api", REPO, "m000000", 1),
+        deployment("d2", "api", REPO, "m100000", 3),  # ships #1
+        deployment("d3", "api", REPO, "m500000", 7),  # ships #2 and #3
+        deployment("s1", "api", REPO, "m000000", 0.5, environment="staging"),
+        deployment("s2", "api", REPO, "m800000", 11.5, environment="staging"),  # ships #1 to #6
+        deployment("w1", "web", REPO, "m100000", 3),
+        deployment("w2", "web", REPO, "m600000", 9),  # ships #2, #3 and #4
+    )
+    everything, _ = shipped_changes(store, LinkingRules())
+    assert everything.num_rows == 3 + 6 + 3
+    with registered(store, {"_test_groups": ["api|production", "web|production"]}):
+        within, report = shipped_changes(store, LinkingRules(), "_test_groups")
+    pairs = set(zip(within["from_id"].to_pylist(), within["to_id"].to_pylist(), strict=True))
+    assert pairs == {
+        (rid("d2"), rid(f"{REPO}#1")),
+        (rid("d3"), rid(f"{REPO}#2")),
+        (rid("d3"), rid(f"{REPO}#3")),
+        (rid("w2"), rid(f"{REPO}#2")),
+        (rid("w2"), rid(f"{REPO}#3")),
+        (rid("w2"), rid(f"{REPO}#4")),
+    }
+    assert within.sort_by("from_id").equals(
+        everything.filter(pc.invert(pc.starts_with(everything["from_id"], rid("s")))).sort_by("from_id")
+    )
+    assert (report.chains, report.without_base, report.by_graph) == (2, 2, 3)  # staging not read

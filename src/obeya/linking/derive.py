@@ -46,7 +46,6 @@ from obeya.linking.touched import (
     EXPLICIT,
     Touched,
     find_touched,
-    only_deployments,
     read_state,
     record_seen,
     registered,
@@ -197,8 +196,16 @@ def _derive_full(store: Store, rules: LinkingRules) -> LinkingReport:
     return report
 
 
-def _shipped(store: Store, rules: LinkingRules, report: LinkingReport, scope: Scope | None = None) -> None:
-    shipped, shipped_report = shipped_changes(store, rules)
+def _shipped(
+    store: Store,
+    rules: LinkingRules,
+    report: LinkingReport,
+    scope: Scope | None = None,
+    groups: str | None = None,
+) -> None:
+    """The shipped-changes rule: of every deployment, or of the deployment groups in SQL table `groups`
+    (then `scope` holds their deployments: the derived rows left alone outside it)."""
+    shipped, shipped_report = shipped_changes(store, rules, groups)
     count = sync_trace_links(store, "ships", "deployment", "change", shipped, scope=scope)
     report.links[count.name] = count
     report.deployment_changes = sync_deployment_changes(store, shipped, scope)
@@ -387,8 +394,7 @@ def _derive_touched(store: Store, rules: LinkingRules, touched: Touched) -> Link
                 group_scope = scope("from_id", groups)
                 in_groups = f"{group} IN (SELECT item_id FROM {group_scope.table})"
                 members = touched.of("deployment") + ids(f"SELECT id FROM deployments WHERE {in_groups}")
-                with only_deployments(store, in_groups):
-                    _shipped(store, rules, report, scope("from_id", members))
+                _shipped(store, rules, report, scope("from_id", members), group_scope.table)
     # incident causes: the whole rule, run again when what it reads changed
     if touched.any(*_CAUSES_READS):
         count = sync_trace_links(

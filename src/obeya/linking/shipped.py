@@ -11,7 +11,9 @@ finish time (start time when the finish is missing). Each deployment D with a pr
 The first deployment of a chain has no base and ships nothing linkable. Ancestry is computed once per
 chain: the deployments are walked in order and each commit is marked with the first deployment that
 reaches it, never visited again, so a chain costs one pass over its repository's graph, however many
-deployments it has (a recursive query per deployment would revisit the history every time).
+deployments it has (a recursive query per deployment would revisit the history every time). An
+incremental derivation passes the deployment groups (service, environment) it re-derives: only their
+deployments are read, filtered in the query itself.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import pyarrow.compute as pc
 
 from obeya.linking.derived import candidates, empty_candidates, fetch
 from obeya.linking.rules import LinkingRules
+from obeya.linking.touched import DEPLOYMENT_GROUP
 from obeya.store.base import Store
 
 GRAPH_CONFIDENCE = 1.0
@@ -96,13 +99,25 @@ def _touches(paths_json: str | None, prefixes: tuple[str, ...]) -> bool:
     return any(isinstance(p, str) and p.startswith(prefixes) for p in paths or ())
 
 
-def shipped_changes(store: Store, rules: LinkingRules) -> tuple[pa.Table, ShippedReport]:
-    """deployment → change candidates (the `ships` links and the `deployment_changes` rows), and a report."""
+def shipped_changes(
+    store: Store, rules: LinkingRules, groups: str | None = None
+) -> tuple[pa.Table, ShippedReport]:
+    """deployment → change candidates (the `ships` links and the `deployment_changes` rows), and a report.
+
+    `groups`: the name of an SQL table of deployment groups (column ``item_id``, values
+    `obeya.linking.touched.DEPLOYMENT_GROUP`, see `obeya.linking.touched.registered`); when given, only the
+    deployments of those groups are read, and only their candidates returned (and counted in the report).
+    A chain (service, environment, repository) lies within one group, so each chain is read whole and its
+    candidates are those a run over every deployment gives.
+    """
     report = ShippedReport()
+    in_groups = ""
+    if groups is not None:
+        in_groups = f" AND {DEPLOYMENT_GROUP.format(t='d.')} IN (SELECT item_id FROM {groups})"
     deployments = fetch(
         store,
-        "SELECT id, service, environment, repo, commit_sha, started_at, finished_at FROM deployments "
-        "WHERE result = 'success'",
+        "SELECT d.id, d.service, d.environment, d.repo, d.commit_sha, d.started_at, d.finished_at "
+        f"FROM deployments d WHERE d.result = 'success'{in_groups}",
         (),
         pa.schema(
             [

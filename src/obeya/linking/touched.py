@@ -206,22 +206,3 @@ def registered(store: Store, tables: Mapping[str, Sequence[str]]) -> Iterator[No
     finally:
         for name in done:
             store._unregister_ids(name)
-
-
-@contextmanager
-def only_deployments(store: Store, condition: str) -> Iterator[None]:
-    """For the block, `deployments` in SQL means only the stored deployments meeting `condition`.
-
-    A temporary table of that name (each engine looks up temporary tables first) holds them, so a rule
-    that reads every deployment — the shipped changes, `obeya.linking.shipped` — reads only the chains
-    an incremental derivation re-derives. Dropped at the end of the block.
-    """
-    database, schema = store.query("SELECT current_database(), current_schema()")[0]
-    table = TABLES["deployment"].name
-    real = f'"{database}"."{schema}"."{table}"' if store.dialect == "duckdb" else f'"{schema}"."{table}"'
-    temporary = "temp" if store.dialect == "duckdb" else "pg_temp"
-    store.execute(f'CREATE TEMP TABLE "{table}" AS SELECT * FROM {real} WHERE {condition}')
-    try:
-        yield
-    finally:
-        store.execute(f'DROP TABLE {temporary}."{table}"')
