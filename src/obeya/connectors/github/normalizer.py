@@ -28,6 +28,7 @@ from pydantic import ValidationError
 from obeya.connectors import times
 from obeya.connectors.base import Normalized
 from obeya.connectors.github.collector import SOURCE, latest_status
+from obeya.connectors.people import People, bot_name
 from obeya.connectors.raw import event_key
 from obeya.model.ids import record_id
 from obeya.model.records import (
@@ -37,8 +38,6 @@ from obeya.model.records import (
     Commit,
     CommitParent,
     Deployment,
-    Identity,
-    Person,
     PipelineJob,
     PipelineRun,
     RawEvent,
@@ -105,65 +104,36 @@ def required_time(value: Any, what: str = "a time") -> datetime:
 # --- people --------------------------------------------------------------------------------------------
 
 
-def person_id(user: Any) -> str | None:
-    """The id of the `Person` for a GitHub account object (None when there is no account)."""
-    if isinstance(user, dict) and user.get("id") is not None:
-        return record_id(SOURCE, f"user/{user['id']}")
-    return None
-
-
-def git_person_id(email: str) -> str:
-    """The id of the `Person` for a git author known only by e-mail."""
-    return record_id(SOURCE, f"git/{email.lower()}")
-
-
 def is_bot(user: Item) -> bool:
     """GitHub Apps and bot accounts: type ``Bot`` or a login ending in ``[bot]``."""
-    return user.get("type") == "Bot" or str(user.get("login", "")).endswith("[bot]")
+    return user.get("type") == "Bot" or bot_name(user.get("login", ""))
+
+
+PEOPLE = People(SOURCE, "github", is_bot)
+person_id = PEOPLE.person_id
+git_person_id = PEOPLE.git_person_id
 
 
 def _user(ctx: _Context, user: Item) -> list[Record]:
-    external_id = f"user/{user['id']}"
-    person = Person(
-        source=SOURCE,
-        external_id=external_id,
-        raw_event_id=ctx.raw_event_id,
+    email = user.get("email") or None
+    return PEOPLE.account(
+        ctx.raw_event_id,
+        user,
         display_name=user.get("name") or user["login"],
-        email=user.get("email") or None,
-        is_bot=is_bot(user),
-    )
-    identity = Identity(
-        source=SOURCE,
-        external_id=external_id,
-        raw_event_id=ctx.raw_event_id,
-        person_id=person.id,
-        tool="github",
         username=user["login"],
-        email=user.get("email") or None,
+        email=email,
     )
-    return [person, identity]
 
 
 def _git_author(ctx: _Context, author: Item) -> list[Record]:
-    email = str(author["email"]).lower()
-    person = Person(
-        source=SOURCE,
-        external_id=f"git/{email}",
-        raw_event_id=ctx.raw_event_id,
-        display_name=author.get("name") or email,
-        email=email,
-        is_bot=str(author.get("name", "")).endswith("[bot]"),
-    )
-    identity = Identity(
-        source=SOURCE,
-        external_id=f"git/{email}",
-        raw_event_id=ctx.raw_event_id,
-        person_id=person.id,
-        tool="git",
+    email = str(author["email"])
+    return PEOPLE.git_author(
+        ctx.raw_event_id,
+        email,
+        display_name=author.get("name") or email.lower(),
         username=author.get("name"),
-        email=email,
+        is_bot=bot_name(author.get("name", "")),
     )
-    return [person, identity]
 
 
 # --- code ----------------------------------------------------------------------------------------------
