@@ -617,7 +617,8 @@ def normalize(
     A deployment's statuses must be among `events` with it (the collector stores them in one batch), and
     an issue's events with the issue to date its last close by the issue. `context` holds the stored
     ``deployment_status`` (and ``deployment``) raw events: a job of a run that made a deployment gets no
-    deployment by name, as does one of the runs in `deployed` (``owner/name/RUN_ID``). An event that
+    deployment by name, as does one of the runs in `deployed` (``owner/name/RUN_ID``); it is read only
+    when `events` hold a workflow job and a job name rule is set. An event that
     cannot be normalized is reported in `skipped`; it never stops the others.
     """
     items: list[RawItem] = []
@@ -632,9 +633,19 @@ def normalize(
             unreadable.append((event.id, f"could not normalize: {type(error).__name__}: {error}"[:500]))
             continue
         items.append(RawItem(event.id, event.event_type, event_key(event), item))
-    result = normalize_items(items, rules, deployed_runs(context) | deployed)
+    stored = deployed_runs(context) if _reads_deployed_runs(items, rules) else frozenset()
+    result = normalize_items(items, rules, stored | deployed)
     result.skipped.extend(unreadable)
     return result
+
+
+def _reads_deployed_runs(items: list[RawItem], rules: MappingRules | None) -> bool:
+    """Whether the runs that made a deployment can change these items' records: only a workflow job can
+    be a deployment by name, and only while a job name rule is set. Otherwise `context` is left unread
+    (a sync reads the stored deployment statuses only when a batch needs them)."""
+    if not (rules or MappingRules()).deployment_name_rule().patterns:
+        return False
+    return any(raw.event_type == "workflow_job" for raw in items)
 
 
 def deployed_runs(events: Iterable[RawEvent]) -> frozenset[str]:
@@ -671,7 +682,8 @@ def normalize_rows(
             items.append(RawItem(raw_id, event_type, key, _loads(payload)))
         except ValueError as error:
             unreadable.append((raw_id, f"could not normalize: {type(error).__name__}: {error}"[:500]))
-    result = normalize_items(items, rules, deployed_runs(context))
+    stored = deployed_runs(context) if _reads_deployed_runs(items, rules) else frozenset()
+    result = normalize_items(items, rules, stored)
     result.skipped.extend(unreadable)
     return result
 
