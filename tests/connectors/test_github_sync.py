@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from github_server import ANTS, RECORDINGS, FakeGitHub, Route
 
+from obeya.connectors import sync as sync_module
 from obeya.connectors.config import GitHubConnectionConfig
 from obeya.connectors.errors import MalformedResponseError
 from obeya.connectors.github.normalizer import normalize
@@ -25,6 +26,7 @@ from obeya.model.records import (
     Person,
     PipelineJob,
     PipelineRun,
+    RawEvent,
     Release,
     Review,
 )
@@ -583,3 +585,24 @@ def test_a_run_that_made_a_github_deployment_gets_no_second_one_by_job_name(
     before = snapshot(store)
     replay(store, "gh", rules=rules)
     assert snapshot(store) == before
+
+
+def test_sync_reads_the_stored_deployment_statuses_only_for_batches_of_workflow_jobs(
+    store: Store, connection: GitHubConnectionConfig, client: HttpClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads: list[tuple[str, ...]] = []
+    real = sync_module.stored_events
+
+    def counted(store: Store, source: str, name: str, event_types: Any) -> list[RawEvent]:
+        reads.append(tuple(event_types))
+        return real(store, source, name, event_types)
+
+    monkeypatch.setattr(sync_module, "stored_events", counted)
+    _sync(store, connection, client)  # no job name rule: no job can be a deployment by name
+    assert reads == []
+
+    rules = MappingRules(deployment_names=DeploymentNameRule(("^deployubuntu$",)))
+    sync(store, connection, rules=rules, client=client, clock=lambda: NOW, full=True)
+    # Once, for the one walk that gives jobs (ants' workflow runs; OpenBIC has no runs), not once per
+    # resource of the two repositories (12).
+    assert reads == [("deployment_status",)]

@@ -29,7 +29,7 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, overload
 
 import pyarrow as pa
 
@@ -142,6 +142,37 @@ def stored_events(store: Store, source: str, connection: str, event_types: Seque
         [source, connection, *event_types],
     )
     return [_stored_raw_event(values) for values in table.to_pylist()]
+
+
+class _StoredContext(Sequence[RawEvent]):
+    """A connector's context events, read from the store (under the sync's write lock) the first time its
+    normalizer looks at them: a resource whose batches need none (GitHub's deployment statuses matter only
+    to workflow jobs) costs no read of them."""
+
+    def __init__(self, load: Callable[[], list[RawEvent]], lock: threading.Lock) -> None:
+        self._load, self._lock = load, lock
+        self._events: list[RawEvent] | None = None
+
+    def _read(self) -> list[RawEvent]:
+        if self._events is None:
+            with self._lock:
+                self._events = self._load()
+        return self._events
+
+    @overload
+    def __getitem__(self, index: int) -> RawEvent: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[RawEvent]: ...
+
+    def __getitem__(self, index: int | slice) -> RawEvent | Sequence[RawEvent]:
+        return self._read()[index]
+
+    def __len__(self) -> int:
+        return len(self._read())
+
+    def __iter__(self) -> Iterator[RawEvent]:
+        return iter(self._read())
 
 
 def _stored_rows(store: Store, source: str, connection: str, event_types: Sequence[str]) -> pa.Table:
@@ -313,7 +344,10 @@ class _Run:
         connector, store = self.connector, self.store
         with self.write_lock:
             entry = self.report.resource(resource)
-            context = stored_events(store, connector.source, self.connection, connector.context_event_types)
+        context = _StoredContext(
+            lambda: stored_events(store, connector.source, self.connection, connector.context_event_types),
+            self.write_lock,
+        )
         for batch in self.collector.collect_resource(resource, cursor, self.full):
             normalized = connector.normalize(batch.events, self.rules, context)
             status = "complete" if batch.complete else "running"

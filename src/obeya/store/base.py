@@ -18,7 +18,7 @@ from obeya.model.schema import TABLES, TableSpec
 from obeya.store import derived
 from obeya.store.ddl import render
 from obeya.store.errors import SchemaVersionError
-from obeya.store.migrations import LATEST_VERSION, MIGRATIONS, RebuildDerived
+from obeya.store.migrations import LATEST_VERSION, MIGRATIONS, DeleteRows, RebuildDerived
 
 VERSION_TABLE = "obeya_schema_versions"
 _DIRTY_IDS = "_obeya_touched_items"
@@ -143,8 +143,11 @@ class Store(ABC):
                 for step in migration.steps:
                     for statement in render(step, self.dialect):
                         self.execute(statement)
+                    if isinstance(step, DeleteRows):
+                        self._bump_data_version()  # figures cached at the version before are stale
                 if rebuild and migration is pending[-1]:
                     derived.rebuild(self)
+                    self._bump_data_version()
                 self.execute(
                     f"INSERT INTO {VERSION_TABLE} VALUES (?, ?, ?)",
                     (migration.version, migration.description, datetime.now(UTC).replace(tzinfo=None)),

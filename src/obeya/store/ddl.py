@@ -5,7 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from obeya.model.schema import ColumnType
-from obeya.store.migrations import AddColumn, CreateIndex, CreateTable, InsertRow, RebuildDerived, Step
+from obeya.store.migrations import (
+    AddColumn,
+    CreateIndex,
+    CreateTable,
+    DeleteRows,
+    InsertRow,
+    RebuildDerived,
+    Step,
+)
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,8 @@ def render(step: Step, dialect: str) -> list[str]:
         return [f'CREATE INDEX "{name}" ON "{step.table}" ({indexed})']
     if isinstance(step, InsertRow):
         return [f'INSERT INTO "{step.table}" VALUES ({", ".join(str(int(v)) for v in step.values)})']
+    if isinstance(step, DeleteRows):
+        return [f'DELETE FROM "{step.table}" WHERE {step.where}']
     if isinstance(step, RebuildDerived):
         return []  # not DDL: `Store.migrate` carries it out
     raise TypeError(f"unknown step {step!r}")

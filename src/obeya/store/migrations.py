@@ -54,11 +54,20 @@ class InsertRow:
 
 
 @dataclass(frozen=True)
+class DeleteRows:
+    """Delete the rows of a table that a literal SQL condition (no parameters) matches: records an older
+    normalizer made under ids today's no longer gives, before a replay or sync writes them anew."""
+
+    table: str
+    where: str
+
+
+@dataclass(frozen=True)
 class RebuildDerived:
     """Fill the derived tables (`obeya.store.derived`) from the data already stored."""
 
 
-Step = CreateTable | AddColumn | CreateIndex | InsertRow | RebuildDerived
+Step = CreateTable | AddColumn | CreateIndex | InsertRow | DeleteRows | RebuildDerived
 
 
 @dataclass(frozen=True)
@@ -425,5 +434,16 @@ _V8 = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8)
+_V9 = Migration(
+    9,
+    "GitHub issue transitions by state and second: the old per-issue-event ids (owner/name#N/events/ID) "
+    "deleted, the timeline of their items rebuilt; `obeya replay` or the next sync writes them anew",
+    (
+        # Only `_issue_event` of the normalizer before the state-and-second ids made `#N/events/ID`.
+        DeleteRows("status_transitions", "source = 'github' AND external_id LIKE '%#%/events/%'"),
+        RebuildDerived(),
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9)
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -24,6 +24,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from obeya.connectors.base import Normalized
+from obeya.connectors.people import People
 from obeya.connectors.raw import event_key
 from obeya.connectors.times import required_time
 from obeya.model.ids import record_id
@@ -33,8 +34,6 @@ from obeya.model.records import (
     ChangeCommit,
     Commit,
     Deployment,
-    Identity,
-    Person,
     PipelineJob,
     PipelineRun,
     RawEvent,
@@ -109,49 +108,38 @@ def _branch(ref: Any) -> str | None:
 # --- people ------------------------------------------------------------------------------------
 
 
-def person_id(user: Any) -> str | None:
-    """The id of the `Person` of an identity reference (None when there is none)."""
-    if isinstance(user, dict) and user.get("id"):
-        return record_id(SOURCE, f"user/{user['id']}")
-    return None
+def _display_name(user: Item) -> str:
+    return str(user.get("displayName") or user.get("uniqueName") or user["id"]).strip()
+
+
+def is_bot(user: Item) -> bool:
+    """Azure DevOps' service identities: a name ``Microsoft.VisualStudio.Services...`` or ``... Build
+    Service``."""
+    name = _display_name(user)
+    return name.startswith("Microsoft.VisualStudio.Services") or name.endswith("Build Service")
+
+
+PEOPLE = People(SOURCE, "azuredevops", is_bot)
+person_id = PEOPLE.person_id
 
 
 def _user(ctx: _Context, user: Item) -> list[Record]:
-    external_id = f"user/{user['id']}"
     unique = str(user.get("uniqueName") or "")
-    email = unique if "@" in unique else None
-    name = str(user.get("displayName") or unique or user["id"]).strip()
-    person = Person(
-        source=SOURCE,
-        external_id=external_id,
-        raw_event_id=ctx.raw_event_id,
-        display_name=name,
-        email=email,
-        is_bot=name.startswith("Microsoft.VisualStudio.Services") or name.endswith("Build Service"),
-    )
-    identity = Identity(
-        source=SOURCE,
-        external_id=external_id,
-        raw_event_id=ctx.raw_event_id,
-        person_id=person.id,
-        tool="azuredevops",
+    return PEOPLE.account(
+        ctx.raw_event_id,
+        user,
+        display_name=_display_name(user),
         username=unique or None,
-        email=email,
+        email=unique if "@" in unique else None,
     )
-    return [person, identity]
 
 
 def _git_author(ctx: _Context, author: Item) -> list[Record]:
-    email = str(author["email"]).lower()
-    return [
-        Person(
-            source=SOURCE,
-            external_id=f"git/{email}",
-            raw_event_id=ctx.raw_event_id,
-            display_name=str(author.get("name") or "").strip() or email,
-            email=email,
-        )
-    ]
+    email = str(author["email"])
+    name = str(author.get("name") or "").strip()
+    return PEOPLE.git_author(
+        ctx.raw_event_id, email, display_name=name or email.lower(), username=None, identity=False
+    )
 
 
 # --- pull requests -----------------------------------------------------------------------------
@@ -278,7 +266,7 @@ def _commit(ctx: _Context, commit: Item) -> list[Record]:
             repo=repo,
             sha=sha,
             message=str(commit.get("comment") or ""),
-            author_id=record_id(SOURCE, f"git/{email}") if email else None,
+            author_id=PEOPLE.git_person_id(email) if email else None,
             authored_at=_required(author.get("date") or committer.get("date"), "author.date"),
             committed_at=_time(committer.get("date")),
         )

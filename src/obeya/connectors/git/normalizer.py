@@ -17,8 +17,9 @@ from pydantic import ValidationError
 
 from obeya.connectors.base import Normalized
 from obeya.connectors.git.collector import SOURCE
+from obeya.connectors.people import person_records
 from obeya.model.ids import record_id
-from obeya.model.records import Commit, CommitParent, Identity, Person, RawEvent, Record, Release
+from obeya.model.records import Commit, CommitParent, RawEvent, Record, Release
 from obeya.normalize.rules import MappingRules
 
 Item = dict[str, Any]
@@ -33,23 +34,15 @@ def person_key(email: str) -> str:
 def author_records(event: RawEvent, item: Item) -> list[Record]:
     """The `Person` and `Identity` (tool ``git``) of one ``author`` raw event."""
     email, name = item["email"], item.get("name", "")
-    person = Person(
-        source=SOURCE,
-        external_id=person_key(email),
-        raw_event_id=event.id,
-        display_name=name or email,
-        email=email,
-    )
-    identity = Identity(
-        source=SOURCE,
-        external_id=person_key(email),
-        raw_event_id=event.id,
-        person_id=person.id,
+    return person_records(
+        SOURCE,
+        person_key(email),
+        event.id,
         tool=SOURCE,
+        display_name=name or email,
         username=name or None,
         email=email,
     )
-    return [person, identity]
 
 
 def _total(files: list[Item], key: str) -> int | None:

@@ -28,6 +28,7 @@ from pydantic import ValidationError
 from obeya.connectors import times
 from obeya.connectors.base import Normalized
 from obeya.connectors.github.collector import SOURCE, latest_status
+from obeya.connectors.people import People, bot_name
 from obeya.connectors.raw import event_key
 from obeya.model.ids import record_id
 from obeya.model.records import (
@@ -37,8 +38,6 @@ from obeya.model.records import (
     Commit,
     CommitParent,
     Deployment,
-    Identity,
-    Person,
     PipelineJob,
     PipelineRun,
     RawEvent,
@@ -105,65 +104,36 @@ def required_time(value: Any, what: str = "a time") -> datetime:
 # --- people --------------------------------------------------------------------------------------------
 
 
-def person_id(user: Any) -> str | None:
-    """The id of the `Person` for a GitHub account object (None when there is no account)."""
-    if isinstance(user, dict) and user.get("id") is not None:
-        return record_id(SOURCE, f"user/{user['id']}")
-    return None
-
-
-def git_person_id(email: str) -> str:
-    """The id of the `Person` for a git author known only by e-mail."""
-    return record_id(SOURCE, f"git/{email.lower()}")
-
-
 def is_bot(user: Item) -> bool:
     """GitHub Apps and bot accounts: type ``Bot`` or a login ending in ``[bot]``."""
-    return user.get("type") == "Bot" or str(user.get("login", "")).endswith("[bot]")
+    return user.get("type") == "Bot" or bot_name(user.get("login", ""))
+
+
+PEOPLE = People(SOURCE, "github", is_bot)
+person_id = PEOPLE.person_id
+git_person_id = PEOPLE.git_person_id
 
 
 def _user(ctx: _Context, user: Item) -> list[Record]:
-    external_id = f"user/{user['id']}"
-    person = Person(
-        source=SOURCE,
-        external_id=external_id,
-        raw_event_id=ctx.raw_event_id,
+    email = user.get("email") or None
+    return PEOPLE.account(
+        ctx.raw_event_id,
+        user,
         display_name=user.get("name") or user["login"],
-        email=user.get("email") or None,
-        is_bot=is_bot(user),
-    )
-    identity = Identity(
-        source=SOURCE,
-        external_id=external_id,
-        raw_event_id=ctx.raw_event_id,
-        person_id=person.id,
-        tool="github",
         username=user["login"],
-        email=user.get("email") or None,
+        email=email,
     )
-    return [person, identity]
 
 
 def _git_author(ctx: _Context, author: Item) -> list[Record]:
-    email = str(author["email"]).lower()
-    person = Person(
-        source=SOURCE,
-        external_id=f"git/{email}",
-        raw_event_id=ctx.raw_event_id,
-        display_name=author.get("name") or email,
-        email=email,
-        is_bot=str(author.get("name", "")).endswith("[bot]"),
-    )
-    identity = Identity(
-        source=SOURCE,
-        external_id=f"git/{email}",
-        raw_event_id=ctx.raw_event_id,
-        person_id=person.id,
-        tool="git",
+    email = str(author["email"])
+    return PEOPLE.git_author(
+        ctx.raw_event_id,
+        email,
+        display_name=author.get("name") or email.lower(),
         username=author.get("name"),
-        email=email,
+        is_bot=bot_name(author.get("name", "")),
     )
-    return [person, identity]
 
 
 # --- code ----------------------------------------------------------------------------------------------
@@ -647,7 +617,8 @@ def normalize(
     A deployment's statuses must be among `events` with it (the collector stores them in one batch), and
     an issue's events with the issue to date its last close by the issue. `context` holds the stored
     ``deployment_status`` (and ``deployment``) raw events: a job of a run that made a deployment gets no
-    deployment by name, as does one of the runs in `deployed` (``owner/name/RUN_ID``). An event that
+    deployment by name, as does one of the runs in `deployed` (``owner/name/RUN_ID``); it is read only
+    when `events` hold a workflow job and a job name rule is set. An event that
     cannot be normalized is reported in `skipped`; it never stops the others.
     """
     items: list[RawItem] = []
@@ -662,9 +633,19 @@ def normalize(
             unreadable.append((event.id, f"could not normalize: {type(error).__name__}: {error}"[:500]))
             continue
         items.append(RawItem(event.id, event.event_type, event_key(event), item))
-    result = normalize_items(items, rules, deployed_runs(context) | deployed)
+    stored = deployed_runs(context) if _reads_deployed_runs(items, rules) else frozenset()
+    result = normalize_items(items, rules, stored | deployed)
     result.skipped.extend(unreadable)
     return result
+
+
+def _reads_deployed_runs(items: list[RawItem], rules: MappingRules | None) -> bool:
+    """Whether the runs that made a deployment can change these items' records: only a workflow job can
+    be a deployment by name, and only while a job name rule is set. Otherwise `context` is left unread
+    (a sync reads the stored deployment statuses only when a batch needs them)."""
+    if not (rules or MappingRules()).deployment_name_rule().patterns:
+        return False
+    return any(raw.event_type == "workflow_job" for raw in items)
 
 
 def deployed_runs(events: Iterable[RawEvent]) -> frozenset[str]:
@@ -701,7 +682,8 @@ def normalize_rows(
             items.append(RawItem(raw_id, event_type, key, _loads(payload)))
         except ValueError as error:
             unreadable.append((raw_id, f"could not normalize: {type(error).__name__}: {error}"[:500]))
-    result = normalize_items(items, rules, deployed_runs(context))
+    stored = deployed_runs(context) if _reads_deployed_runs(items, rules) else frozenset()
+    result = normalize_items(items, rules, stored)
     result.skipped.extend(unreadable)
     return result
 

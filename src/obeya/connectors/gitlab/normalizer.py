@@ -24,6 +24,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from obeya.connectors.base import Normalized
+from obeya.connectors.people import People, bot_name
 from obeya.connectors.raw import event_key
 from obeya.connectors.times import parse_time, required_time
 from obeya.model.ids import record_id
@@ -34,8 +35,6 @@ from obeya.model.records import (
     Commit,
     CommitParent,
     Deployment,
-    Identity,
-    Person,
     PipelineJob,
     PipelineRun,
     RawEvent,
@@ -79,18 +78,6 @@ class _Skip(Exception):
 # --- people --------------------------------------------------------------------------------------------
 
 
-def person_id(user: Any) -> str | None:
-    """The id of the `Person` for a GitLab account object (None when there is none)."""
-    if isinstance(user, dict) and user.get("id") is not None:
-        return record_id(SOURCE, f"user/{user['id']}")
-    return None
-
-
-def git_person_id(email: str) -> str:
-    """The id of the `Person` for a commit author known only by e-mail."""
-    return record_id(SOURCE, f"git/{email.lower()}")
-
-
 def is_bot(user: Item) -> bool:
     """Bots: ``bot: true`` (``/users``), a name or username ending in ``[bot]``, or an access token's user."""
     if user.get("bot") is True:
@@ -98,50 +85,31 @@ def is_bot(user: Item) -> bool:
     return any(_BOT_USERNAME.search(str(user.get(name) or "")) for name in ("username", "name"))
 
 
+PEOPLE = People(SOURCE, "gitlab", is_bot)
+person_id = PEOPLE.person_id
+git_person_id = PEOPLE.git_person_id
+
+
 def _user(ctx: _Context, user: Item) -> list[Record]:
-    external_id = f"user/{user['id']}"
-    email = user.get("email") or user.get("public_email") or None
-    person = Person(
-        source=SOURCE,
-        external_id=external_id,
-        raw_event_id=ctx.raw_event_id,
+    return PEOPLE.account(
+        ctx.raw_event_id,
+        user,
         display_name=(str(user.get("name") or "").strip() or user["username"]),
-        email=email,
-        is_bot=is_bot(user),
-    )
-    identity = Identity(
-        source=SOURCE,
-        external_id=external_id,
-        raw_event_id=ctx.raw_event_id,
-        person_id=person.id,
-        tool="gitlab",
         username=user["username"],
-        email=email,
+        email=user.get("email") or user.get("public_email") or None,
     )
-    return [person, identity]
 
 
 def _git_author(ctx: _Context, author: Item) -> list[Record]:
-    email = str(author["email"]).lower()
+    email = str(author["email"])
     name = str(author.get("name") or "").strip()
-    person = Person(
-        source=SOURCE,
-        external_id=f"git/{email}",
-        raw_event_id=ctx.raw_event_id,
-        display_name=name or email,
-        email=email,
-        is_bot=name.endswith("[bot]"),
-    )
-    identity = Identity(
-        source=SOURCE,
-        external_id=f"git/{email}",
-        raw_event_id=ctx.raw_event_id,
-        person_id=person.id,
-        tool="git",
+    return PEOPLE.git_author(
+        ctx.raw_event_id,
+        email,
+        display_name=name or email.lower(),
         username=name or None,
-        email=email,
+        is_bot=bot_name(name),
     )
-    return [person, identity]
 
 
 # --- code ----------------------------------------------------------------------------------------------
