@@ -197,8 +197,9 @@ class InFlight:
     under way at the same time, and the order requests started and ended in. A request of group ``""``
     (one not telling its group) counts among the requests, not the groups."""
 
-    def __init__(self, group_of: Callable[[str], str]) -> None:
+    def __init__(self, group_of: Callable[[str], str], delay: float = DELAY) -> None:
         self._group_of = group_of
+        self._delay = delay
         self._lock = threading.Lock()
         self.in_flight: Counter[str] = Counter()
         self.peak_groups = 0
@@ -214,7 +215,7 @@ class InFlight:
             self.peak_groups = max(self.peak_groups, busy)
             self.peak_requests = max(self.peak_requests, sum(self.in_flight.values()))
         try:
-            time.sleep(DELAY)
+            time.sleep(self._delay)
             return answer()
         finally:
             with self._lock:
@@ -248,7 +249,7 @@ def _jira_group(path: str) -> str:
 class SlowJira(FakeJira):
     def __init__(self) -> None:
         super().__init__()
-        self.flight = InFlight(_jira_group)
+        self.flight = InFlight(_jira_group, delay=DELAY / 5)  # a walk of many short requests
 
     def answer(self, path: str, query: dict[str, str]) -> tuple[int, Any]:
         return self.flight.around(path, lambda: super(SlowJira, self).answer(path, query))  # type: ignore[no-any-return]
@@ -265,7 +266,8 @@ def test_jira_boards_and_projects_sync_side_by_side_after_the_catalogs(
         connection = JiraConnectionConfig(
             name="jira", base_url=server.base_url, boards=[8, 93], projects=[project]
         )
-        report = sync(store, connection, clock=lambda: NOW)
+        shown: list[tuple[str, int]] = []
+        report = sync(store, connection, progress=lambda *call: shown.append(call), clock=lambda: NOW)
 
         # Both boards and the project search had requests under way at once, never more than the
         # client's 4 per host; every catalog was answered before any board or search was asked.
@@ -279,10 +281,20 @@ def test_jira_boards_and_projects_sync_side_by_side_after_the_catalogs(
         sequential = open_store(engine)
         sequential.migrate()
         server.flight.reset()
-        sync(sequential, connection, clock=lambda: NOW, workers=1)
+        shown_in_order: list[tuple[str, int]] = []
+        sync(
+            sequential,
+            connection,
+            progress=lambda *call: shown_in_order.append(call),
+            clock=lambda: NOW,
+            workers=1,
+        )
         assert server.flight.peak_groups == 1
         _assert_same_rows_as_one_after_another(store, sequential)
         assert store.count("work_item") > 0
+        # The progress bar is told of the pages in the order of a sync one after another.
+        assert shown == shown_in_order
+        assert [resource for resource, _ in shown][:3] == ["statuses", "issue_types", "fields"]
     finally:
         server.stop()
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Generic, Protocol, TypeVar
 
 from obeya.connectors.http import HttpClient
@@ -171,6 +171,23 @@ def phases_of(resources: Sequence[str], placement: Callable[[str], Placement]) -
         phase, group = placement(resource)
         phases.setdefault(phase, {}).setdefault(group, []).append(resource)
     return [list(phases[phase].values()) for phase in sorted(phases)]
+
+
+class ConnectionCollector(Generic[ConfigT]):
+    """What a tool's collector is made with: the HTTP client, the connection, the clock that dates its raw
+    events and the page size it asks for."""
+
+    def __init__(
+        self,
+        client: HttpClient,
+        connection: ConfigT,
+        clock: Clock = lambda: datetime.now(UTC),
+        page_size: int = 100,
+    ) -> None:
+        self.client = client
+        self.connection = connection
+        self._clock = clock
+        self._page_size = page_size
 
 
 class ScopeCollector(Generic[CursorT]):

@@ -25,7 +25,7 @@ class JenkinsConnector(ToolConnector[JenkinsConnectionConfig]):
             config_type=JenkinsConnectionConfig,
             resource_names=JenkinsCollector.resource_names,
             make_client=jenkins_client,
-            make_collector=lambda client, config, clock: JenkinsCollector(client, config, clock=clock),
+            make_collector=JenkinsCollector,
             parse_cursor=JenkinsCursor.parse,
             normalizer=normalize,
             context_event_types=REFERENCE_TYPES,

@@ -29,7 +29,7 @@ class JiraConnector(ToolConnector[JiraConnectionConfig]):
             config_type=JiraConnectionConfig,
             resource_names=JiraCollector.resource_names,
             make_client=jira_client,
-            make_collector=lambda client, config, clock: JiraCollector(client, config, clock=clock),
+            make_collector=JiraCollector,
             parse_cursor=JiraCursor.parse,
             normalizer=normalize,
             context_event_types=REFERENCE_TYPES,

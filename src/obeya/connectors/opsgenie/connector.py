@@ -28,7 +28,7 @@ class OpsgenieConnector(ToolConnector[OpsgenieConnectionConfig]):
             config_type=OpsgenieConnectionConfig,
             resource_names=OpsgenieCollector.resource_names,
             make_client=opsgenie_client,
-            make_collector=lambda client, config, clock: OpsgenieCollector(client, config, clock=clock),
+            make_collector=OpsgenieCollector,
             parse_cursor=TimeCursor.parse,
             normalizer=normalize,
             context_event_types=REFERENCE_TYPES,

@@ -20,7 +20,7 @@ class PagerDutyConnector(ToolConnector[PagerDutyConnectionConfig]):
             config_type=PagerDutyConnectionConfig,
             resource_names=PagerDutyCollector.resource_names,
             make_client=pagerduty_client,
-            make_collector=lambda client, config, clock: PagerDutyCollector(client, config, clock=clock),
+            make_collector=PagerDutyCollector,
             parse_cursor=TimeCursor.parse,
             normalizer=normalize,
             context_event_types=(SETTINGS,),

@@ -20,7 +20,7 @@ class ServiceNowConnector(ToolConnector[ServiceNowConnectionConfig]):
             config_type=ServiceNowConnectionConfig,
             resource_names=ServiceNowCollector.resource_names,
             make_client=servicenow_client,
-            make_collector=lambda client, config, clock: ServiceNowCollector(client, config, clock=clock),
+            make_collector=ServiceNowCollector,
             parse_cursor=TimeCursor.parse,
             normalizer=normalize,
             context_event_types=(SETTINGS,),
