@@ -197,10 +197,16 @@ class InFlight:
     under way at the same time, and the order requests started and ended in. A request of group ``""``
     (one not telling its group) counts among the requests, not the groups."""
 
-    def __init__(self, group_of: Callable[[str], str], delay: float = DELAY) -> None:
+    def __init__(
+        self, group_of: Callable[[str], str], delay: float = DELAY, meet: frozenset[str] = frozenset()
+    ) -> None:
         self._group_of = group_of
         self._delay = delay
+        # The first request of each of the `meet` groups is held until all of them have one under way (5 s
+        # at most): a sync that walks them side by side gets there, one that walks them in turn does not.
+        self._meet = set(meet)
         self._lock = threading.Lock()
+        self._met = threading.Condition(self._lock)
         self.in_flight: Counter[str] = Counter()
         self.peak_groups = 0
         self.peak_requests = 0
@@ -214,6 +220,10 @@ class InFlight:
             busy = sum(1 for g, n in self.in_flight.items() if n and g)
             self.peak_groups = max(self.peak_groups, busy)
             self.peak_requests = max(self.peak_requests, sum(self.in_flight.values()))
+            if group in self._meet:
+                self._meet.discard(group)
+                self._met.notify_all()
+                self._met.wait_for(lambda: not self._meet, timeout=5.0)
         try:
             time.sleep(self._delay)
             return answer()
@@ -226,6 +236,7 @@ class InFlight:
         with self._lock:
             self.peak_groups = self.peak_requests = 0
             self.log.clear()
+            self._meet.clear()
 
 
 def _assert_same_rows_as_one_after_another(store: Store, sequential: Store) -> None:
@@ -249,7 +260,8 @@ def _jira_group(path: str) -> str:
 class SlowJira(FakeJira):
     def __init__(self) -> None:
         super().__init__()
-        self.flight = InFlight(_jira_group, delay=DELAY / 5)  # a walk of many short requests
+        walks = frozenset({"board 8", "board 93", "project issues"})
+        self.flight = InFlight(_jira_group, delay=DELAY / 5, meet=walks)  # walks of many short requests
 
     def answer(self, path: str, query: dict[str, str]) -> tuple[int, Any]:
         return self.flight.around(path, lambda: super(SlowJira, self).answer(path, query))  # type: ignore[no-any-return]
