@@ -318,7 +318,8 @@ def _jenkins_group(path: str) -> str:
 class SlowJenkins(FakeJenkins):
     def __init__(self) -> None:
         super().__init__()
-        self.flight = InFlight(_jenkins_group)
+        jobs = frozenset({MULTIBRANCH.split("/")[0], FREESTYLE.split("/")[0]})
+        self.flight = InFlight(_jenkins_group, delay=DELAY / 5, meet=jobs)
 
     def answer(self, path: str, query: dict[str, str]) -> tuple[int, Any]:
         return self.flight.around(path, lambda: super(SlowJenkins, self).answer(path, query))  # type: ignore[no-any-return]
@@ -374,7 +375,7 @@ def test_azure_devops_projects_sync_side_by_side(
 ) -> None:
     monkeypatch.setenv("AZURE_DEVOPS_TOKEN", AZURE_TOKEN)
     server = SlowAzureDevOps(page_size=3)
-    server.flight = InFlight(_azure_group)
+    server.flight = InFlight(_azure_group, delay=DELAY / 5, meet=frozenset({AZURE_PROJECT, OTHER_PROJECT}))
     server.start()
     try:
         connection = AzureDevOpsConnectionConfig(
