@@ -8,6 +8,7 @@ never wait for real.
 
 from __future__ import annotations
 
+import base64
 import os
 import random
 import threading
@@ -65,6 +66,38 @@ class TokenAuth:
                 f"(set it, or name another variable with `token_env` in the connection)"
             )
         return cls(tool=tool, variable=variable, token=token, scheme=scheme, hint=hint)
+
+    @classmethod
+    def basic_from_environment(
+        cls,
+        tool: str,
+        user_variable: str,
+        token_variable: str,
+        *,
+        user_is: str,
+        user_key: str,
+        connection: str,
+        hint: str,
+        environ: Mapping[str, str] | None = None,
+    ) -> TokenAuth:
+        """Basic auth with the user in ``$user_variable`` and the token (or password) in
+        ``$token_variable``; a missing variable is an error naming it, `user_is` saying what the user is
+        and `user_key` the connection's key that names the variable."""
+        env = os.environ if environ is None else environ
+        user = env.get(user_variable, "").strip()
+        if not user:
+            raise MissingCredentialError(
+                f"{user_is}: the environment variable ${user_variable} is not set (set it, or name another "
+                f"variable with `{user_key}` in the connection {connection!r})"
+            )
+        token = cls.from_environment(tool, token_variable, environ=env)
+        return cls(
+            tool=tool,
+            variable=token_variable,
+            token=base64.b64encode(f"{user}:{token.token}".encode()).decode(),
+            scheme="Basic",
+            hint=hint,
+        )
 
     def header(self) -> str:
         """The value of the ``Authorization`` header."""

@@ -7,11 +7,15 @@ Per page, the raw events, the records normalized from them and the resource's cu
 transaction. The cursor therefore never runs ahead of what was stored: a sync that stops half-way (crash,
 network, Ctrl-C) resumes at the first page it did not store, and nothing is missing or twice.
 
-The repositories (projects) of a GitHub or GitLab connection are collected side by side by a bounded pool
-of worker threads, each walking one repository's resources in order; the HTTP client's per-host
-semaphore bounds the requests in flight and its pacing keeps them within the rate budget. Fetching and
-normalizing run in the workers; the page transactions are written one at a time (a lock), so concurrent
-writers never conflict on the store.
+Resources are collected side by side where they are independent: the connector splits them into phases
+(`Connector.resource_phases`) run one after another, each of groups a bounded pool of worker threads
+walks side by side, a group's resources in order. A GitHub repository, a GitLab or Azure DevOps project,
+a Jenkins job, a Jira board, a ServiceNow table, an Opsgenie service is a group; reference data that later
+pages read (Jira's catalogs, Jenkins' deploy rules, the incident tools' settings) is a phase of its own
+before them. Local git repositories stay one group (see `obeya.connectors.git.connector`). The HTTP
+client's per-host semaphore bounds the requests in flight and its pacing keeps them within the rate
+budget. Fetching and normalizing run in the workers; the page transactions are written one at a time (a
+lock), so concurrent writers never conflict on the store.
 
 Replay reads a connection's raw events group by group (`Connector.replay_groups`) and writes everything
 in one transaction. A connector that offers ``normalize_rows(table, rules)`` (GitHub) is given the
@@ -45,14 +49,12 @@ from obeya.normalize.rules import MappingRules
 from obeya.store.base import Store
 
 CURSOR_SOURCE = "obeya"
-PARALLEL_TOOLS = frozenset({"github", "gitlab"})
-"""Tools whose resources are ``REPO/kind``, independent from one repository to the next."""
 DEFAULT_WORKERS = 8
 Progress = Callable[[str, int], None]
 """Called after every stored page with the resource (``owner/name/pull_requests``) and its item count.
 
-Calls come in the order of a sequential sync: a repository's pages stored while an earlier repository is
-still under way are reported once that one is done."""
+Calls come in the order of a sequential sync: a group's pages stored while an earlier group is still under
+way are reported once that one is done."""
 
 
 @dataclass
@@ -199,20 +201,6 @@ def _stored_raw_event(values: dict[str, Any]) -> RawEvent:
     return event
 
 
-def resource_groups(connection: ConnectionConfig, resources: Sequence[str]) -> list[list[str]]:
-    """The resources in groups a worker walks in order; groups may run side by side.
-
-    A GitHub repository's (GitLab project's) resources form one group; any other tool's resources are
-    one group, in order, since later ones read what earlier ones stored (Jira's catalogs, for example).
-    """
-    if connection.tool not in PARALLEL_TOOLS:
-        return [list(resources)] if resources else []
-    groups: dict[str, list[str]] = {}
-    for resource in resources:
-        groups.setdefault(resource.rsplit("/", 1)[0], []).append(resource)
-    return list(groups.values())
-
-
 def sync(
     store: Store,
     connection: ConnectionConfig,
@@ -227,9 +215,10 @@ def sync(
     """Fetch what changed in the connection's tool since the last sync (everything when `full`).
 
     `client` defaults to one built from the connection (credentials from the environment variables it
-    names). Repositories are collected by up to `workers` threads (default `DEFAULT_WORKERS`; 1 walks
-    them one after another). A failure stops the sync with the error; the resource's cursor is marked
-    failed with the message, and pages stored before it stay stored, so the next run resumes.
+    names). A phase's groups (repositories, projects, jobs, boards) are collected by up to `workers`
+    threads (default `DEFAULT_WORKERS`; 1 walks them one after another); phases run one after another.
+    A failure stops the sync with the error; the resource's cursor is marked failed with the message,
+    and pages stored before it stay stored, so the next run resumes.
     """
     rules = rules or MappingRules()
     connector = connector_for(connection.tool)
@@ -237,31 +226,40 @@ def sync(
     http = client or connector.client(connection)
     collector = connector.collector(http, connection, clock)
     report = SyncReport(connection.name)
-    groups = resource_groups(connection, connector.resources(connection))
-    ordered = _OrderedProgress(progress, len(groups)) if progress is not None else None
+    phases = connector.resource_phases(connection)
+    ordered = _OrderedProgress(progress, sum(len(p) for p in phases)) if progress is not None else None
     run = _Run(store, connector, collector, connection.name, full, rules, report, ordered, clock)
     try:
-        pool_size = min(max(workers or DEFAULT_WORKERS, 1), len(groups))
-        if pool_size <= 1:
-            for index, group in enumerate(groups):
-                run.walk(group, index)
-        else:
-            with ThreadPoolExecutor(pool_size, thread_name_prefix="obeya-sync") as pool:
-                futures = [pool.submit(run.walk, group, index) for index, group in enumerate(groups)]
-                done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-                failed = next((f for f in futures if f in done and f.exception() is not None), None)
-                if failed is not None:
-                    run.stop.set()
-                    for future in futures:
-                        future.cancel()
-                    error = failed.exception()
-                    assert error is not None
-                    raise error
+        first = 0  # the index of the phase's first group among every group (the progress order)
+        for groups in phases:
+            _walk_side_by_side(run, groups, first, workers or DEFAULT_WORKERS)
+            first += len(groups)
     finally:
         if own_client:
             http.close()
     learn_scopes(store, connection)  # the stream's scopes: what the stored records carry
     return report
+
+
+def _walk_side_by_side(run: _Run, groups: Sequence[Sequence[str]], first: int, workers: int) -> None:
+    """Walk `groups` with up to `workers` threads; the first failure stops the others at a page boundary
+    and is raised."""
+    pool_size = min(max(workers, 1), len(groups))
+    if pool_size <= 1:
+        for index, group in enumerate(groups, first):
+            run.walk(group, index)
+        return
+    with ThreadPoolExecutor(pool_size, thread_name_prefix="obeya-sync") as pool:
+        futures = [pool.submit(run.walk, group, index) for index, group in enumerate(groups, first)]
+        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        failed = next((f for f in futures if f in done and f.exception() is not None), None)
+        if failed is not None:
+            run.stop.set()
+            for future in futures:
+                future.cancel()
+            error = failed.exception()
+            assert error is not None
+            raise error
 
 
 class _OrderedProgress:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Sequence
 
-from obeya.connectors.base import Clock, CollectedPage, Normalized
-from obeya.connectors.http import HttpClient
+from obeya.connectors.base import Normalized, ScopeCollector, ToolConnector, by_scope
 from obeya.model.records import RawEvent
 from obeya.normalize.rules import MappingRules
 
@@ -28,50 +26,32 @@ _REPLAY_GROUPS: tuple[tuple[str, ...], ...] = (
 )
 
 
-def _config(connection: Any) -> AzureDevOpsConnectionConfig:
-    if not isinstance(connection, AzureDevOpsConnectionConfig):
-        raise TypeError(f"the Azure DevOps connector was given a {type(connection).__name__}")
-    return connection
+def _resources(config: AzureDevOpsConnectionConfig) -> list[str]:
+    """``PROJECT/kind`` for each project and each of `RESOURCES`."""
+    return [f"{project}/{kind}" for project in config.projects for kind in RESOURCES]
 
 
-class _ResourceCollector:
-    """`AzureDevOpsCollector` seen through the generic interface: resources are ``PROJECT/kind``."""
-
-    def __init__(self, collector: AzureDevOpsCollector) -> None:
-        self.collector = collector
-
-    def collect_resource(self, resource: str, cursor: str | None, full: bool) -> Iterator[CollectedPage]:
-        project, kind = resource.rsplit("/", 1)
-        yield from self.collector.collect(project, kind, AzureCursor.parse(cursor), full)
+def _normalize(events: Sequence[RawEvent], rules: MappingRules, context: Sequence[RawEvent]) -> Normalized:
+    return normalize(events, rules)  # no reference events needed
 
 
-class AzureDevOpsConnector:
+class AzureDevOpsConnector(ToolConnector[AzureDevOpsConnectionConfig]):
     """Pull requests, builds (with their timelines), work items and classic release deployments of Azure
-    DevOps projects."""
+    DevOps projects; the projects sync side by side."""
 
-    tool = "azuredevops"
-    source = SOURCE
-    context_event_types: Sequence[str] = ()
-    replay_groups: Sequence[Sequence[str]] = _REPLAY_GROUPS
-
-    def resources(self, connection: Any) -> list[str]:
-        """``PROJECT/kind`` for each project and each of `RESOURCES`."""
-        return [f"{project}/{kind}" for project in _config(connection).projects for kind in RESOURCES]
-
-    def client(self, connection: Any) -> HttpClient:
-        """The client with the PAT in the connection's `token_env` (basic auth, empty user)."""
-        return azure_client(_config(connection))
-
-    def collector(self, client: HttpClient, connection: Any, clock: Clock) -> _ResourceCollector:
-        """The collector of the connection's projects."""
-        return _ResourceCollector(AzureDevOpsCollector(client, _config(connection), clock=clock))
-
-    def parse_cursor(self, text: str | None) -> AzureCursor:
-        """A stored `AzureCursor`."""
-        return AzureCursor.parse(text)
-
-    def normalize(
-        self, events: Sequence[RawEvent], rules: MappingRules, context: Sequence[RawEvent] = ()
-    ) -> Normalized:
-        """`obeya.connectors.azuredevops.normalizer.normalize` (no reference events needed)."""
-        return normalize(events, rules)
+    def __init__(self) -> None:
+        super().__init__(
+            tool="azuredevops",
+            label="Azure DevOps",
+            source=SOURCE,
+            config_type=AzureDevOpsConnectionConfig,
+            resource_names=_resources,
+            make_client=azure_client,  # the PAT in `token_env`, basic auth with an empty user
+            make_collector=lambda client, config, clock: ScopeCollector(
+                AzureDevOpsCollector(client, config, clock=clock).collect, AzureCursor.parse
+            ),
+            parse_cursor=AzureCursor.parse,
+            normalizer=_normalize,
+            replay_groups=_REPLAY_GROUPS,
+            placement=by_scope,
+        )

@@ -1,55 +1,39 @@
-"""Local git repositories as a `Connector`: per repository its commits, then its tags."""
+"""Local git repositories as a `Connector`: per repository its commits, then its tags.
+
+The repositories sync one after another: reading one is `git` and Python parsing its output on the
+machine's CPUs and disk, with no network answer to wait for, so a second one at the same time only
+shares the same cores; and an author seen in several repositories is one raw event whose name is the
+last one read, which a fixed order keeps the same from run to run.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
-from obeya.connectors.base import Clock, Normalized
+from obeya.connectors.base import ToolConnector
 from obeya.connectors.git.collector import SOURCE, GitCollector, GitCursor
 from obeya.connectors.git.config import GitConnectionConfig
 from obeya.connectors.git.normalizer import normalize
 from obeya.connectors.http import HttpClient
-from obeya.model.records import RawEvent
-from obeya.normalize.rules import MappingRules
 
 
-def _config(connection: Any) -> GitConnectionConfig:
-    if not isinstance(connection, GitConnectionConfig):
-        raise TypeError(f"the git connector was given a {type(connection).__name__}")
-    return connection
+def _unused_client(config: GitConnectionConfig) -> HttpClient:
+    """An HTTP client that is never used: git is read with the `git` command, not over HTTP (the generic
+    sync asks every connector for one)."""
+    return HttpClient("http://localhost", tool="git")
 
 
-class GitConnector:
+class GitConnector(ToolConnector[GitConnectionConfig]):
     """Commits (with parents and paths), authors and tags of repositories on disk."""
 
-    tool = "git"
-    source = SOURCE
-    context_event_types: Sequence[str] = ()
-    replay_groups: Sequence[Sequence[str]] = (("author",), ("commit",), ("tag",))
-
-    def resources(self, connection: Any) -> list[str]:
-        """``NAME/commits`` and ``NAME/tags`` per repository."""
-        return GitCollector.resource_names(_config(connection))
-
-    def client(self, connection: Any) -> HttpClient:
-        """An HTTP client that is never used: git is read with the `git` command, not over HTTP.
-
-        The generic sync asks every connector for one; this one makes no request.
-        """
-        _config(connection)
-        return HttpClient("http://localhost", tool="git")
-
-    def collector(self, client: HttpClient, connection: Any, clock: Clock) -> GitCollector:
-        """The collector of the connection (`client` is not used)."""
-        return GitCollector(_config(connection), clock=clock)
-
-    def parse_cursor(self, text: str | None) -> GitCursor:
-        """A stored `GitCursor`."""
-        return GitCursor.parse(text)
-
-    def normalize(
-        self, events: Sequence[RawEvent], rules: MappingRules, context: Sequence[RawEvent] = ()
-    ) -> Normalized:
-        """`obeya.connectors.git.normalizer.normalize`."""
-        return normalize(events, rules, context)
+    def __init__(self) -> None:
+        super().__init__(
+            tool="git",
+            label="git",
+            source=SOURCE,
+            config_type=GitConnectionConfig,
+            resource_names=GitCollector.resource_names,
+            make_client=_unused_client,
+            make_collector=lambda client, config, clock: GitCollector(config, clock=clock),
+            parse_cursor=GitCursor.parse,
+            normalizer=normalize,
+            replay_groups=(("author",), ("commit",), ("tag",)),
+        )

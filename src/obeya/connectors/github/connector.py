@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import pyarrow as pa
 
-from obeya.connectors.base import Clock, CollectedPage, Normalized
+from obeya.connectors.base import Normalized, ScopeCollector, ToolConnector, by_scope
 from obeya.connectors.config import GitHubConnectionConfig
 from obeya.connectors.github.collector import RESOURCES, SOURCE, GitHubCollector, WalkCursor, github_client
 from obeya.connectors.github.normalizer import HANDLERS, normalize, normalize_rows
-from obeya.connectors.http import HttpClient
 from obeya.model.records import RawEvent
 from obeya.normalize.rules import MappingRules
 
@@ -24,53 +22,34 @@ _REPLAY_GROUPS: tuple[tuple[str, ...], ...] = (
 )
 
 
-def _config(connection: Any) -> GitHubConnectionConfig:
-    if not isinstance(connection, GitHubConnectionConfig):
-        raise TypeError(f"the GitHub connector was given a {type(connection).__name__}")
-    return connection
+def _resources(config: GitHubConnectionConfig) -> list[str]:
+    """``owner/name/kind`` for each repository and each of `RESOURCES`."""
+    return [f"{repo}/{kind}" for repo in config.repositories for kind in RESOURCES]
 
 
-class _ResourceCollector:
-    """`GitHubCollector` seen through the generic interface: resources are ``owner/name/kind``."""
+class GitHubConnector(ToolConnector[GitHubConnectionConfig]):
+    """Pull requests, issues, commits, workflow runs, deployments and releases of repositories; the
+    repositories sync side by side."""
 
-    def __init__(self, collector: GitHubCollector) -> None:
-        self.collector = collector
-
-    def collect_resource(self, resource: str, cursor: str | None, full: bool) -> Iterator[CollectedPage]:
-        repo, kind = resource.rsplit("/", 1)
-        yield from self.collector.collect(repo, kind, WalkCursor.parse(cursor), full)
-
-
-class GitHubConnector:
-    """Pull requests, issues, commits, workflow runs, deployments and releases of repositories."""
-
-    tool = "github"
-    source = SOURCE
-    # The stored deployment statuses say which runs made a GitHub deployment: their jobs get none by name.
-    context_event_types: Sequence[str] = ("deployment_status",)
-    replay_groups: Sequence[Sequence[str]] = _REPLAY_GROUPS
-
-    def resources(self, connection: Any) -> list[str]:
-        """``owner/name/kind`` for each repository and each of `RESOURCES`."""
-        return [f"{repo}/{kind}" for repo in _config(connection).repositories for kind in RESOURCES]
-
-    def client(self, connection: Any) -> HttpClient:
-        """The client with the token in the connection's `token_env`."""
-        return github_client(_config(connection))
-
-    def collector(self, client: HttpClient, connection: Any, clock: Clock) -> _ResourceCollector:
-        """The collector of the connection's repositories."""
-        return _ResourceCollector(GitHubCollector(client, _config(connection), clock=clock))
-
-    def parse_cursor(self, text: str | None) -> WalkCursor:
-        """A stored `WalkCursor`."""
-        return WalkCursor.parse(text)
-
-    def normalize(
-        self, events: Sequence[RawEvent], rules: MappingRules, context: Sequence[RawEvent] = ()
-    ) -> Normalized:
-        """`obeya.connectors.github.normalizer.normalize`, `context` being the stored deployment statuses."""
-        return normalize(events, rules, context)
+    def __init__(self) -> None:
+        super().__init__(
+            tool="github",
+            label="GitHub",
+            source=SOURCE,
+            config_type=GitHubConnectionConfig,
+            resource_names=_resources,
+            make_client=github_client,
+            make_collector=lambda client, config, clock: ScopeCollector(
+                GitHubCollector(client, config, clock=clock).collect, WalkCursor.parse
+            ),
+            parse_cursor=WalkCursor.parse,
+            normalizer=normalize,
+            # The stored deployment statuses say which runs made a GitHub deployment: their jobs get none
+            # by name.
+            context_event_types=("deployment_status",),
+            replay_groups=_REPLAY_GROUPS,
+            placement=by_scope,
+        )
 
     def normalize_rows(
         self, rows: pa.Table, rules: MappingRules, context: Sequence[RawEvent] = ()

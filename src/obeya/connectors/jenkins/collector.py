@@ -18,9 +18,7 @@ Raw events: ``build:JOB#N`` (the build as the API lists it), ``stages:JOB#N`` (t
 
 from __future__ import annotations
 
-import base64
 import json
-import os
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -28,7 +26,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from obeya.connectors.errors import MissingCredentialError, NotFoundError
+from obeya.connectors.base import ConnectionCollector
+from obeya.connectors.errors import NotFoundError
 from obeya.connectors.http import HttpClient, RetryPolicy, TokenAuth
 from obeya.connectors.jenkins.config import JenkinsConnectionConfig
 from obeya.connectors.raw import raw_event
@@ -55,21 +54,15 @@ def jenkins_client(
     connection: JenkinsConnectionConfig, *, environ: Mapping[str, str] | None = None, **options: Any
 ) -> HttpClient:
     """The HTTP client for a connection: basic auth with the user and API token the variables hold."""
-    env = os.environ if environ is None else environ
-    user = env.get(connection.user_env, "").strip()
-    if not user:
-        raise MissingCredentialError(
-            f"Jenkins needs the user name of the API token: the environment variable ${connection.user_env} "
-            f"is not set (set it, or name another variable with `user_env` in the connection "
-            f"{connection.name!r})"
-        )
-    token = TokenAuth.from_environment("Jenkins", connection.token_env, environ=env)
-    auth = TokenAuth(
-        tool="Jenkins",
-        variable=connection.token_env,
-        token=base64.b64encode(f"{user}:{token.token}".encode()).decode(),
-        scheme="Basic",
+    auth = TokenAuth.basic_from_environment(
+        "Jenkins",
+        connection.user_env,
+        connection.token_env,
+        user_is="Jenkins needs the user name of the API token",
+        user_key="user_env",
+        connection=connection.name,
         hint=HINT.replace("{user_env}", connection.user_env),
+        environ=environ,
     )
     options.setdefault("retry", RetryPolicy())
     return HttpClient(connection.base_url, tool="Jenkins", auth=auth, **options)
@@ -113,7 +106,7 @@ class JenkinsBatch:
     skipped: Counter[str] = field(default_factory=Counter)
 
 
-class JenkinsCollector:
+class JenkinsCollector(ConnectionCollector[JenkinsConnectionConfig]):
     """Fetches one Jenkins connection's jobs as raw events, page by page."""
 
     def __init__(
@@ -124,10 +117,7 @@ class JenkinsCollector:
         page_size: int = 100,
         batch_size: int = 20,
     ) -> None:
-        self.client = client
-        self.connection = connection
-        self._clock = clock
-        self._page_size = page_size
+        super().__init__(client, connection, clock, page_size)
         self._batch_size = batch_size
         self._graph_missing = False  # pipeline-graph answered 404: the plugin is not installed
 

@@ -18,17 +18,16 @@ changelog was cut short and the rest was fetched), ``sprint:ID``, ``user:ACCOUNT
 
 from __future__ import annotations
 
-import base64
 import json
-import os
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
+from obeya.connectors.base import ConnectionCollector
 from obeya.connectors.config import JiraConnectionConfig
-from obeya.connectors.errors import ConnectorError, MissingCredentialError
+from obeya.connectors.errors import ConnectorError
 from obeya.connectors.http import HttpClient, OffsetPaging, Paging, RetryPolicy, TokenAuth, TokenPaging
 from obeya.connectors.raw import raw_event
 from obeya.connectors.times import required_time
@@ -53,7 +52,6 @@ DATACENTER_HINT = (
 _USER_FIELDS = ("assignee", "reporter", "creator")
 
 Item = dict[str, Any]
-Clock = Callable[[], datetime]
 
 
 def jira_client(
@@ -61,26 +59,20 @@ def jira_client(
 ) -> HttpClient:
     """The HTTP client for a connection: Cloud signs in with e-mail and API token (basic auth), Data
     Center with a personal access token (bearer)."""
-    env = os.environ if environ is None else environ
     if connection.deployment == "cloud":
-        email = env.get(connection.email_env, "").strip()
-        if not email:
-            raise MissingCredentialError(
-                f"Jira Cloud needs the e-mail of the token's account: the environment variable "
-                f"${connection.email_env} is not set (set it, or name another variable with `email_env` "
-                f"in the connection {connection.name!r})"
-            )
-        token = TokenAuth.from_environment("Jira", connection.token_env, environ=env)
-        auth = TokenAuth(
-            tool="Jira",
-            variable=connection.token_env,
-            token=base64.b64encode(f"{email}:{token.token}".encode()).decode(),
-            scheme="Basic",
+        auth = TokenAuth.basic_from_environment(
+            "Jira",
+            connection.email_env,
+            connection.token_env,
+            user_is="Jira Cloud needs the e-mail of the token's account",
+            user_key="email_env",
+            connection=connection.name,
             hint=CLOUD_HINT.replace("{email_env}", connection.email_env),
+            environ=environ,
         )
     else:
         auth = TokenAuth.from_environment(
-            "Jira", connection.token_env, hint=DATACENTER_HINT, scheme="Bearer", environ=env
+            "Jira", connection.token_env, hint=DATACENTER_HINT, scheme="Bearer", environ=environ
         )
     options.setdefault("retry", RetryPolicy())
     return HttpClient(connection.base_url, tool="Jira", auth=auth, **options)
@@ -120,20 +112,8 @@ class JiraBatch:
     skipped: Counter[str] = field(default_factory=Counter)
 
 
-class JiraCollector:
+class JiraCollector(ConnectionCollector[JiraConnectionConfig]):
     """Fetches one Jira connection's resources as raw events, page by page."""
-
-    def __init__(
-        self,
-        client: HttpClient,
-        connection: JiraConnectionConfig,
-        clock: Clock = lambda: datetime.now(UTC),
-        page_size: int = 100,
-    ) -> None:
-        self.client = client
-        self.connection = connection
-        self._clock = clock
-        self._page_size = page_size
 
     @staticmethod
     def resource_names(connection: JiraConnectionConfig) -> list[str]:

@@ -24,13 +24,14 @@ Raw event keys: ``incident:ID``, ``incident_timeline:ID``, ``service:ID``, ``tea
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
+from obeya.connectors.base import ConnectionCollector
 from obeya.connectors.errors import NotFoundError, PermissionDeniedError
 from obeya.connectors.http import HttpClient, RetryPolicy, TokenAuth
 from obeya.connectors.incidents import SETTINGS, Batch, TimeCursor, settings_event
@@ -51,7 +52,6 @@ HINT = (
     "the integration is enabled, and that base_url is the instance of the key (EU: api.eu.opsgenie.com)"
 )
 Item = dict[str, Any]
-Clock = Callable[[], datetime]
 
 
 @dataclass(frozen=True)
@@ -82,20 +82,8 @@ def opsgenie_client(
     return HttpClient(connection.base_url, tool="Opsgenie", auth=auth, **options)
 
 
-class OpsgenieCollector:
+class OpsgenieCollector(ConnectionCollector[OpsgenieConnectionConfig]):
     """Fetches one Opsgenie connection's resources as raw events, page by page."""
-
-    def __init__(
-        self,
-        client: HttpClient,
-        connection: OpsgenieConnectionConfig,
-        clock: Clock = lambda: datetime.now(UTC),
-        page_size: int = 100,
-    ) -> None:
-        self.client = client
-        self.connection = connection
-        self._clock = clock
-        self._page_size = page_size
 
     @staticmethod
     def resource_names(connection: OpsgenieConnectionConfig) -> list[str]:

@@ -20,13 +20,14 @@ entries embed), ``settings:CONNECTION``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 
+from obeya.connectors.base import ConnectionCollector
 from obeya.connectors.http import HttpClient, RetryPolicy, TokenAuth
 from obeya.connectors.incidents import (
     SETTINGS,
@@ -49,7 +50,6 @@ HINT = (
     "see the services' incidents, and that it has not been revoked"
 )
 Item = dict[str, Any]
-Clock = Callable[[], datetime]
 
 
 @dataclass(frozen=True)
@@ -86,20 +86,8 @@ def pagerduty_client(
     return HttpClient(connection.base_url, tool="PagerDuty", auth=auth, headers=headers, **options)
 
 
-class PagerDutyCollector:
+class PagerDutyCollector(ConnectionCollector[PagerDutyConnectionConfig]):
     """Fetches one PagerDuty connection's incidents as raw events, page by page."""
-
-    def __init__(
-        self,
-        client: HttpClient,
-        connection: PagerDutyConnectionConfig,
-        clock: Clock = lambda: datetime.now(UTC),
-        page_size: int = 100,
-    ) -> None:
-        self.client = client
-        self.connection = connection
-        self._clock = clock
-        self._page_size = page_size
 
     @staticmethod
     def resource_names(connection: PagerDutyConnectionConfig) -> list[str]:

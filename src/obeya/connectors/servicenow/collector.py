@@ -19,13 +19,11 @@ Raw event keys: ``incident:SYS_ID``, ``change_request:SYS_ID``, ``user:SYS_ID`` 
 
 from __future__ import annotations
 
-import base64
-import os
-from collections.abc import Callable, Iterator, Mapping
-from datetime import UTC, datetime
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from obeya.connectors.errors import MalformedResponseError, MissingCredentialError
+from obeya.connectors.base import ConnectionCollector
+from obeya.connectors.errors import MalformedResponseError
 from obeya.connectors.http import HttpClient, RetryPolicy, TokenAuth
 from obeya.connectors.incidents import SETTINGS, Batch, TimeCursor, settings_event, unique
 from obeya.connectors.raw import raw_event
@@ -44,33 +42,26 @@ BEARER_HINT = (
     "check it is a valid OAuth access token (they expire: fetch a new one) of a user with the itil role"
 )
 Item = dict[str, Any]
-Clock = Callable[[], datetime]
 
 
 def servicenow_client(
     connection: ServiceNowConnectionConfig, *, environ: Mapping[str, str] | None = None, **options: Any
 ) -> HttpClient:
     """The client of a connection: basic auth (user and password) or an OAuth bearer token."""
-    env = os.environ if environ is None else environ
     if connection.auth == "basic":
-        user = env.get(connection.username_env, "").strip()
-        if not user:
-            raise MissingCredentialError(
-                f"ServiceNow basic auth needs a user name: the environment variable "
-                f"${connection.username_env} is not set (set it, or name another variable with "
-                f"`username_env` in the connection {connection.name!r})"
-            )
-        password = TokenAuth.from_environment("ServiceNow", connection.token_env, environ=env)
-        auth = TokenAuth(
-            tool="ServiceNow",
-            variable=connection.token_env,
-            token=base64.b64encode(f"{user}:{password.token}".encode()).decode(),
-            scheme="Basic",
+        auth = TokenAuth.basic_from_environment(
+            "ServiceNow",
+            connection.username_env,
+            connection.token_env,
+            user_is="ServiceNow basic auth needs a user name",
+            user_key="username_env",
+            connection=connection.name,
             hint=BASIC_HINT.replace("{username_env}", connection.username_env),
+            environ=environ,
         )
     else:
         auth = TokenAuth.from_environment(
-            "ServiceNow", connection.token_env, hint=BEARER_HINT, scheme="Bearer", environ=env
+            "ServiceNow", connection.token_env, hint=BEARER_HINT, scheme="Bearer", environ=environ
         )
     options.setdefault("retry", RetryPolicy())
     return HttpClient(connection.base_url, tool="ServiceNow", auth=auth, **options)
@@ -97,20 +88,8 @@ def _in(field: str, names: list[str]) -> str:
     return f"{field}IN{','.join(names)}"
 
 
-class ServiceNowCollector:
+class ServiceNowCollector(ConnectionCollector[ServiceNowConnectionConfig]):
     """Fetches one ServiceNow connection's tables as raw events, page by page."""
-
-    def __init__(
-        self,
-        client: HttpClient,
-        connection: ServiceNowConnectionConfig,
-        clock: Clock = lambda: datetime.now(UTC),
-        page_size: int = 100,
-    ) -> None:
-        self.client = client
-        self.connection = connection
-        self._clock = clock
-        self._page_size = page_size
 
     @staticmethod
     def resource_names(connection: ServiceNowConnectionConfig) -> list[str]:
