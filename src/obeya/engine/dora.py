@@ -215,19 +215,20 @@ def shipped_change_ctes(
     GROUP BY dc.change_id
 ),
 shipped AS (SELECT change_id, deployed_at FROM first_deployed {in_window}),
+-- (one row per change: joined, not IN, so both engines start from the few shipped changes)
 first_commits AS (
     SELECT cc.change_id, MIN(c.authored_at) AS first_commit_at
-    FROM change_commits cc JOIN changes ch ON ch.id = cc.change_id
+    FROM shipped s JOIN change_commits cc ON cc.change_id = s.change_id
+    JOIN changes ch ON ch.id = cc.change_id
     JOIN commits c ON c.sha = cc.commit_sha AND c.repo = ch.repo
-    WHERE cc.change_id IN (SELECT change_id FROM shipped)
     GROUP BY cc.change_id
 ),
 first_reviews AS (
     SELECT r.change_id, MIN(r.submitted_at) AS first_review_at
-    FROM reviews r JOIN changes ch ON ch.id = r.change_id
+    FROM shipped s JOIN reviews r ON r.change_id = s.change_id
+    JOIN changes ch ON ch.id = r.change_id
     LEFT JOIN people p ON p.id = r.reviewer_id
-    WHERE r.change_id IN (SELECT change_id FROM shipped)
-      AND (r.reviewer_id IS NULL OR r.reviewer_id <> COALESCE(ch.author_id, ''))
+    WHERE (r.reviewer_id IS NULL OR r.reviewer_id <> COALESCE(ch.author_id, ''))
       AND NOT COALESCE(p.is_bot, FALSE)
     GROUP BY r.change_id
 )""",
