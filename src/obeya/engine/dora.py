@@ -50,12 +50,6 @@ WORST_RESULT = (
 """The result of a deployment event (an aggregate over its rows' ``result``): rolled back, else failure,
 else the rows' own result."""
 
-NEXT_SUCCESS = f"""(SELECT MIN(COALESCE(n.finished_at, n.started_at)) FROM deployments n
-         WHERE n.service = d.service AND n.environment = d.environment AND n.result = 'success'
-           AND COALESCE(n.finished_at, n.started_at) > {FINISHED_AT})"""
-"""The finish of the next successful deployment (a rollback too) of deployment ``d``'s service and
-environment."""
-
 
 def incidents_resolved_at(rules: DoraRules = DEFAULT_DORA_RULES) -> str:
     """SQL: the latest resolution of the incidents deployment ``d`` caused (as the rules count them)."""
@@ -71,13 +65,6 @@ def caused_incident_ids(rules: DoraRules = DEFAULT_DORA_RULES) -> str:
     WHERE l.link_kind = 'caused_by' AND l.to_id = d.id AND {rules.incidents.change_caused()})"""
 
 
-RECOVERED_AT = "COALESCE(MAX(resolved_at), MIN(next_success_at))"
-"""When a failed deployment recovered, as an aggregate over its failed rows (columns ``resolved_at``,
-`incidents_resolved_at`, and ``next_success_at``, `NEXT_SUCCESS`, of `failed_deployment_events`): the
-latest resolution of the incidents it caused, else the next successful deployment of the same service and
-environment."""
-
-
 def failed_deployment_events(
     window: Window, scope: Slice, rules: DoraRules = DEFAULT_DORA_RULES
 ) -> tuple[str, list[Any]]:
@@ -85,22 +72,52 @@ def failed_deployment_events(
     or incident-causing; rows of one service, environment and finish are one event) and its parameters.
 
     Columns: ``id`` (the event's first row), ``deployment_ids`` (its failed rows, comma-separated),
-    ``service``, ``environment``, ``result`` (`WORST_RESULT`), ``finished_at``, ``recovered_at``
-    (`RECOVERED_AT`: NULL while unrecovered) and ``caused_incident_ids``. The figure
+    ``service``, ``environment``, ``result`` (`WORST_RESULT`), ``finished_at``, ``recovered_at`` (the
+    latest resolution of the incidents its rows caused, `incidents_resolved_at`, else the next successful
+    deployment — a rollback too — of the same service and environment: the first row with result
+    ``success`` finished after it; NULL while unrecovered) and ``caused_incident_ids``. The figure
     (`recovery_time`), its evidence and the swarming recommendation all read this one query.
     """
     condition, params = production_condition(window, scope, rules)
-    sql = f"""SELECT MIN(id) AS id, string_agg(id, ',' ORDER BY id) AS deployment_ids, service, environment,
-       {WORST_RESULT} AS result, finished_at, {RECOVERED_AT} AS recovered_at,
-       string_agg(caused, ',' ORDER BY id) AS caused_incident_ids
-FROM (
+    # The next success of each failed event from one ordered pass over the events and the successes of
+    # their services and environments after the first of them (a correlated "first success after"
+    # would be decorrelated into a join of every failed event with every later success).
+    sql = f"""WITH failed_rows AS (
     SELECT d.id, d.service, d.environment, d.result, {FINISHED_AT} AS finished_at,
-           {incidents_resolved_at(rules)} AS resolved_at, {NEXT_SUCCESS} AS next_success_at,
-           {caused_incident_ids(rules)} AS caused
+           {incidents_resolved_at(rules)} AS resolved_at, {caused_incident_ids(rules)} AS caused
     FROM deployments d
     WHERE d.result IN ('success', 'failure', 'rolled_back') AND {failed_condition(rules)} AND {condition}
-) failed_rows
-GROUP BY {EVENT_COLUMNS}"""
+),
+failed_events AS (
+    SELECT MIN(id) AS id, string_agg(id, ',' ORDER BY id) AS deployment_ids, service, environment,
+           {WORST_RESULT} AS result, finished_at, MAX(resolved_at) AS resolved_at,
+           string_agg(caused, ',' ORDER BY id) AS caused_incident_ids
+    FROM failed_rows GROUP BY {EVENT_COLUMNS}
+),
+later_successes AS (
+    SELECT n.service, n.environment, COALESCE(n.finished_at, n.started_at) AS finished_at
+    FROM deployments n
+    JOIN (SELECT DISTINCT service, environment FROM failed_events) p
+      ON p.service = n.service AND p.environment = n.environment
+    WHERE n.result = 'success'
+      AND COALESCE(n.finished_at, n.started_at) > (SELECT MIN(finished_at) FROM failed_events)
+),
+sequenced AS (
+    -- latest first, an event before a success of the same finish: the rows before an event are the
+    -- successes finished after it
+    SELECT id, is_success,
+           MIN(success_at) OVER (PARTITION BY service, environment ORDER BY finished_at DESC, is_success
+                                 ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS next_success_at
+    FROM (
+        SELECT id, service, environment, finished_at, 0 AS is_success, CAST(NULL AS TIMESTAMP) AS success_at
+        FROM failed_events
+        UNION ALL
+        SELECT CAST(NULL AS TEXT), service, environment, finished_at, 1, finished_at FROM later_successes
+    ) timeline
+)
+SELECT e.id, e.deployment_ids, e.service, e.environment, e.result, e.finished_at,
+       COALESCE(e.resolved_at, s.next_success_at) AS recovered_at, e.caused_incident_ids
+FROM failed_events e JOIN sequenced s ON s.id = e.id AND s.is_success = 0"""
     return sql, params
 
 
@@ -198,19 +215,20 @@ def shipped_change_ctes(
     GROUP BY dc.change_id
 ),
 shipped AS (SELECT change_id, deployed_at FROM first_deployed {in_window}),
+-- (one row per change: joined, not IN, so both engines start from the few shipped changes)
 first_commits AS (
     SELECT cc.change_id, MIN(c.authored_at) AS first_commit_at
-    FROM change_commits cc JOIN changes ch ON ch.id = cc.change_id
+    FROM shipped s JOIN change_commits cc ON cc.change_id = s.change_id
+    JOIN changes ch ON ch.id = cc.change_id
     JOIN commits c ON c.sha = cc.commit_sha AND c.repo = ch.repo
-    WHERE cc.change_id IN (SELECT change_id FROM shipped)
     GROUP BY cc.change_id
 ),
 first_reviews AS (
     SELECT r.change_id, MIN(r.submitted_at) AS first_review_at
-    FROM reviews r JOIN changes ch ON ch.id = r.change_id
+    FROM shipped s JOIN reviews r ON r.change_id = s.change_id
+    JOIN changes ch ON ch.id = r.change_id
     LEFT JOIN people p ON p.id = r.reviewer_id
-    WHERE r.change_id IN (SELECT change_id FROM shipped)
-      AND (r.reviewer_id IS NULL OR r.reviewer_id <> COALESCE(ch.author_id, ''))
+    WHERE (r.reviewer_id IS NULL OR r.reviewer_id <> COALESCE(ch.author_id, ''))
       AND NOT COALESCE(p.is_bot, FALSE)
     GROUP BY r.change_id
 )""",
@@ -281,9 +299,11 @@ FROM spans"""
 def failed_condition(rules: DoraRules = DEFAULT_DORA_RULES) -> str:
     """A production deployment failed when its result says so or an incident is attributed to it that
     the rules count as change-caused (severe enough, not ruled out as a provider's)."""
+    # The incident-causing deployments as one uncorrelated list (few), not an EXISTS per deployment:
+    # both engines then probe a small hashed set instead of joining every deployment to the links.
     return (
-        "(d.result IN ('failure', 'rolled_back') OR EXISTS (SELECT 1 FROM trace_links l "
-        "JOIN incidents i ON i.id = l.from_id WHERE l.link_kind = 'caused_by' AND l.to_id = d.id "
+        "(d.result IN ('failure', 'rolled_back') OR d.id IN (SELECT l.to_id FROM trace_links l "
+        "JOIN incidents i ON i.id = l.from_id WHERE l.link_kind = 'caused_by' "
         f"AND {rules.incidents.change_caused()}))"
     )
 
@@ -404,11 +424,14 @@ def rework_ctes(window: Window, scope: Slice, rules: DoraRules = DEFAULT_DORA_RU
     """
     condition, params = production_condition(window, scope, rules)
     # The window's deployments first, then only their shipped changes' links: an EXISTS per deployment
-    # would be decorrelated into a join of every deployment's changes and links.
+    # would be decorrelated into a join of every deployment's changes and links. The first deployment
+    # after an incident repeats its condition on finished_at alone (implied by the COALESCE), which the
+    # (service, environment_class, finished_at) index can serve.
     first_after = f"""(SELECT MIN(COALESCE(n.finished_at, n.started_at)) FROM deployments n
         WHERE n.service = i.service AND n.environment_class = 'production'
           AND {rules.deployments.counted("n")} AND {rules.deployments.frequency_result("n")}
-          AND COALESCE(n.finished_at, n.started_at) > i.created_at)"""
+          AND COALESCE(n.finished_at, n.started_at) > i.created_at
+          AND (n.finished_at > i.created_at OR n.finished_at IS NULL))"""
     sql = f"""counted AS (
     SELECT d.id, d.service, d.environment, {FINISHED_AT} AS finished_at FROM deployments d
     WHERE {rules.deployments.frequency_result()} AND {condition}

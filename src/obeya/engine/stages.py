@@ -167,7 +167,9 @@ def _failed_downstream_sql(delivery: list[str], rules: DoraRules) -> str:
             "CAST(NULL AS TIMESTAMP) AS failed_at WHERE FALSE)"
         )
     # The failed production deployments first (few), then the items whose changes they, or the
-    # successful retry of their commit, shipped.
+    # successful retry of their commit, shipped — only items with a visit of a delivery stage in the map
+    # (only those visits read it).
+    stages = ", ".join(_literal(name) for name in delivery)
     return f"""failed_deployments AS (
     SELECT d.id, d.service, d.environment, d.commit_sha, d.result, {FINISHED_AT} AS failed_at
     FROM deployments d CROSS JOIN bounds b
@@ -180,7 +182,7 @@ item_shipments AS (
     FROM trace_links l JOIN deployment_changes dc ON dc.change_id = l.to_id
     JOIN deployments s ON s.id = dc.deployment_id
     WHERE l.link_kind = 'implemented_by' AND l.to_kind = 'change' AND s.environment_class = 'production'
-      AND l.from_id IN (SELECT id FROM items)
+      AND l.from_id IN (SELECT item_id FROM visits WHERE stage IN ({stages}))
 ),
 failed_downstream AS (
     SELECT m.item_id, f.failed_at FROM item_shipments m JOIN failed_deployments f ON f.id = m.id
