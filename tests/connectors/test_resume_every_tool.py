@@ -18,38 +18,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from azuredevops_server import ORG, PROJECT, FakeAzureDevOps
-from azuredevops_server import TOKEN as AZURE_TOKEN
+from azuredevops_server import PROJECT
 from github_server import FakeClock
-from jenkins_server import MULTIBRANCH, FakeJenkins
-from jenkins_server import TOKEN as JENKINS_TOKEN
-from jenkins_server import USER as JENKINS_USER
-from jira_server import EMAIL as JIRA_EMAIL
-from jira_server import TOKEN as JIRA_TOKEN
-from jira_server import FakeJira
+from jenkins_server import MULTIBRANCH
 from loopback import Fault
-from opsgenie_server import KEY as OPSGENIE_KEY
-from opsgenie_server import FakeOpsgenie
-from pagerduty_server import TOKEN as PAGERDUTY_TOKEN
-from pagerduty_server import FakePagerDuty
-from servicenow_server import PASSWORD as SERVICENOW_PASSWORD
-from servicenow_server import USER as SERVICENOW_USER
-from servicenow_server import FakeServiceNow
+from tool_servers import TOOL_SERVERS, ToolServer
 
-from obeya.connectors.azuredevops.collector import azure_client
-from obeya.connectors.azuredevops.config import AzureDevOpsConnectionConfig
-from obeya.connectors.config import JiraConnectionConfig
 from obeya.connectors.errors import RetriesExhaustedError
-from obeya.connectors.http import HttpClient, RetryPolicy
-from obeya.connectors.jenkins.collector import jenkins_client
-from obeya.connectors.jenkins.config import JenkinsConnectionConfig
-from obeya.connectors.jira.collector import jira_client
-from obeya.connectors.opsgenie.collector import opsgenie_client
-from obeya.connectors.opsgenie.config import OpsgenieConnectionConfig
-from obeya.connectors.pagerduty.collector import pagerduty_client
-from obeya.connectors.pagerduty.config import PagerDutyConnectionConfig
-from obeya.connectors.servicenow.collector import servicenow_client
-from obeya.connectors.servicenow.config import ServiceNowConnectionConfig
+from obeya.connectors.http import RetryPolicy
 from obeya.connectors.sync import load_cursor, sync
 from obeya.model.records import RECORD_TYPES
 from obeya.store import Store
@@ -60,80 +36,33 @@ KINDS = tuple(t.kind for t in RECORD_TYPES if t.kind != "sync_cursor")
 
 
 @dataclass(frozen=True)
-class Walk:
+class Walk(ToolServer):
     """A tool's server and connection, and where its walk is interrupted."""
 
-    server: Callable[[], Any]
-    connection: Callable[[str], Any]
-    client: Callable[..., HttpClient]
-    credentials: dict[str, str]
     fault_path: str  # a suffix of the path of the list (or child) that fails halfway
     let_through: int  # how many requests to that path are answered first
     resource: str  # the resource whose walk is interrupted (its cursor)
     kind: str  # a record kind the interrupted walk makes
 
 
+def _walk(server: str, fault_path: str, let_through: int, resource: str, kind: str) -> Walk:
+    return Walk(
+        **vars(TOOL_SERVERS[server]),
+        fault_path=fault_path,
+        let_through=let_through,
+        resource=resource,
+        kind=kind,
+    )
+
+
 WALKS = {
-    "jira": Walk(
-        FakeJira,
-        lambda url: JiraConnectionConfig(name="t", base_url=url, boards=[8]),
-        jira_client,
-        {"JIRA_TOKEN": JIRA_TOKEN, "JIRA_EMAIL": JIRA_EMAIL},
-        "/rest/agile/1.0/board/8/issue",
-        1,
-        "boards/8/issues",
-        "work_item",
-    ),
-    "jenkins": Walk(
-        FakeJenkins,
-        lambda url: JenkinsConnectionConfig(name="t", base_url=url, jobs=[MULTIBRANCH]),
-        jenkins_client,
-        {"JENKINS_USER": JENKINS_USER, "JENKINS_TOKEN": JENKINS_TOKEN},
-        "/wfapi/describe",
-        4,  # the stages of the first branch's four builds, then the next branch's fail
-        f"jobs/{MULTIBRANCH}",
-        "pipeline_run",
-    ),
-    "pagerduty": Walk(
-        FakePagerDuty,
-        lambda url: PagerDutyConnectionConfig(name="t", base_url=url),
-        pagerduty_client,
-        {"PAGERDUTY_TOKEN": PAGERDUTY_TOKEN},
-        "/incidents",
-        1,
-        "incidents",
-        "incident",
-    ),
-    "opsgenie": Walk(
-        FakeOpsgenie,
-        lambda url: OpsgenieConnectionConfig(name="t", base_url=url),
-        opsgenie_client,
-        {"OPSGENIE_API_KEY": OPSGENIE_KEY},
-        "/v1/incidents",
-        1,
-        "incidents",
-        "incident",
-    ),
-    "servicenow": Walk(
-        FakeServiceNow,
-        lambda url: ServiceNowConnectionConfig(name="t", base_url=url),
-        servicenow_client,
-        {"SERVICENOW_USER": SERVICENOW_USER, "SERVICENOW_TOKEN": SERVICENOW_PASSWORD},
-        "/api/now/table/incident",
-        1,
-        "incidents",
-        "incident",
-    ),
-    "azuredevops": Walk(
-        FakeAzureDevOps,
-        lambda url: AzureDevOpsConnectionConfig(name="t", base_url=url, organization=ORG, projects=[PROJECT]),
-        azure_client,
-        {"AZURE_DEVOPS_TOKEN": AZURE_TOKEN},
-        "/_apis/build/builds",
-        1,
-        f"{PROJECT}/builds",
-        "pipeline_run",
-    ),
+    "jira": _walk("jira", "/rest/agile/1.0/board/8/issue", 1, "boards/8/issues", "work_item"),
+    # the stages of the first branch's four builds, then the next branch's fail
+    "jenkins": _walk("jenkins-multibranch", "/wfapi/describe", 4, f"jobs/{MULTIBRANCH}", "pipeline_run"),
+    "pagerduty": _walk("pagerduty", "/incidents", 1, "incidents", "incident"),
+    "opsgenie": _walk("opsgenie", "/v1/incidents", 1, "incidents", "incident"),
+    "servicenow": _walk("servicenow", "/api/now/table/incident", 1, "incidents", "incident"),
+    "azuredevops": _walk("azuredevops", "/_apis/build/builds", 1, f"{PROJECT}/builds", "pipeline_run"),
 }
 
 

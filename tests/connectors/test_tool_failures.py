@@ -8,43 +8,21 @@ walk: the sync stops with an error naming the URL, and the list's cursor is mark
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from azuredevops_server import ORG, PROJECT, FakeAzureDevOps
-from azuredevops_server import TOKEN as AZURE_TOKEN
+from azuredevops_server import PROJECT
 from github_server import FakeClock
-from gitlab_server import SNOWFLAKE, FakeGitLab
-from gitlab_server import TOKEN as GITLAB_TOKEN
-from jenkins_server import FREESTYLE, FakeJenkins
-from jenkins_server import TOKEN as JENKINS_TOKEN
-from jenkins_server import USER as JENKINS_USER
+from gitlab_server import SNOWFLAKE
+from jenkins_server import FREESTYLE
 from loopback import Fault
-from opsgenie_server import KEY as OPSGENIE_KEY
-from opsgenie_server import FakeOpsgenie
-from pagerduty_server import TOKEN as PAGERDUTY_TOKEN
-from pagerduty_server import FakePagerDuty
-from servicenow_server import PASSWORD as SERVICENOW_PASSWORD
-from servicenow_server import USER as SERVICENOW_USER
-from servicenow_server import FakeServiceNow
+from tool_servers import TOOL_SERVERS, ToolServer
 
-from obeya.connectors.azuredevops.collector import azure_client
-from obeya.connectors.azuredevops.config import AzureDevOpsConnectionConfig
 from obeya.connectors.errors import MalformedResponseError, RetriesExhaustedError
-from obeya.connectors.gitlab.collector import gitlab_client
-from obeya.connectors.gitlab.config import GitLabConnectionConfig
-from obeya.connectors.http import HttpClient, RetryPolicy
-from obeya.connectors.jenkins.collector import jenkins_client
-from obeya.connectors.jenkins.config import JenkinsConnectionConfig
-from obeya.connectors.opsgenie.collector import opsgenie_client
-from obeya.connectors.opsgenie.config import OpsgenieConnectionConfig
-from obeya.connectors.pagerduty.collector import pagerduty_client
-from obeya.connectors.pagerduty.config import PagerDutyConnectionConfig
-from obeya.connectors.servicenow.collector import servicenow_client
-from obeya.connectors.servicenow.config import ServiceNowConnectionConfig
+from obeya.connectors.http import RetryPolicy
 from obeya.connectors.sync import SyncReport, load_cursor, sync
 from obeya.store import Store
 
@@ -54,66 +32,24 @@ LOGIN_PAGE = "<html><body><form action='/login'>Sign in</form></body></html>"
 
 
 @dataclass(frozen=True)
-class Tool:
+class Tool(ToolServer):
     """One tool's server, connection, client, credentials, and the first list its sync walks."""
 
-    server: Callable[[], Any]
-    connection: Callable[[str], Any]
-    client: Callable[..., HttpClient]
-    credentials: dict[str, str]
     list_path: str  # a suffix of that list's path
     resource: str  # that list's resource (its cursor)
 
 
+def _tool(name: str, list_path: str, resource: str) -> Tool:
+    return Tool(**vars(TOOL_SERVERS[name]), list_path=list_path, resource=resource)
+
+
 TOOLS = {
-    "gitlab": Tool(
-        FakeGitLab,
-        lambda url: GitLabConnectionConfig(name="t", base_url=url, projects=[SNOWFLAKE]),
-        gitlab_client,
-        {"GITLAB_TOKEN": GITLAB_TOKEN},
-        f"{SNOWFLAKE}/merge_requests",
-        f"{SNOWFLAKE}/merge_requests",
-    ),
-    "jenkins": Tool(
-        FakeJenkins,
-        lambda url: JenkinsConnectionConfig(name="t", base_url=url, jobs=[FREESTYLE]),
-        jenkins_client,
-        {"JENKINS_USER": JENKINS_USER, "JENKINS_TOKEN": JENKINS_TOKEN},
-        "/job/devlake/api/json",
-        f"jobs/{FREESTYLE}",
-    ),
-    "pagerduty": Tool(
-        FakePagerDuty,
-        lambda url: PagerDutyConnectionConfig(name="t", base_url=url),
-        pagerduty_client,
-        {"PAGERDUTY_TOKEN": PAGERDUTY_TOKEN},
-        "/incidents",
-        "incidents",
-    ),
-    "opsgenie": Tool(
-        FakeOpsgenie,
-        lambda url: OpsgenieConnectionConfig(name="t", base_url=url),
-        opsgenie_client,
-        {"OPSGENIE_API_KEY": OPSGENIE_KEY},
-        "/v1/incidents",
-        "incidents",
-    ),
-    "servicenow": Tool(
-        FakeServiceNow,
-        lambda url: ServiceNowConnectionConfig(name="t", base_url=url),
-        servicenow_client,
-        {"SERVICENOW_USER": SERVICENOW_USER, "SERVICENOW_TOKEN": SERVICENOW_PASSWORD},
-        "/api/now/table/incident",
-        "incidents",
-    ),
-    "azuredevops": Tool(
-        FakeAzureDevOps,
-        lambda url: AzureDevOpsConnectionConfig(name="t", base_url=url, organization=ORG, projects=[PROJECT]),
-        azure_client,
-        {"AZURE_DEVOPS_TOKEN": AZURE_TOKEN},
-        "/_apis/git/pullrequests",
-        f"{PROJECT}/pull_requests",
-    ),
+    "gitlab": _tool("gitlab", f"{SNOWFLAKE}/merge_requests", f"{SNOWFLAKE}/merge_requests"),
+    "jenkins": _tool("jenkins", "/job/devlake/api/json", f"jobs/{FREESTYLE}"),
+    "pagerduty": _tool("pagerduty", "/incidents", "incidents"),
+    "opsgenie": _tool("opsgenie", "/v1/incidents", "incidents"),
+    "servicenow": _tool("servicenow", "/api/now/table/incident", "incidents"),
+    "azuredevops": _tool("azuredevops", "/_apis/git/pullrequests", f"{PROJECT}/pull_requests"),
 }
 
 
