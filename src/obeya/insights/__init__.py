@@ -44,7 +44,7 @@ def insights_report(
     """The bottlenecks, the eight waste signals and the recommendations that fire, for a slice (DORA
     figures under the deployment and incident `rules`, work start as `rules.work_start` says)."""
     return InsightsReport(
-        bottlenecks(store, window, scope, work_start),
+        bottlenecks(store, window, scope, work_start, rules),
         waste(store, window, scope, work_start),
         recommendations(store, window, scope, rules, work_start),
     )

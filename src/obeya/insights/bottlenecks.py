@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from obeya.engine.dora_rules import DEFAULT_DORA_RULES, DoraRules
 from obeya.engine.stages import Bottleneck, value_stream_map
 from obeya.engine.timeline import WorkStart
 from obeya.engine.window import Slice, Window
@@ -32,7 +33,11 @@ def bottleneck_insight(value_stream_id: str | None, name: str, bottleneck: Bottl
 
 
 def bottlenecks(
-    store: Store, window: Window, scope: Slice = Slice(), work_start: WorkStart = "active"
+    store: Store,
+    window: Window,
+    scope: Slice = Slice(),
+    work_start: WorkStart = "active",
+    rules: DoraRules = DEFAULT_DORA_RULES,
 ) -> list[Insight]:
     """The bottleneck of the scope's value stream (or of every stream), with the items behind it.
 
@@ -40,7 +45,7 @@ def bottlenecks(
     """
     found = []
     for stream_scope, name in stream_slices(store, scope):
-        bottleneck = value_stream_map(store, window, stream_scope, work_start).bottleneck
+        bottleneck = value_stream_map(store, window, stream_scope, work_start, rules).bottleneck
         if bottleneck is not None and bottleneck.items:
             found.append(bottleneck_insight(stream_scope.value_stream_id, name, bottleneck))
     return found

@@ -71,7 +71,7 @@ def gather(
         )
     }
     return StreamEvidence(
-        scope, name, value_stream_map(store, window, scope, work_start), categories, rules, work_start
+        scope, name, value_stream_map(store, window, scope, work_start, rules), categories, rules, work_start
     )
 
 
