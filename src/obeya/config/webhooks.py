@@ -48,6 +48,7 @@ class WebhookSettings(BaseModel):
     gitlab: SourceSettings = Field(default_factory=lambda: _source("OBEYA_WEBHOOK_SECRET_GITLAB"))
     jira: SourceSettings = Field(default_factory=lambda: _source("OBEYA_WEBHOOK_SECRET_JIRA"))
     pagerduty: SourceSettings = Field(default_factory=lambda: _source("OBEYA_WEBHOOK_SECRET_PAGERDUTY"))
+    azuredevops: SourceSettings = Field(default_factory=lambda: _source("OBEYA_WEBHOOK_SECRET_AZUREDEVOPS"))
     generic: SourceSettings = Field(default_factory=lambda: _source("OBEYA_WEBHOOK_SECRET_GENERIC"))
     max_body_bytes: Annotated[int, Field(ge=1024)] = MAX_BODY_BYTES
 

@@ -18,7 +18,7 @@ import orjson
 Headers = Mapping[str, str]
 """Request headers with lowercase names."""
 
-RESERVED_SOURCES = frozenset({"github", "gitlab", "jira", "pagerduty", "obeya"})
+RESERVED_SOURCES = frozenset({"github", "gitlab", "jira", "pagerduty", "azuredevops", "obeya"})
 """Names the generic receiver refuses: they belong to a tool's own receiver (or to Obeya's notes)."""
 
 GENERIC_SOURCE = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
@@ -54,6 +54,27 @@ JIRA_EVENTS = frozenset(
     }
 )
 """Jira ``webhookEvent``s Obeya uses."""
+
+
+AZURE_DEVOPS_EVENTS = frozenset(
+    {
+        "git.pullrequest.created",
+        "git.pullrequest.updated",
+        "git.pullrequest.merged",
+        "build.complete",
+        "workitem.created",
+        "workitem.updated",
+        "workitem.restored",
+        "workitem.commented",
+        "workitem.deleted",
+        "git.push",
+        "ms.vss-pipelines.run-state-changed-event",
+        "ms.vss-pipelines.stage-state-changed-event",
+        "ms.vss-release.deployment-completed-event",
+        "ms.vss-release.deployment-started-event",
+    }
+)
+"""Azure DevOps service hook ``eventType``s Obeya uses (normalized, or kept raw with a reason)."""
 
 
 class MalformedDelivery(ValueError):
@@ -215,6 +236,46 @@ def _pagerduty(payload: dict[str, Any]) -> Delivery:
     return Delivery("pagerduty", event_id, event, payload, used=True, scope=scope)
 
 
+def azuredevops_delivery(headers: Headers, body: bytes) -> Delivery:
+    """An Azure DevOps service hook delivery: the body's ``id`` (the delivery id, the same on a retry),
+    ``eventType`` and ``resource``."""
+    return _azuredevops(parse_object(body))
+
+
+def _azuredevops(payload: dict[str, Any]) -> Delivery:
+    delivery_id = _delivery_id(_field(payload, "id", str, "Azure DevOps"), "body.id")
+    event = _field(payload, "eventType", str, "Azure DevOps")
+    if event not in AZURE_DEVOPS_EVENTS:
+        return Delivery("azuredevops", delivery_id, event, payload, used=False)
+    resource = _field(payload, "resource", dict, event)
+    project = azuredevops_project(event, resource)
+    scope = None
+    if project:
+        repository = resource.get("repository")
+        repo = repository.get("name") if isinstance(repository, dict) else None
+        keys = (project, repo, f"{project}/{repo}") if isinstance(repo, str) and repo else (project,)
+        scope = ScopeKey("azuredevops", keys, project)
+    return Delivery("azuredevops", delivery_id, event, payload, used=True, scope=scope)
+
+
+def azuredevops_project(event: str, resource: dict[str, Any]) -> str | None:
+    """The project an Azure DevOps event is about, by name, where its resource says it."""
+    places: list[Any] = []
+    if event.startswith("workitem."):
+        revision = resource.get("revision")
+        for item in (revision, resource):
+            fields = item.get("fields") if isinstance(item, dict) else None
+            if isinstance(fields, dict):
+                places.append(fields.get("System.TeamProject"))
+    repository = resource.get("repository")
+    if isinstance(repository, dict) and isinstance(repository.get("project"), dict):
+        places.append(repository["project"].get("name"))
+    for holder in (resource, resource.get("definition")):
+        if isinstance(holder, dict) and isinstance(holder.get("project"), dict):
+            places.append(holder["project"].get("name"))
+    return next((p for p in places if isinstance(p, str) and p), None)
+
+
 def generic_delivery(source: str, headers: Headers, body: bytes) -> Delivery:
     """A delivery to the generic receiver: ``X-Obeya-Delivery``, ``X-Obeya-Event``, a JSON object body."""
     delivery_id = _delivery_id(_header(headers, "X-Obeya-Delivery"), "header X-Obeya-Delivery")
@@ -235,4 +296,6 @@ def stored_delivery(source: str, delivery_id: str, event_type: str, payload_text
         return _jira(delivery_id, payload)
     if source == "pagerduty":
         return _pagerduty(payload)
+    if source == "azuredevops":
+        return _azuredevops(payload)
     return Delivery(source, delivery_id, event_type, payload, used=True)

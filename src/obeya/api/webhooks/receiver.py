@@ -25,12 +25,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from obeya.api.webhooks import envelopes, github, gitlab, jira, pagerduty
+from obeya.api.webhooks import azuredevops, envelopes, github, gitlab, jira, pagerduty
 from obeya.api.webhooks.deliveries import DeliveryLedger, Redelivery, Settlement, SourceStatus
 from obeya.api.webhooks.envelopes import Delivery, MalformedDelivery, ScopeKey
 from obeya.api.webhooks.github import WebhookRecords
 from obeya.api.webhooks.intake import DeliveryIntake, Taken
 from obeya.api.webhooks.signatures import (
+    basic_password_matches,
     pagerduty_signature_matches,
     prefixed_signature_matches,
     token_matches,
@@ -52,7 +53,7 @@ from obeya.store.base import Store
 
 log = logging.getLogger("obeya.webhooks")
 
-TOOLS = ("github", "gitlab", "jira", "pagerduty")
+TOOLS = ("github", "gitlab", "jira", "pagerduty", "azuredevops")
 _CONNECTION_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 
 _SIGNATURE_HEADERS = {
@@ -60,6 +61,7 @@ _SIGNATURE_HEADERS = {
     "gitlab": "X-Gitlab-Token",
     "jira": "X-Hub-Signature",
     "pagerduty": "X-PagerDuty-Signature",
+    "azuredevops": "Authorization",
     "generic": "X-Obeya-Signature",
 }
 
@@ -140,6 +142,9 @@ class WebhookReceiver:
         secret = source.secret()
         if secret is None:
             raise WebhookRefused(401, f"webhook secret not configured: set {source.secret_env}")
+        if tool == "azuredevops":
+            _authenticate_azuredevops(secret, headers, source.secret_env)
+            return
         header = _SIGNATURE_HEADERS[tool]
         given = headers.get(header.lower())
         if tool == "gitlab":
@@ -165,6 +170,8 @@ class WebhookReceiver:
             return envelopes.jira_delivery(headers, body, payload_hash)
         if tool == "pagerduty":
             return envelopes.pagerduty_delivery(headers, body)
+        if tool == "azuredevops":
+            return envelopes.azuredevops_delivery(headers, body)
         return envelopes.generic_delivery(str(source), headers, body)
 
     def check(
@@ -351,6 +358,7 @@ class WebhookReceiver:
             "gitlab": lambda raw, d: self._normalize_gitlab(raw, d, batch),
             "jira": lambda raw, d: self._normalize_jira(raw, d, batch),
             "pagerduty": lambda raw, d: self._normalize_pagerduty(raw, d, batch),
+            "azuredevops": lambda raw, d: self._normalize_azuredevops(raw, d, batch),
         }
 
     def _github_deployed(self, run_id: str, batch: _Batch) -> bool:
@@ -431,6 +439,12 @@ class WebhookReceiver:
         context = self._stored_events("pagerduty", (pagerduty.SETTINGS,), raw.connection, batch)
         return pagerduty.normalize_webhook(raw, delivery.payload, self.rules, context, previous)
 
+    def _normalize_azuredevops(self, raw: RawEvent, delivery: Delivery, batch: _Batch) -> WebhookRecords:
+        def previous(kind: str, record_id: str) -> Record | None:
+            return self._previous(kind, record_id, batch)
+
+        return azuredevops.normalize_webhook(raw, delivery.payload, self.rules, previous)
+
     def _in_scope(self, scope: ScopeKey, batch: _Batch) -> bool:
         keys = tuple(k.lower() for k in scope.keys)
         found = batch.scopes.get((scope.tool, keys))
@@ -451,6 +465,24 @@ class WebhookReceiver:
 
 class NormalizationFailed(Exception):
     """The normalizer could not make records of a stored delivery."""
+
+
+def _authenticate_azuredevops(secret: bytes, headers: Mapping[str, str], variable: str) -> None:
+    """Azure DevOps signs nothing: the service hook sends the secret as its basic authentication
+    password, or in an ``X-Obeya-Token`` header (both compared in constant time)."""
+    basic = headers.get("authorization")
+    token = headers.get("x-obeya-token")
+    if basic_password_matches(secret, basic) or token_matches(secret, token):
+        return
+    if not basic and not token:
+        what = "neither Authorization (basic authentication) nor X-Obeya-Token is sent"
+    else:
+        what = "the basic authentication password / X-Obeya-Token does not match"
+    raise WebhookRefused(
+        401,
+        f"{what}: set the service hook's basic authentication password (or an X-Obeya-Token "
+        f"header) to the value of ${variable}",
+    )
 
 
 def _check_generic_source(source: str | None) -> None:

@@ -198,6 +198,14 @@ def webhooks_router(
         """A PagerDuty v3 delivery; ``incident.*`` events are normalized."""
         return await take(request, "pagerduty", connection=connection)
 
+    @router.post(
+        "/azuredevops", responses=responses, summary="Azure DevOps service hook (basic auth or X-Obeya-Token)"
+    )
+    async def azuredevops(request: Request, connection: Connection = None) -> Response:
+        """An Azure DevOps service hook (Web Hooks consumer); pull requests, builds and work items are
+        normalized. Azure signs nothing: the secret is the basic authentication password."""
+        return await take(request, "azuredevops", connection=connection)
+
     @router.post("/generic/{source}", responses=responses, summary="Any tool (X-Obeya-Signature)")
     async def generic(
         request: Request,

@@ -6,6 +6,8 @@ JSON parsing: re-serialized JSON would not match the sender's signature.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 
@@ -44,3 +46,19 @@ def token_matches(secret: bytes, header: str | None) -> bool:
     if not header:
         return False
     return hmac.compare_digest(header.encode(), secret)
+
+
+def basic_password_matches(secret: bytes, header: str | None) -> bool:
+    """Whether ``Authorization: Basic base64(user:password)`` carries the secret as its password.
+
+    Azure DevOps service hooks sign nothing; their *Web Hooks* consumer can send basic authentication,
+    and the password is the shared secret (the user name is not checked: it is not secret).
+    """
+    if not header or header[:6].lower() != "basic ":
+        return False
+    try:
+        decoded = base64.b64decode(header[6:].strip(), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    _user, colon, password = decoded.partition(b":")
+    return bool(colon) and hmac.compare_digest(password, secret)
