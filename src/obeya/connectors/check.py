@@ -32,7 +32,8 @@ from obeya.connectors.errors import (
     RetriesExhaustedError,
 )
 from obeya.connectors.git.collector import GitError, Repository
-from obeya.connectors.git.config import GitConnectionConfig
+from obeya.connectors.git.config import GitConnectionConfig, GitRepositoryConfig
+from obeya.connectors.git.mirror import GitFetchError, Mirror, shown
 from obeya.connectors.github.collector import github_client
 from obeya.connectors.gitlab.collector import gitlab_client, project_path
 from obeya.connectors.gitlab.config import GitLabConnectionConfig
@@ -561,8 +562,11 @@ _HTTP_CHECKS: dict[str, Callable[[_Checker, Any, HttpClient], None]] = {
 }
 
 
-def _check_git(checker: _Checker, connection: GitConnectionConfig) -> None:
+def _check_git(checker: _Checker, connection: GitConnectionConfig, timeout: float) -> None:
     for config in connection.repositories:
+        if config.url is not None:
+            _check_git_url(checker, connection, config, timeout)
+            continue
         repository = Repository(config, connection.name)
         what = f"path {config.path}"
         try:
@@ -573,6 +577,24 @@ def _check_git(checker: _Checker, connection: GitConnectionConfig) -> None:
             checker.add(what, Status.fail, str(error), "give the folder of a clone (working copy or bare)")
         else:
             checker.add(what, Status.ok, f"a git repository ({config.name})")
+
+
+def _check_git_url(
+    checker: _Checker, connection: GitConnectionConfig, config: GitRepositoryConfig, timeout: float
+) -> None:
+    """A clone URL answers ``git ls-remote`` (with the token of `token_env`); nothing is cloned."""
+    what = f"url {shown(config.url or '')}"
+    try:
+        found = Mirror(config, connection).branches(timeout)
+    except GitFetchError as error:
+        action = (
+            f"check the URL, the network and the token in ${config.token_env}"
+            if config.token_env
+            else "check the URL, the network and the credentials (ssh keys or agent; https: token_env)"
+        )
+        checker.add(what, Status.fail, str(error), action)
+    else:
+        checker.add(what, Status.ok, f"answers with {found} branches ({config.name})")
 
 
 # --- running -----------------------------------------------------------------------------------------
@@ -587,7 +609,7 @@ def check_connection(
     """Check one connection; never raises for what the checks find (they say it)."""
     checker = _Checker(connection)
     if isinstance(connection, GitConnectionConfig):
-        _check_git(checker, connection)
+        _check_git(checker, connection, timeout)
         return checker.results
     env = os.environ if environ is None else environ
     missing = [v for v in credential_variables(connection) if not env.get(v, "").strip()]

@@ -13,6 +13,9 @@ each page the cursor holds the old heads plus the newest commits stored (whose a
 stored), so a sync that stops half-way resumes there. The last page's cursor is the current heads.
 
 **Tags** (``git for-each-ref refs/tags``) are read whole on every sync: raw events ``tag:NAME/TAG``.
+
+A repository given by `url` is read from its bare mirror (`obeya.connectors.git.mirror`), cloned or
+fetched once per sync, before its first resource is read.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from typing import Any
 
 from obeya.connectors.errors import ConnectorError
 from obeya.connectors.git.config import GitConnectionConfig, GitRepositoryConfig
+from obeya.connectors.git.mirror import Mirror
 from obeya.connectors.raw import raw_event
 from obeya.model.records import RawEvent
 
@@ -82,13 +86,16 @@ class GitBatch:
 class Repository:
     """One repository on disk, read with the `git` command."""
 
-    def __init__(self, config: GitRepositoryConfig, connection: str) -> None:
+    def __init__(self, config: GitRepositoryConfig, connection: str, path: Path | None = None) -> None:
         self.config = config
         self.connection = connection
-        self.path = Path(config.path).expanduser()
+        self.path = path if path is not None else Path(str(config.path)).expanduser()
 
     def _where(self) -> str:
-        return f"repository {self.config.name!r} of connection {self.connection!r} (path {self.path})"
+        where = (
+            f"path {self.path}" if self.config.url is None else f"mirror of {self.config.url} at {self.path}"
+        )
+        return f"repository {self.config.name!r} of connection {self.connection!r} ({where})"
 
     def _command(self, args: list[str]) -> list[str]:
         return [
@@ -268,7 +275,14 @@ class GitCollector:
         self.connection = connection
         self._clock = clock
         self._page_size = page_size
-        self.repositories = {r.name: Repository(r, connection.name) for r in connection.repositories}
+        self.mirrors = {r.name: Mirror(r, connection) for r in connection.repositories if r.url is not None}
+        self.repositories = {
+            r.name: Repository(
+                r, connection.name, self.mirrors[r.name].path if r.name in self.mirrors else None
+            )
+            for r in connection.repositories
+        }
+        self._fetched: set[str] = set()
 
     @staticmethod
     def resource_names(connection: GitConnectionConfig) -> list[str]:
@@ -281,6 +295,9 @@ class GitCollector:
         repository = self.repositories.get(name)
         if repository is None or kind not in ("commits", "tags"):
             raise ValueError(f"git connection {self.connection.name!r} has no resource {resource!r}")
+        if name in self.mirrors and name not in self._fetched:
+            self.mirrors[name].update()  # once per sync: the commits and the tags read the same fetch
+            self._fetched.add(name)
         repository.check()
         if kind == "tags":
             tags = repository.tags()
