@@ -476,3 +476,13 @@ def test_events_kept_raw_ignored_or_out_of_scope(store: Store) -> None:
         1,
         1,
     )
+
+
+def test_the_project_is_spelled_as_the_connection_spells_it(store: Store) -> None:
+    _declare(store)  # the scope says "test-project", as the connection's `projects:` do
+    client = client_for(store)
+    build = _recorded("builds")
+    build["project"] = {**build["project"], "name": "Test-Project"}  # Azure's names ignore case
+    assert settled(client, _post(client, _envelope("build.complete", build)))["outcome"] == "normalized"
+    (run,) = store.fetch_records("pipeline_run")
+    assert run.id == "azuredevops:test-project/builds/12"  # the id a sync of the connection gives

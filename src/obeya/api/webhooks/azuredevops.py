@@ -51,6 +51,8 @@ Item = dict[str, Any]
 
 Previous = Callable[[str, str], Record | None]
 """The stored record of a kind and id (as an earlier delivery of the batch left it), if any."""
+ProjectName = Callable[[str], str]
+"""A project's name as the connection spells it (Azure DevOps names are case-insensitive)."""
 
 PULL_REQUEST_EVENTS = frozenset(
     {"git.pullrequest.created", "git.pullrequest.updated", "git.pullrequest.merged"}
@@ -120,7 +122,11 @@ def _build_item(resource: Item) -> Item:
 
 
 def collector_events(
-    payload: Item, *, connection: str | None, received_at: datetime
+    payload: Item,
+    *,
+    connection: str | None,
+    received_at: datetime,
+    project_name: ProjectName = lambda name: name,
 ) -> tuple[list[RawEvent], str]:
     """The raw events the collector would store for the object of one service hook (not to be stored),
     and the key of that object (``PROJECT/REPO!ID``, ``PROJECT/builds/ID``, ``PROJECT/ID``).
@@ -129,7 +135,7 @@ def collector_events(
     """
     event = str(payload["eventType"])
     resource: Item = payload["resource"]
-    project = _project(event, resource)
+    project = project_name(_project(event, resource))
 
     def raw(kind: str, key: str, item: Any) -> RawEvent:
         return raw_event(SOURCE, kind, key, item, connection=connection, received_at=received_at)
@@ -262,17 +268,24 @@ def _timed_reviews(records: list[Record], event: str, payload: Item, previous: P
 
 
 def normalize_webhook(
-    delivery: RawEvent, payload: Item, rules: MappingRules, previous: Previous = lambda _k, _i: None
+    delivery: RawEvent,
+    payload: Item,
+    rules: MappingRules,
+    previous: Previous = lambda _k, _i: None,
+    project_name: ProjectName = lambda name: name,
 ) -> WebhookRecords:
     """The records of one Azure DevOps delivery (`delivery` is its stored raw event), pointing at it.
 
-    `previous` finds a stored record by kind and id. Raises `MalformedDelivery` on a payload it cannot
+    `previous` finds a stored record by kind and id; `project_name` spells a project as the connection
+    does, so the ids are the sync's. Raises `MalformedDelivery` on a payload it cannot
     unwrap, and for the events kept raw (`RAW_ONLY`), with the reason.
     """
     event = str(payload["eventType"])
     if event in RAW_ONLY:
         raise MalformedDelivery(RAW_ONLY[event])
-    events, key = collector_events(payload, connection=delivery.connection, received_at=delivery.received_at)
+    events, key = collector_events(
+        payload, connection=delivery.connection, received_at=delivery.received_at, project_name=project_name
+    )
     normalized = normalize(events, rules)
     records: list[Record] = []
     kept: list[StatusTransition] = []

@@ -108,6 +108,7 @@ class _Batch:
     written: dict[tuple[str, str], Record] = field(default_factory=dict)
     scopes: dict[tuple[str, tuple[str, ...]], bool] = field(default_factory=dict)
     context: dict[tuple[str, tuple[str, ...], str | None], list[RawEvent]] = field(default_factory=dict)
+    projects: dict[str, str | None] = field(default_factory=dict)  # Azure DevOps: lower name → scope's
 
 
 class WebhookReceiver:
@@ -443,7 +444,21 @@ class WebhookReceiver:
         def previous(kind: str, record_id: str) -> Record | None:
             return self._previous(kind, record_id, batch)
 
-        return azuredevops.normalize_webhook(raw, delivery.payload, self.rules, previous)
+        def project_name(name: str) -> str:
+            # Project names are case-insensitive in Azure DevOps; the sync keys records by the name the
+            # connection gives (its scope), so a hook's "Fabrikam" must land on a sync's "fabrikam".
+            if name.lower() not in batch.projects:
+                rows = self.store.query(
+                    "SELECT object_key FROM scopes WHERE tool = 'azuredevops' AND object_type = 'project' "
+                    "AND lower(object_key) = ? ORDER BY object_key LIMIT 1",
+                    [name.lower()],
+                )
+                batch.projects[name.lower()] = str(rows[0][0]) if rows else None
+            return batch.projects[name.lower()] or name
+
+        return azuredevops.normalize_webhook(
+            raw, delivery.payload, self.rules, previous, project_name=project_name
+        )
 
     def _in_scope(self, scope: ScopeKey, batch: _Batch) -> bool:
         keys = tuple(k.lower() for k in scope.keys)
