@@ -1,4 +1,5 @@
-"""Webhook receivers: GitHub, GitLab, Jira, PagerDuty and a generic one, stored first, then normalized.
+"""Webhook receivers: GitHub, GitLab, Jira, PagerDuty, Azure DevOps and a generic one, stored first, then
+normalized.
 
 Include them in the app with ``app.include_router(webhooks_router(settings, rules))``; docs/webhooks.md
 says how to set each tool up and what every answer means.

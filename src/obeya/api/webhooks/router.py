@@ -220,7 +220,7 @@ def webhooks_router(
     @router.get("/deliveries/{source}/{delivery_id}", summary="One delivery and what became of it")
     def delivery(
         request: Request,
-        source: Annotated[str, Path(description="github, gitlab, jira, pagerduty, or a generic source")],
+        source: Annotated[str, Path(description="A tool (github, azuredevops, ...) or a generic source")],
         delivery_id: Annotated[str, Path(description="The delivery id the tool sent")],
     ) -> DeliveryOut:
         """A stored delivery's outcome: ``pending`` until normalized, then ``normalized`` (with the records
