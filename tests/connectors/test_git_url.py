@@ -226,3 +226,10 @@ def test_the_default_cache_is_beside_the_duckdb_file(tmp_path: Path, monkeypatch
     assert default_cache_dir() == tmp_path / "data" / "git-mirrors"
     monkeypatch.setenv("OBEYA_DATABASE_URL", "postgresql://postgres@127.0.0.1/test")
     assert default_cache_dir() == Path("~/.cache/obeya/git-mirrors").expanduser()
+
+
+def test_a_cache_dir_that_cannot_be_made_is_named(store: Store, work: Builder, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(ConnectorError, match=f"cannot make the mirror of file://{work.path} .* in {blocker}"):
+        sync(store, _connection(f"file://{work.path}", blocker), clock=lambda: NOW)

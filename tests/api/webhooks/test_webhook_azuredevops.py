@@ -486,3 +486,10 @@ def test_the_project_is_spelled_as_the_connection_spells_it(store: Store) -> Non
     assert settled(client, _post(client, _envelope("build.complete", build)))["outcome"] == "normalized"
     (run,) = store.fetch_records("pipeline_run")
     assert run.id == "azuredevops:test-project/builds/12"  # the id a sync of the connection gives
+
+
+def test_the_generic_receiver_leaves_azuredevops_to_its_own(store: Store) -> None:
+    client = client_for(store)
+    response = client.post("/api/v1/webhooks/generic/azuredevops", content=b"{}")
+    assert response.status_code == 404
+    assert "POST to /api/v1/webhooks/azuredevops instead" in response.json()["detail"]

@@ -126,11 +126,22 @@ class Mirror:
         if (self.path / "HEAD").exists():
             self._run(["-C", str(self.path), "fetch", "--prune", "--quiet", "origin"], "fetch")
             return self.path
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        partial = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", dir=self.path.parent))
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            partial = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", dir=self.path.parent))
+        except OSError as error:
+            raise GitFetchError(
+                f"cannot make the mirror of {self._where()} in {self.path.parent}: "
+                f"{error.strerror or error}; set `cache_dir` to a folder Obeya may write"
+            ) from None
         try:
             self._run(["clone", "--mirror", "--quiet", "--", self.url, str(partial)], "clone")
-            partial.rename(self.path)
+            try:
+                partial.rename(self.path)
+            except OSError:
+                if not (self.path / "HEAD").exists():
+                    raise
+                # Another sync (`obeya serve`'s schedule, a CLI run) cloned it meanwhile: use theirs.
         finally:
             shutil.rmtree(partial, ignore_errors=True)
         return self.path
