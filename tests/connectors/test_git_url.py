@@ -233,3 +233,19 @@ def test_a_cache_dir_that_cannot_be_made_is_named(store: Store, work: Builder, t
     blocker.write_text("not a folder")
     with pytest.raises(ConnectorError, match=f"cannot make the mirror of file://{work.path} .* in {blocker}"):
         sync(store, _connection(f"file://{work.path}", blocker), clock=lambda: NOW)
+
+
+def test_a_url_that_never_answers_times_out_naming_it(store: Store, tmp_path: Path) -> None:
+    import socket
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # connections are taken by the kernel; nothing ever answers them
+    url = f"http://127.0.0.1:{silent.getsockname()[1]}/acme.git"
+    connection = _connection(url, tmp_path / "cache").model_copy(update={"fetch_timeout": 1.0})
+    try:
+        with pytest.raises(ConnectorError, match=f"git clone of {url} .* timed out after 1 s"):
+            sync(store, connection, clock=lambda: NOW)
+    finally:
+        silent.close()
+    assert list((tmp_path / "cache").iterdir()) == []

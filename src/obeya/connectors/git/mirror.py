@@ -20,6 +20,7 @@ import hashlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 from pathlib import Path
@@ -106,20 +107,32 @@ class Mirror:
         env, token = self._environment()
         limit = timeout or self.connection.fetch_timeout
         try:
-            done = subprocess.run(["git", *args], capture_output=True, env=env, timeout=limit, check=False)
+            # A session of its own: on a timeout the helpers git starts (git-remote-https, ssh) are
+            # stopped with it, not left holding the connection and the half-made mirror.
+            process = subprocess.Popen(
+                ["git", *args],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=env,
+                start_new_session=True,
+            )
         except FileNotFoundError as error:
             raise GitFetchError("the `git` command is not installed (or not on PATH): install git") from error
+        try:
+            out, err = process.communicate(timeout=limit)
         except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
             raise GitFetchError(
                 f"git {what} of {self._where()} timed out after {limit:g} s: check the URL and the "
                 "network, or raise `fetch_timeout`"
             ) from None
-        message = done.stderr.decode(errors="replace").strip()
+        message = err.decode(errors="replace").strip()
         if token:
             message = message.replace(token, "***")
-        if done.returncode != 0:
+        if process.returncode != 0:
             raise GitFetchError(f"git {what} of {self._where()} failed: {message or 'no message'}")
-        return done.stdout.decode(errors="replace")
+        return out.decode(errors="replace")
 
     def update(self) -> Path:
         """Clone the mirror if there is none yet, else fetch into it; the mirror's path."""
