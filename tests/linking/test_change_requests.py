@@ -4,6 +4,8 @@ deployment of the change's service finished inside the change's window). On both
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from linking_records import (
     change,
     change_request,
@@ -18,6 +20,8 @@ from linking_records import (
     write,
 )
 
+from obeya.engine.evidence import DeploymentEvidence, evidence
+from obeya.engine.window import Window
 from obeya.linking import Coverage, LinkingRules, derive_links, traceability_coverage, update_links
 from obeya.linking import trace as trace_chain
 from obeya.store import Store
@@ -175,3 +179,13 @@ def test_trace_shows_the_change_a_deployment_was_made_under(store: Store) -> Non
     ]
     assert chain.change_requests[0].node.label == "CHG0030001 (released, approved)"
     assert chain.steps_from(rid("d1")) == chain.change_requests
+
+
+def test_the_deployment_evidence_names_its_change_requests(store: Store) -> None:
+    _changes_and_deployments(store)
+    derive_links(store)
+    page = evidence(store, "dora", "deployment_frequency", Window(datetime(2025, 3, 1), datetime(2025, 3, 3)))
+    by_id = {r.id: r for r in page.rows if isinstance(r, DeploymentEvidence)}
+    assert by_id[rid("d1")].change_request_ids == [rid("CHG0030001")]
+    assert by_id[rid("d6")].change_request_ids == [rid("CHG0030004")]
+    assert by_id[rid("d5")].change_request_ids == []
