@@ -325,7 +325,8 @@ class ObeyaConfig(_Section):
 
     @model_validator(mode="after")
     def _streams_known(self) -> ObeyaConfig:
-        """Streams have distinct names and ids; each connection's `value_stream` names one of them."""
+        """Streams have distinct names and ids; each connection's `value_stream` names one of them; a
+        webhook receiver's `connection` names a connection of its tool (any, for the generic one)."""
         problems: list[InitErrorDetails] = []
         seen: dict[str, int] = {}
         for index, stream in enumerate(self.value_streams):
@@ -351,6 +352,17 @@ class ObeyaConfig(_Section):
                         ("connections", index, "value_stream"),
                         f"{reference!r} is not a declared value stream ({hint})",
                         reference,
+                    )
+                )
+        tools = {c.name: c.tool for c in self.connections}
+        for receiver, name in self.webhooks.bound().items():
+            if name not in tools or receiver not in (tools[name], "generic"):
+                declared = ", ".join(n for n, t in tools.items() if receiver in (t, "generic")) or "none"
+                problems.append(
+                    _reference_error(
+                        ("webhooks", receiver, "connection"),
+                        f"{name!r} is not a {receiver} connection (declared: {declared})",
+                        name,
                     )
                 )
         if problems:
