@@ -5,7 +5,9 @@ deployment of the change's service finished inside the change's window). On both
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
+import typer
 from linking_records import (
     change,
     change_request,
@@ -19,12 +21,15 @@ from linking_records import (
     user_link,
     write,
 )
+from typer.testing import CliRunner
 
+from obeya.cli.trace import link
+from obeya.cli.trace import trace as trace_command
 from obeya.engine.evidence import DeploymentEvidence, evidence
 from obeya.engine.window import Window
 from obeya.linking import Coverage, LinkingRules, derive_links, traceability_coverage, update_links
 from obeya.linking import trace as trace_chain
-from obeya.store import Store
+from obeya.store import Store, connect
 
 REPO = "pay/api"
 
@@ -160,7 +165,7 @@ def test_coverage_counts_production_deployments_with_an_approved_change(store: S
     assert payments.deployments_with_approved_change == Coverage(3, 6)
 
 
-def test_trace_shows_the_change_a_deployment_was_made_under(store: Store) -> None:
+def _traced_item(store: Store) -> None:
     write(
         store,
         item("PAY-1"),
@@ -171,6 +176,10 @@ def test_trace_shows_the_change_a_deployment_was_made_under(store: Store) -> Non
         deployment("d0", "pay", REPO, "m000000", 1),
         deployment("d1", "pay", REPO, "m100000", 2.5),
     )
+
+
+def test_trace_shows_the_change_a_deployment_was_made_under(store: Store) -> None:
+    _traced_item(store)
     derive_links(store)
     chain = trace_chain(store, "PAY-1")
     assert [s.node.id for s in chain.deployments] == [rid("d1")]
@@ -189,3 +198,22 @@ def test_the_deployment_evidence_names_its_change_requests(store: Store) -> None
     assert by_id[rid("d1")].change_request_ids == [rid("CHG0030001")]
     assert by_id[rid("d6")].change_request_ids == [rid("CHG0030004")]
     assert by_id[rid("d5")].change_request_ids == []
+
+
+def test_link_and_trace_commands_show_change_requests(tmp_path: Path) -> None:
+    url = f"duckdb:///{tmp_path}/cli.duckdb"
+    with connect(url) as store:
+        store.migrate()
+        _traced_item(store)
+    app = typer.Typer()
+    app.command("trace")(trace_command)
+    app.command("link")(link)
+    runner = CliRunner()
+    linked = runner.invoke(app, ["link", "--database-url", url], terminal_width=200)
+    assert linked.exit_code == 0, linked.output
+    assert "deployment → covered_by → release" in linked.output
+    assert "production deployments with an approved change" in linked.output
+    traced = runner.invoke(app, ["trace", "PAY-1", "--database-url", url], terminal_width=200)
+    assert traced.exit_code == 0, traced.output
+    assert "release CHG0030001 (released, approved)" in traced.output
+    assert "covered_by (0.60): time rule: production deployment of pay finished" in traced.output
