@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+import pytest
 import typer
 from linking_records import (
     change,
@@ -25,6 +26,7 @@ from typer.testing import CliRunner
 
 from obeya.cli.trace import link
 from obeya.cli.trace import trace as trace_command
+from obeya.config.loader import ConfigError, parse_config
 from obeya.engine.evidence import DeploymentEvidence, evidence
 from obeya.engine.window import Window
 from obeya.linking import Coverage, LinkingRules, derive_links, traceability_coverage, update_links
@@ -217,3 +219,11 @@ def test_link_and_trace_commands_show_change_requests(tmp_path: Path) -> None:
     assert traced.exit_code == 0, traced.output
     assert "release CHG0030001 (released, approved)" in traced.output
     assert "covered_by (0.60): time rule: production deployment of pay finished" in traced.output
+
+
+def test_the_change_number_pattern_in_obeya_yaml(tmp_path: Path) -> None:
+    config = parse_config("linking:\n  change_number_pattern: '\\b(CR-\\d+)\\b'\n", tmp_path / "obeya.yaml")
+    assert config.linking.linking_rules().change_number_pattern == r"\b(CR-\d+)\b"
+    assert parse_config("", tmp_path / "obeya.yaml").linking.linking_rules() == LinkingRules()
+    with pytest.raises(ConfigError, match=r"change_number_pattern.*exactly one group"):
+        parse_config("linking:\n  change_number_pattern: 'CR-\\d+'\n", tmp_path / "obeya.yaml")
