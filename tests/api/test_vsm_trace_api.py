@@ -12,7 +12,17 @@ from obeya.api import create_app
 from obeya.linking import derive_links
 from obeya.store import Store
 from tests.engine.test_stages import STAGES, _deliveries, _scenario
-from tests.linking.linking_records import change, commit, deployment, incident, item, rid, stream, write
+from tests.linking.linking_records import (
+    change,
+    change_request,
+    commit,
+    deployment,
+    incident,
+    item,
+    rid,
+    stream,
+    write,
+)
 
 DAY = 86400.0
 MARCH = {"stream": "Payments", "window": "31d", "as_of": "2025-03-31"}
@@ -193,6 +203,7 @@ def _linked(store: Store) -> None:
         deployment("d1", "api", REPO, "m000000", 1),
         deployment("d2", "api", REPO, "m100000", 2.5),
         incident("i1", "api", 3),  # attributed to d2 by the time rule
+        change_request("CHG0030001", "api", 2, 4),  # its window holds d2's finish
     )
     derive_links(store)
 
@@ -212,6 +223,9 @@ def test_trace_serves_the_chain_with_evidence_and_confidence(store: Store) -> No
     assert [(s["node"]["id"], s["via"], s["confidence"]) for s in body["incidents"]] == [
         (rid("i1"), rid("d2"), 0.6)
     ]
+    assert [(s["node"]["label"], s["via"], s["link_kind"]) for s in body["change_requests"]] == [
+        ("CHG0030001 (released, approved)", rid("d2"), "covered_by")
+    ]
     missing = client.get("/api/v1/trace/PAY-404")
     assert missing.status_code == 404 and "'PAY-404'" in missing.json()["detail"]
 
@@ -230,6 +244,8 @@ def test_traceability_per_stream_and_overall(store: Store) -> None:
         coverage["deployments_with_work_item"]["denominator"],
     ) == (1, 2)
     assert coverage["incidents_attributed"]["share"] == 1.0
+    approved = coverage["deployments_with_approved_change"]
+    assert (approved["numerator"], approved["denominator"]) == (1, 2)  # d2, by CHG0030001
     one = client.get("/api/v1/traceability", params={"stream": "payments"}).json()
     assert len(one) == 1 and one[0]["coverage"] == body[0]["coverage"]
     assert client.get("/api/v1/traceability", params={"stream": "nope"}).status_code == 404

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from github_server import ANTS, RECORDINGS, FakeGitHub, Route
+from github_server import ANTS, OPENBIC, RECORDINGS, FakeGitHub, Route
 
 from obeya.connectors import sync as sync_module
 from obeya.connectors.config import GitHubConnectionConfig
@@ -590,12 +590,15 @@ def test_a_run_that_made_a_github_deployment_gets_no_second_one_by_job_name(
 def test_sync_reads_the_stored_deployment_statuses_only_for_batches_of_workflow_jobs(
     store: Store, connection: GitHubConnectionConfig, client: HttpClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    reads: list[tuple[str, ...]] = []
+    reads: list[tuple[tuple[str, ...], str | None, int]] = []
     real = sync_module.stored_events
 
-    def counted(store: Store, source: str, name: str, event_types: Any) -> list[RawEvent]:
-        reads.append(tuple(event_types))
-        return real(store, source, name, event_types)
+    def counted(
+        store: Store, source: str, name: str, event_types: Any, prefix: str | None = None
+    ) -> list[RawEvent]:
+        found = real(store, source, name, event_types, prefix)
+        reads.append((tuple(event_types), prefix, len(found)))
+        return found
 
     monkeypatch.setattr(sync_module, "stored_events", counted)
     _sync(store, connection, client)  # no job name rule: no job can be a deployment by name
@@ -604,5 +607,8 @@ def test_sync_reads_the_stored_deployment_statuses_only_for_batches_of_workflow_
     rules = MappingRules(deployment_names=DeploymentNameRule(("^deployubuntu$",)))
     sync(store, connection, rules=rules, client=client, clock=lambda: NOW, full=True)
     # Once, for the one walk that gives jobs (ants' workflow runs; OpenBIC has no runs), not once per
-    # resource of the two repositories (12).
-    assert reads == [("deployment_status",)]
+    # resource of the two repositories (12); and only ants' statuses: none, where the connection holds
+    # OpenBIC's (its jobs name runs of ants, never an OpenBIC run)
+    assert reads == [(("deployment_status",), f"{ANTS}/", 0)]
+    openbic = real(store, "github", "gh", ("deployment_status",), f"{OPENBIC}/")
+    assert openbic and len(openbic) == len(real(store, "github", "gh", ("deployment_status",)))

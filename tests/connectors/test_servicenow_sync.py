@@ -4,7 +4,7 @@ on DuckDB and PostgreSQL."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,18 @@ from obeya.connectors.errors import AuthenticationError, MissingCredentialError
 from obeya.connectors.incidents import NotChangeCaused
 from obeya.connectors.servicenow.config import ServiceNowConnectionConfig
 from obeya.connectors.sync import load_cursor, replay, sync
-from obeya.model.records import Deployment, Incident, Person, Release, TraceLink
+from obeya.linking import derive_links, trace
+from obeya.model.records import (
+    Change,
+    Commit,
+    Deployment,
+    Incident,
+    Person,
+    PipelineRun,
+    Release,
+    TraceLink,
+    WorkItem,
+)
 from obeya.store import Store
 
 NOW = datetime(2024, 3, 5, tzinfo=UTC)
@@ -161,6 +172,146 @@ def test_change_requests_only_as_releases(store: Store, servicenow: FakeServiceN
     assert store.count("deployment") == 0 and store.count("release") == 3
     down = _one(store, "incident", f"servicenow:incident/{EMAIL_DOWN}")
     assert (down.caused_by_deployment_id, down.change_caused) == (None, True)
+
+
+def test_change_requests_carry_their_service_window_and_approval(
+    store: Store, servicenow: FakeServiceNow
+) -> None:
+    _sync(store, _connection(servicenow, service_names={"Email": "email-server"}))
+    ok = _one(store, "release", f"servicenow:change_request/{CHANGE_OK}")
+    # worked 22:05..22:50: the implementation window, not the planned 22:00..23:00
+    assert (ok.service, ok.window_start, ok.window_end, ok.approval, ok.correlation_id) == (
+        "email-server",
+        _utc("2024-02-28 22:05:00"),
+        _utc("2024-02-28 22:50:00"),
+        "approved",
+        None,
+    )
+    planned = _one(store, "release", f"servicenow:change_request/{CHANGE_PLANNED}")
+    assert (planned.window_start, planned.window_end, planned.approval) == (
+        _utc("2024-03-10 22:00:00"),
+        _utc("2024-03-10 23:00:00"),
+        "requested",
+    )
+    assert _one(store, "deployment", f"servicenow:change_request/{CHANGE_OK}").service == "email-server"
+    assert _one(store, "incident", f"servicenow:incident/{EMAIL_DOWN}").service == "email-server"
+    failed = _one(store, "release", f"servicenow:change_request/{CHANGE_FAILED}")
+    assert (failed.service, failed.correlation_id) == (
+        "SAP Enterprise Services",
+        "sap/kernel/actions/runs/4401",
+    )
+
+
+def _pipeline_deployment(name: str, service: str, finished: str, **fields: Any) -> Deployment:
+    return Deployment(
+        source="github",
+        external_id=name,
+        service=service,
+        environment="production",
+        environment_class="production",
+        result="success",
+        started_at=_utc(finished) - timedelta(minutes=5),
+        finished_at=_utc(finished),
+        **fields,
+    )
+
+
+def test_change_requests_cover_the_deployments_a_pipeline_recorded(
+    store: Store, servicenow: FakeServiceNow
+) -> None:
+    _sync(
+        store, _connection(servicenow, change_requests_as_deployments=False, service_names={"Email": "email"})
+    )
+    ok, failed = (f"servicenow:change_request/{c}" for c in (CHANGE_OK, CHANGE_FAILED))
+    store.upsert_records(
+        [
+            WorkItem(
+                source="jira",
+                external_id="MAIL-7",
+                key="MAIL-7",
+                title="Upgrade the email server",
+                project="MAIL",
+                tool_type="Story",
+                flow_item_type="feature",
+                status="Done",
+                flow_state="done",
+                created_at=_utc("2024-02-20 09:00:00"),
+            ),
+            Commit(
+                source="github",
+                external_id="mail@a1",
+                repo="acme/mail",
+                sha="a1" * 10,
+                message="first",
+                authored_at=_utc("2024-02-20 10:00:00"),
+            ),
+            Commit(
+                source="github",
+                external_id="mail@b2",
+                repo="acme/mail",
+                sha="b2" * 10,
+                message="MAIL-7 upgrade",
+                authored_at=_utc("2024-02-27 10:00:00"),
+            ),
+            Change(
+                source="github",
+                external_id="acme/mail#3",
+                repo="acme/mail",
+                number=3,
+                title="MAIL-7 upgrade",
+                state="merged",
+                created_at=_utc("2024-02-27 10:00:00"),
+                merged_at=_utc("2024-02-27 12:00:00"),
+                merge_commit_sha="b2" * 10,
+            ),
+            # the email service's production deployments: before, inside and after CHG0030001's window
+            _pipeline_deployment(
+                "e1", "email", "2024-02-27 08:00:00", repo="acme/mail", commit_sha="a1" * 10
+            ),
+            _pipeline_deployment(
+                "e2", "email", "2024-02-28 22:30:00", repo="acme/mail", commit_sha="b2" * 10
+            ),
+            _pipeline_deployment("e3", "email", "2024-02-28 23:30:00"),
+            # SAP's pipeline run is the one CHG0030003's correlation id names, finished outside its window
+            PipelineRun(
+                source="github",
+                external_id="sap/kernel/actions/runs/4401",
+                pipeline="kernel",
+                result="success",
+                created_at=_utc("2024-03-04 01:00:00"),
+            ),
+            _pipeline_deployment(
+                "s1",
+                "SAP Enterprise Services",
+                "2024-03-04 01:30:00",
+                pipeline_run_id="github:sap/kernel/actions/runs/4401",
+            ),
+        ]
+    )
+    derive_links(store)
+    covered = store.query(
+        "SELECT from_id, to_id, evidence, confidence FROM trace_links WHERE link_kind = 'covered_by' "
+        "ORDER BY from_id"
+    )
+    assert [tuple(r) for r in covered] == [
+        (
+            "github:e2",
+            ok,
+            "time rule: production deployment of email finished 2024-02-28T22:30Z, inside the window of "
+            "CHG0030001 (2024-02-28T22:05Z..2024-02-28T22:50Z)",
+            0.6,
+        ),
+        (
+            "github:s1",
+            failed,
+            "correlation id of CHG0030003 is pipeline run sap/kernel/actions/runs/4401",
+            1.0,
+        ),
+    ]
+    chain = trace(store, "MAIL-7")
+    assert [(s.node.label, s.via) for s in chain.change_requests] == [
+        ("CHG0030001 Upgrade the email server (released, approved)", "github:e2")
+    ]
 
 
 def test_second_sync_asks_from_the_newest_update(store: Store, servicenow: FakeServiceNow) -> None:

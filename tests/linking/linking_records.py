@@ -18,6 +18,7 @@ from obeya.model.records import (
     Incident,
     PipelineRun,
     Record,
+    Release,
     Scope,
     TraceLink,
     ValueStream,
@@ -133,8 +134,10 @@ def deployment(
     result: str = "success",
     environment: str = "production",
     run: str | None = None,
+    release: str | None = None,
 ) -> Deployment:
-    """A deployment (id ``t:{name}``) finishing 10 minutes after its start unless told."""
+    """A deployment (id ``t:{name}``) finishing 10 minutes after its start unless told; `run` and
+    `release` are external ids."""
     return Deployment(
         source=SOURCE,
         external_id=name,
@@ -144,14 +147,42 @@ def deployment(
         repo=repo,
         commit_sha=sha,
         pipeline_run_id=rid(run) if run else None,
+        release_id=rid(release) if release else None,
         result=result,  # type: ignore[arg-type]
         started_at=at(start_hours),
         finished_at=at(finish_hours if finish_hours is not None else start_hours + 1 / 6),
     )
 
 
+def change_request(
+    number: str,
+    service: str | None,
+    start_hours: float | None,
+    end_hours: float | None,
+    approval: str | None = "approved",
+    status: str = "released",
+    correlation_id: str | None = None,
+) -> Release:
+    """A change request (a release, id ``t:{number}``) of `service` with its window in hours after T0."""
+    return Release(
+        source=SOURCE,
+        external_id=number,
+        name=number,
+        status=status,  # type: ignore[arg-type]
+        service=service,
+        window_start=at(start_hours) if start_hours is not None else None,
+        window_end=at(end_hours) if end_hours is not None else None,
+        approval=approval,
+        correlation_id=correlation_id,
+    )
+
+
 def run(
-    name: str, sha: str | None = None, change_id: str | None = None, repo: str | None = None
+    name: str,
+    sha: str | None = None,
+    change_id: str | None = None,
+    repo: str | None = None,
+    branch: str | None = None,
 ) -> PipelineRun:
     """A successful pipeline run (id ``t:{name}``)."""
     return PipelineRun(
@@ -159,6 +190,7 @@ def run(
         external_id=name,
         pipeline="ci",
         repo=repo,
+        branch=branch,
         commit_sha=sha,
         change_id=change_id,
         result="success",

@@ -82,7 +82,7 @@ def test_coverage_counts_by_hand(store: Store) -> None:
 
 def test_coverage_of_an_empty_store_is_no_data(store: Store) -> None:
     coverage = traceability_coverage(store)
-    assert [c.share for _, c in coverage.as_rows()] == [None] * 5
+    assert [c.share for _, c in coverage.as_rows()] == [None] * 6
 
 
 def test_trace_follows_one_work_item(store: Store) -> None:

@@ -11,7 +11,19 @@ from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
-from linking_records import change, commit, deployment, incident, item, links, rid, run, user_link, write
+from linking_records import (
+    change,
+    change_request,
+    commit,
+    deployment,
+    incident,
+    item,
+    links,
+    rid,
+    run,
+    user_link,
+    write,
+)
 
 from obeya.demo import load_demo
 from obeya.linking import LinkingReport, derive_links, update_links
@@ -227,6 +239,38 @@ def test_a_touched_commit_of_one_repository_of_a_multi_repository_deployment(
             0.7,
         ),
     }
+
+
+def test_change_requests_follow_their_deployments_commits_runs_and_windows(
+    open_store: Callable[[str], Store], engine: str
+) -> None:
+    pair = _Pair(open_store, engine)
+    pair.write(
+        change_request("CHG0030001", "api", 2, 4),
+        commit(REPO, "a000000", 0, message="deploy under CHG0030001"),
+        run("r1", branch="main"),
+        deployment("d1", "api", REPO, None, 2.5),  # time rule
+        deployment("d2", "api", REPO, "a000000", 6),  # its commit names the change
+        deployment("d3", "api", REPO, None, 7, run="r1"),
+    )
+    assert pair.derive().mode == "full"
+    # a run's branch names the change; another commit of the repository changes
+    pair.write(run("r1", branch="release/CHG0030001"), commit(REPO, "b000000", 1))
+    report = pair.derive()
+    assert report.links["deployment>covered_by>release"].added == 1  # d3
+    # the commit stops naming it; a deployment moves out of the window; the run is deleted
+    pair.write(commit(REPO, "a000000", 0, message="deploy"), deployment("d1", "api", REPO, None, 5))
+    report = pair.derive()
+    assert report.links["deployment>covered_by>release"].removed == 2  # d1 (time rule), d2
+    pair.delete("pipeline_run", "r1")
+    assert pair.derive().links["deployment>covered_by>release"].removed == 1
+    # a new change whose window holds d1, then a deployment of it, then the change is deleted
+    pair.write(change_request("CHG0030002", "api", 4.5, 6.5, approval=None))
+    assert pair.derive().links["deployment>covered_by>release"].added == 2  # d1 and d2 by time
+    pair.write(deployment("d4", "api", REPO, None, 5.5))
+    assert pair.derive().links["deployment>covered_by>release"].added == 1
+    pair.delete("release", "CHG0030002")
+    assert pair.derive().links["deployment>covered_by>release"].removed == 3
 
 
 def _copy(source: Store, batches: int) -> list[dict[str, Any]]:

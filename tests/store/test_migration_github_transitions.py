@@ -148,7 +148,7 @@ def test_upgrade_deletes_old_issue_event_transitions_and_their_timeline(
     assert len(_transitions(store)) == 3
     assert len(_periods(store)) == 3
 
-    assert store.migrate() == [9]
+    assert store.migrate()[0] == 9  # then any later versions
 
     assert _transitions(store) == []
     assert _periods(store) == []  # the derived timeline follows the deleted transitions
@@ -181,7 +181,7 @@ def test_upgrade_of_a_store_synced_before_and_after_the_new_ids_leaves_only_the_
     doubled = flow_time(store, MARCH, work_start="waiting")
     assert doubled.lead_time.p50 == (9 * 24 + 3) * 3600.0 + 1  # done at the old, later event's time
 
-    assert store.migrate() == [9]
+    assert store.migrate()[0] == 9  # then any later versions
 
     assert _transitions(store) == NEW_TRANSITIONS
     assert _periods(store) == NEW_PERIODS

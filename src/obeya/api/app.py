@@ -96,7 +96,12 @@ def create_app(store: Store, config: ObeyaConfig | None = None) -> FastAPI:
     for router in (*ROUTERS, sync_status_router):
         app.include_router(router)
     app.include_router(
-        webhooks_router(config.webhooks, config.rules.mapping_rules(), config.linking.linking_rules())
+        webhooks_router(
+            config.webhooks,
+            config.rules.mapping_rules(),
+            config.linking.linking_rules(),
+            connections=config.connections,
+        )
     )
 
     @app.get("/api/v1/health", tags=["service"])

@@ -23,7 +23,7 @@ from obeya.connectors.config import ConnectionConfig
 from obeya.connectors.config_checks import given_twice
 from obeya.connectors.schedule import ScheduleConfig
 from obeya.engine.dora_rules import DeploymentRules, DoraRules, IncidentRules
-from obeya.linking.rules import GITHUB_ISSUE, JIRA_KEY, LinkingRules
+from obeya.linking.rules import CHANGE_NUMBER, GITHUB_ISSUE, JIRA_KEY, LinkingRules
 from obeya.model.vocabulary import EnvironmentClass, FlowItemType, FlowState, StageCategory
 from obeya.normalize.rules import DeploymentNameRule, EnvironmentRule, MappingRules, StatusMapping
 
@@ -195,6 +195,12 @@ class LinkingConfig(_Section):
     key_patterns: list[str] = Field(default_factory=lambda: [JIRA_KEY, GITHUB_ISSUE])
     incident_attribution_window: Duration = timedelta(hours=24)
     service_paths: dict[str, dict[str, list[str]]] = Field(default_factory=dict)
+    change_number_pattern: str = CHANGE_NUMBER
+
+    @field_validator("change_number_pattern")
+    @classmethod
+    def _one_group(cls, pattern: str) -> str:
+        return cls._one_group_each([pattern])[0]
 
     @field_validator("key_patterns")
     @classmethod
@@ -223,6 +229,7 @@ class LinkingConfig(_Section):
             service_paths={
                 s: {r: tuple(p) for r, p in repos.items()} for s, repos in self.service_paths.items()
             },
+            change_number_pattern=self.change_number_pattern,
         )
 
 
@@ -325,7 +332,8 @@ class ObeyaConfig(_Section):
 
     @model_validator(mode="after")
     def _streams_known(self) -> ObeyaConfig:
-        """Streams have distinct names and ids; each connection's `value_stream` names one of them."""
+        """Streams have distinct names and ids; each connection's `value_stream` names one of them; a
+        webhook receiver's `connection` names a connection of its tool (any, for the generic one)."""
         problems: list[InitErrorDetails] = []
         seen: dict[str, int] = {}
         for index, stream in enumerate(self.value_streams):
@@ -351,6 +359,17 @@ class ObeyaConfig(_Section):
                         ("connections", index, "value_stream"),
                         f"{reference!r} is not a declared value stream ({hint})",
                         reference,
+                    )
+                )
+        tools = {c.name: c.tool for c in self.connections}
+        for receiver, name in self.webhooks.bound().items():
+            if name not in tools or receiver not in (tools[name], "generic"):
+                declared = ", ".join(n for n, t in tools.items() if receiver in (t, "generic")) or "none"
+                problems.append(
+                    _reference_error(
+                        ("webhooks", receiver, "connection"),
+                        f"{name!r} is not a {receiver} connection (declared: {declared})",
+                        name,
                     )
                 )
         if problems:

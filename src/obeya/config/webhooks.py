@@ -1,7 +1,8 @@
 """Where each webhook receiver finds its secret: environment variables named here, never the secrets.
 
 `WebhookSettings` is the ``webhooks:`` section of `obeya.yaml` (every field has a default, so an empty or
-missing section works).
+missing section works). A receiver may be bound to a connection (``github: {secret_env: ..., connection:
+github-acme}``); docs/webhooks.md ("Connections") says how a delivery finds its connection otherwise.
 """
 
 from __future__ import annotations
@@ -17,12 +18,18 @@ MAX_BODY_BYTES = 25 * 1024 * 1024
 """GitHub caps webhook payloads at 25 MB; the other tools send far less."""
 
 
+CONNECTION_NAME = r"^[A-Za-z0-9_.-]+$"
+"""What a connection name is made of (as `connections:` declares them)."""
+
+
 class SourceSettings(BaseModel):
-    """One tool's receiver: the environment variable holding its shared secret."""
+    """One tool's receiver: the environment variable holding its shared secret, and optionally the
+    connection every delivery it takes belongs to (`connection`, a name under `connections:`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     secret_env: str
+    connection: Annotated[str | None, Field(pattern=CONNECTION_NAME)] = None
 
     @field_validator("secret_env")
     @classmethod
@@ -56,3 +63,12 @@ class WebhookSettings(BaseModel):
         """The settings of one tool's receiver (``generic`` for every generic source)."""
         settings: SourceSettings = getattr(self, tool)
         return settings
+
+    def bound(self) -> dict[str, str]:
+        """Receiver → the connection it is bound to, for the receivers bound to one."""
+        receivers = {name: getattr(self, name) for name in type(self).model_fields}
+        return {
+            tool: source.connection
+            for tool, source in receivers.items()
+            if isinstance(source, SourceSettings) and source.connection is not None
+        }

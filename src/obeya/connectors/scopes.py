@@ -4,7 +4,9 @@ The engine selects a stream's data through `scopes` rows (`obeya.engine.sql`): w
 ``work_items.project`` in its ``project``/``board`` scopes, changes by ``changes.repo`` in its
 ``repository`` scopes, deployments by ``deployments.service`` (``service`` scopes) or ``deployments.repo``
 (``repository`` scopes), incidents by ``incidents.service``. The webhook receivers take a delivery only
-when its repository, project or service is in some scope of its tool.
+when its repository, project or service is in some scope of its tool; a delivery about an object a
+connection declares belongs to that connection (`webhook_bindings`), and the records the receivers write
+from it teach its stream their scopes (`learn_record_scopes`), as a sync's do.
 
 Each connection that names a `value_stream` gives that stream two kinds of scopes, all under source
 `SOURCE` (``config``):
@@ -36,7 +38,7 @@ from obeya.connectors.git.config import GitConnectionConfig
 from obeya.connectors.gitlab.config import GitLabConnectionConfig
 from obeya.connectors.jenkins.config import JenkinsConnectionConfig
 from obeya.model.ids import record_id
-from obeya.model.records import Record, Scope, Stage, ValueStream
+from obeya.model.records import Change, Deployment, Incident, Record, Scope, Stage, ValueStream, WorkItem
 from obeya.model.schema import TABLES
 from obeya.store.base import Store
 
@@ -212,9 +214,40 @@ def learn_scopes(store: Store, connection: ConnectionConfig) -> int:
     connection names no stream or the stream is not in the store yet (`apply_value_streams` writes it,
     and learns the same scopes, at the start of `obeya sync`, `obeya replay` and `obeya serve`).
     """
-    reference = connection.value_stream
-    if reference is None:
+    if connection.value_stream is None:
         return 0
+    return _add_scopes(store, connection, learned_scope_keys(store, connection.name))
+
+
+def record_scope_keys(records: Iterable[Record]) -> list[tuple[ObjectType, str]]:
+    """The (object type, key) that records carry, as `learned_scope_keys` reads them from the store:
+    work items' projects, changes' and deployments' repositories, deployments' and incidents' services."""
+    found: list[tuple[ObjectType, str]] = []
+    for record in records:
+        if isinstance(record, WorkItem):
+            found.append(("project", record.project))
+        elif isinstance(record, Change):
+            found.append(("repository", record.repo))
+        elif isinstance(record, Deployment):
+            found += [("repository", record.repo)] if record.repo else []
+            found.append(("service", record.service))
+        elif isinstance(record, Incident) and record.service:
+            found.append(("service", record.service))
+    return list(dict.fromkeys(found))
+
+
+def learn_record_scopes(store: Store, connection: ConnectionConfig, records: Iterable[Record]) -> int:
+    """Add to the connection's value stream the scopes `records` (just written from its deliveries)
+    carry; how many were new. What `learn_scopes` does after a sync, for a webhook batch: the records in
+    hand are read, not every stored record of the connection."""
+    if connection.value_stream is None:
+        return 0
+    return _add_scopes(store, connection, record_scope_keys(records))
+
+
+def _add_scopes(store: Store, connection: ConnectionConfig, learned: list[tuple[ObjectType, str]]) -> int:
+    """Write the connection's declared and `learned` scopes its stream does not hold yet; how many."""
+    reference = str(connection.value_stream)
     rows = store.query(
         "SELECT id, external_id FROM value_streams "
         "WHERE source = ? AND (external_id = ? OR lower(name) = ?) ORDER BY id",
@@ -224,7 +257,7 @@ def learn_scopes(store: Store, connection: ConnectionConfig) -> int:
         return 0
     stream_id, external_id = str(rows[0][0]), str(rows[0][1])
     key = external_id.removeprefix(stream_external_id(""))
-    objects = [*declared_objects(connection), *learned_scope_keys(store, connection.name)]
+    objects = [*declared_objects(connection), *learned]
     scopes = _connection_scopes(key, stream_id, connection, objects)
     known = {
         str(r[0])
@@ -236,3 +269,13 @@ def learn_scopes(store: Store, connection: ConnectionConfig) -> int:
     if new:
         store.upsert_records(new)
     return len(new)
+
+
+def webhook_bindings(connections: Iterable[ConnectionConfig]) -> dict[tuple[str, str], str]:
+    """(tool, object key lowercased) → the name of the connection that declares the object (the first
+    one, when several do): a webhook delivery about that repository, project or service belongs to it."""
+    bound: dict[tuple[str, str], str] = {}
+    for connection in connections:
+        for _, key in declared_objects(connection):
+            bound.setdefault((connection.tool, key.lower()), connection.name)
+    return bound

@@ -125,8 +125,12 @@ def _cursor_record(
     )
 
 
-def stored_events(store: Store, source: str, connection: str, event_types: Sequence[str]) -> list[RawEvent]:
-    """The stored raw events of some types from one connection, ordered by id.
+def stored_events(
+    store: Store, source: str, connection: str, event_types: Sequence[str], prefix: str | None = None
+) -> list[RawEvent]:
+    """The stored raw events of some types from one connection, ordered by id; with `prefix`, only those
+    whose key (the external id after ``EVENT_TYPE:``, `obeya.connectors.raw`) starts with it (e.g. one
+    repository's).
 
     Read as one Arrow table and built without validating again (they were validated when stored):
     replay reads every raw event of a connection, and validation was most of its time.
@@ -136,12 +140,14 @@ def stored_events(store: Store, source: str, connection: str, event_types: Seque
     placeholders = ", ".join("?" for _ in event_types)
     spec = TABLES["raw_event"]
     columns = ", ".join(f'"{c}"' for c in spec.column_names if c != "id")  # `id` is derived, not a field
+    # `substr`, not LIKE (a repository name may hold `_`) nor a range (PostgreSQL collations vary)
+    within = f" AND substr(external_id, length(event_type) + 2, {len(prefix)}) = ?" if prefix else ""
     table = store.query_arrow(
         # webhook deliveries (with a delivery id) carry another payload shape: the receiver
         # normalizes them; replay rebuilds from the API answers
         f'SELECT {columns} FROM "{spec.name}" WHERE source = ? AND connection = ? '
-        f"AND delivery_id IS NULL AND event_type IN ({placeholders}) ORDER BY id",
-        [source, connection, *event_types],
+        f"AND delivery_id IS NULL AND event_type IN ({placeholders}){within} ORDER BY id",
+        [source, connection, *event_types, *([prefix] if prefix else [])],
     )
     return [_stored_raw_event(values) for values in table.to_pylist()]
 
@@ -342,8 +348,14 @@ class _Run:
         connector, store = self.connector, self.store
         with self.write_lock:
             entry = self.report.resource(resource)
+        # A connector may keep a resource's context to the raw events of its part of the connection
+        # (`context_prefix(resource)`: GitHub, the repository's deployment statuses).
+        context_prefix: Callable[[str], str | None] | None = getattr(connector, "context_prefix", None)
+        prefix = context_prefix(resource) if context_prefix is not None else None
         context = _StoredContext(
-            lambda: stored_events(store, connector.source, self.connection, connector.context_event_types),
+            lambda: stored_events(
+                store, connector.source, self.connection, connector.context_event_types, prefix
+            ),
             self.write_lock,
         )
         for batch in self.collector.collect_resource(resource, cursor, self.full):

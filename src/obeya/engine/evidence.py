@@ -166,7 +166,8 @@ class PlanItemEvidence:
 class DeploymentEvidence:
     """A production deployment, whether it counts as failed, whether it ships a defect fix, and whether it
     is rework; one deployment stored as several rows is one (`deployment_ids`: its rows; `id`, the first;
-    `repo` and `commit_sha`: each row's, comma-separated)."""
+    `repo` and `commit_sha`: each row's, comma-separated; `change_request_ids`: the change requests
+    covering any of its rows, docs/traceability.md)."""
 
     id: str
     service: str
@@ -181,6 +182,7 @@ class DeploymentEvidence:
     caused_incident_ids: list[str]
     rework: bool
     deployment_ids: list[str]
+    change_request_ids: list[str]  # the change requests (releases) it was made under: `covered_by` links
 
 
 @dataclass(frozen=True)
@@ -340,6 +342,9 @@ ORDER BY plan_ends_at, plan_id, key, item_id"""
 
 
 _DEPLOYMENT_METRICS = ("deployment_frequency", "rework_rate", "change_failure_rate")
+_COVERED_BY = """(SELECT string_agg(l.to_id, ',' ORDER BY l.to_id) FROM trace_links l
+    WHERE l.link_kind = 'covered_by' AND l.from_kind = 'deployment' AND l.from_id = d.id)"""
+"""SQL: the change requests (comma-separated, sorted) covering deployment row ``d``."""
 
 
 def _deployments(metric: str, window: Window, scope: Slice, rules: DoraRules) -> EvidenceQuery:
@@ -362,17 +367,19 @@ shown AS (
            MAX(raw_finished_at) AS raw_finished_at,
            string_agg(repo, ',' ORDER BY id) AS repo, string_agg(commit_sha, ',' ORDER BY id) AS commit_sha,
            bool_or(failed) AS failed, string_agg(caused, ',' ORDER BY id) AS caused,
-           string_agg(id, ',' ORDER BY id) AS deployment_ids
+           string_agg(id, ',' ORDER BY id) AS deployment_ids,
+           string_agg(covered, ',' ORDER BY id) AS change_request_ids
     FROM (
         SELECT d.id, d.service, d.environment, {FINISHED_AT} AS finished_at, d.result, d.started_at,
                d.finished_at AS raw_finished_at, d.repo, d.commit_sha, {failed_condition(rules)} AS failed,
-               {caused_incident_ids(rules)} AS caused
+               {caused_incident_ids(rules)} AS caused, {_COVERED_BY} AS covered
         FROM deployments d WHERE {results} AND {condition}
     ) deployment_rows
     GROUP BY {EVENT_COLUMNS}
 )
 SELECT e.id, e.service, e.environment, e.result, e.started_at, e.raw_finished_at, e.repo, e.commit_sha,
-       e.failed, {fixes} AS fixes_defect, e.caused, {REWORK} AS rework, e.deployment_ids
+       e.failed, {fixes} AS fixes_defect, e.caused, {REWORK} AS rework, e.deployment_ids,
+       e.change_request_ids
 FROM shown e
 {REWORK_JOINS}
 ORDER BY e.finished_at, e.id"""
@@ -468,7 +475,8 @@ def _row(row_type: type[EvidenceRow], values: tuple[Any, ...]) -> EvidenceRow:
     converted: list[Any] = []
     for field, value in zip(fields(row_type), values, strict=True):
         if field.name.endswith("_ids"):
-            value = str(value).split(",") if value else []
+            # rows of one event may name the same record (a change request covering each of them)
+            value = list(dict.fromkeys(str(value).split(","))) if value else []
         converted.append(value)
     return row_type(*converted)
 

@@ -1,4 +1,4 @@
-"""How much of the delivery is traced: five shares, each with its numerator and denominator.
+"""How much of the delivery is traced: six shares, each with its numerator and denominator.
 
 A share over an empty set is None ("no data"), never 0 (docs/metrics.md).
 """
@@ -59,6 +59,8 @@ class TraceabilityCoverage:
     changes_with_work_item: Coverage  # merged changes with a work item
     work_items_with_change: Coverage  # done work items with a change
     incidents_attributed: Coverage  # incidents not ruled out (change_caused = false) with a caused_by link
+    deployments_with_approved_change: Coverage  # successful production deployments covered by an approved
+    # change request (a `covered_by` link to a release whose approval is "approved")
 
     def as_rows(self) -> list[tuple[str, Coverage]]:
         """(label, coverage) pairs, in display order."""
@@ -68,6 +70,7 @@ class TraceabilityCoverage:
             ("merged changes with a work item", self.changes_with_work_item),
             ("done work items with a change", self.work_items_with_change),
             ("incidents attributed to a deployment", self.incidents_attributed),
+            ("production deployments with an approved change", self.deployments_with_approved_change),
         ]
 
 
@@ -86,7 +89,7 @@ def _coverage(store: Store, sql: str, params: list[str]) -> Coverage:
 def traceability_coverage(
     store: Store, value_stream_id: str | None = None, production_class: str = "production"
 ) -> TraceabilityCoverage:
-    """The five traceability shares, for one value stream or (None) for everything in the store.
+    """The six traceability shares, for one value stream or (None) for everything in the store.
 
     A work item is in a stream when its project is one of the stream's project or board scopes; a commit
     or change when its repository is a repository scope; a deployment when its repository is, or its
@@ -150,4 +153,12 @@ def traceability_coverage(
         f"FROM incidents i WHERE (i.change_caused IS NULL OR i.change_caused = TRUE){incident_where}",
         incident_params,
     )
-    return TraceabilityCoverage(deployments, commits, changes, items, incidents)
+    approved = _coverage(
+        store,
+        "SELECT sum(CASE WHEN EXISTS (SELECT 1 FROM trace_links t JOIN releases r ON r.id = t.to_id "
+        "  WHERE t.from_id = d.id AND t.link_kind = 'covered_by' AND t.to_kind = 'release' "
+        "  AND r.approval = 'approved') THEN 1 ELSE 0 END), count(*) "
+        f"FROM deployments d WHERE d.environment_class = ? AND d.result = 'success'{deploy_where}",
+        [production_class, *deploy_params],
+    )
+    return TraceabilityCoverage(deployments, commits, changes, items, incidents, approved)

@@ -17,6 +17,7 @@ from typing import Literal
 
 import pyarrow as pa
 
+from obeya.linking.changes import change_requests
 from obeya.linking.derived import (
     DERIVED_SOURCE,
     Scope,
@@ -66,6 +67,7 @@ LINKS: tuple[tuple[str, str, str], ...] = (
     ("deployment", "deployed_by", "pipeline_run"),
     ("deployment", "ships", "change"),
     ("incident", "caused_by", "deployment"),
+    ("deployment", "covered_by", "release"),
 )
 """Every (from kind, link kind, to kind) `derive_links` writes."""
 
@@ -190,6 +192,7 @@ def _derive_full(store: Store, rules: LinkingRules) -> LinkingReport:
     sync("deployment", "deployed_by", "pipeline_run", deployment_deployed_by_run(store))
     _shipped(store, rules, report)
     sync("incident", "caused_by", "deployment", incident_causes(store, rules), by_from=True)
+    sync("deployment", "covered_by", "release", change_requests(store, rules), by_from=True)
     report.stale_removed = remove_stale(store, LINKS)
     record_seen(store, None)
     write_state(store, before + 1, rules)  # `remove_stale` deletes: the transaction bumps the version
@@ -220,6 +223,8 @@ _SHIPPED_READS = ("deployment", "commit", "commit_parent", "change", "change_com
 """What the shipped changes of a deployment depend on: when none changed, they are left alone."""
 _CAUSES_READS = ("incident", "deployment", "commit", "change")
 """What incident attribution reads (commits and changes: for attribution by commit)."""
+_COVERED_READS = ("deployment", "commit", "pipeline_run", "release")
+"""What the change requests of a deployment depend on."""
 
 
 def _derive_touched(store: Store, rules: LinkingRules, touched: Touched) -> LinkingReport:
@@ -395,6 +400,49 @@ def _derive_touched(store: Store, rules: LinkingRules, touched: Touched) -> Link
                 in_groups = f"{group} IN (SELECT item_id FROM {group_scope.table})"
                 members = touched.of("deployment") + ids(f"SELECT id FROM deployments WHERE {in_groups}")
                 _shipped(store, rules, report, scope("from_id", members), group_scope.table)
+        # change requests: every deployment when a release was touched (few; the rule is one pass);
+        # else touched deployments, those deploying a touched commit or run, and those of a touched
+        # commit's repository (now and before) that a change covered (its message may have named it)
+        if touched.any("release"):
+            count = sync_trace_links(
+                store,
+                "covered_by",
+                "deployment",
+                "release",
+                change_requests(store, rules),
+                explicit_by_from=True,
+            )
+            report.links[count.name] = count
+        elif touched.any(*_COVERED_READS):
+            commit_repos = scope(
+                "to_id",
+                touched.old_refs.get("commit", [])
+                + ids(f"SELECT repo FROM commits WHERE id IN (SELECT item_id FROM {t['commit']})"),
+            )
+            members = (
+                touched.of("deployment")
+                + ids(
+                    "SELECT d.id FROM deployments d JOIN commits c ON c.repo = d.repo "
+                    f"AND c.sha = d.commit_sha WHERE c.id IN (SELECT item_id FROM {t['commit']})"
+                )
+                + ids(
+                    "SELECT id FROM deployments WHERE pipeline_run_id IN "
+                    f"(SELECT item_id FROM {t['pipeline_run']})"
+                )
+                + ids(
+                    "SELECT from_id FROM trace_links WHERE source = ? AND link_kind = 'covered_by' "
+                    "AND from_kind = 'deployment' AND from_id IN (SELECT id FROM deployments "
+                    f"WHERE repo IN (SELECT item_id FROM {commit_repos.table}))"
+                )
+            )
+            sync(
+                "deployment",
+                "covered_by",
+                "release",
+                lambda s: change_requests(store, rules, s.table),
+                scope("from_id", members),
+                by_from=True,
+            )
     # incident causes: the whole rule, run again when what it reads changed
     if touched.any(*_CAUSES_READS):
         count = sync_trace_links(

@@ -15,6 +15,9 @@ JIRA_KEY = r"\b([A-Z][A-Z0-9]{1,9}-\d+)\b"
 GITHUB_ISSUE = r"(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?)?\s*#(\d+)\b"
 """A GitHub-style reference (``#12``, ``fixes #12``): looked up as key ``{repo}#12``, then ``#12``."""
 
+CHANGE_NUMBER = r"\b(CHG\d+)\b"
+"""A change request number (ServiceNow's ``CHG0030001``)."""
+
 
 @dataclass(frozen=True)
 class LinkingRules:
@@ -27,7 +30,9 @@ class LinkingRules:
       still be attributed to it by the time rule.
     - `service_paths`: service → repository → path prefixes, for monorepos: a deployment of that service
       from that repository ships only commits touching one of the prefixes.
-    - `production_class`: the environment class the incident time rule looks at.
+    - `production_class`: the environment class the incident and change request time rules look at.
+    - `change_number_pattern`: a regular expression with one group capturing a change request number; a
+      deployment whose texts name one is covered by the release of that name (docs/traceability.md).
     """
 
     key_patterns: tuple[str, ...] = (JIRA_KEY, GITHUB_ISSUE)
@@ -36,18 +41,18 @@ class LinkingRules:
         default_factory=lambda: MappingProxyType({})
     )
     production_class: str = "production"
+    change_number_pattern: str = CHANGE_NUMBER
 
     def __post_init__(self) -> None:
-        for pattern in self.key_patterns:
+        named = [("key pattern", p) for p in self.key_patterns]
+        for what, pattern in [*named, ("change number pattern", self.change_number_pattern)]:
             try:
                 compiled = re.compile(pattern)
             except re.error as error:
-                raise ValueError(
-                    f"key pattern {pattern!r} is not a valid regular expression: {error}"
-                ) from error
+                raise ValueError(f"{what} {pattern!r} is not a valid regular expression: {error}") from error
             if compiled.groups != 1:
                 raise ValueError(
-                    f"key pattern {pattern!r} must have exactly one group capturing the key, "
+                    f"{what} {pattern!r} must have exactly one group capturing the key, "
                     f"it has {compiled.groups}"
                 )
         if self.incident_attribution_window <= timedelta(0):
@@ -57,6 +62,11 @@ class LinkingRules:
     def compiled_patterns(self) -> tuple[re.Pattern[str], ...]:
         """The key patterns, compiled."""
         return tuple(re.compile(p) for p in self.key_patterns)
+
+    @cached_property
+    def compiled_change_number(self) -> re.Pattern[str]:
+        """The change number pattern, compiled."""
+        return re.compile(self.change_number_pattern)
 
     def path_prefixes(self, service: str, repo: str) -> tuple[str, ...] | None:
         """The path prefixes of `service` in `repo`, or None when the whole repository is the service's."""

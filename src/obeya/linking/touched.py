@@ -37,6 +37,7 @@ WATCHED: Mapping[str, str | None] = {
     "pipeline_run": None,
     "deployment": DEPLOYMENT_GROUP.format(t="t."),
     "incident": None,
+    "release": None,
 }
 """The kinds a link rule reads, each with what of a record's *old* state is kept (``ref``, SQL): a
 deleted or moved `change_commits` row must still name the change whose `contains` links it made; a
@@ -80,6 +81,7 @@ def rules_fingerprint(rules: LinkingRules) -> int:
                 for s, repos in sorted(rules.service_paths.items())
             },
             "production_class": rules.production_class,
+            "change_number_pattern": rules.change_number_pattern,
         }
     )
     return int.from_bytes(hashlib.sha256(canonical).digest()[:7], "big")

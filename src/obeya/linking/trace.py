@@ -1,4 +1,5 @@
-"""`trace`: the chain of one work item, from its parent and children to the incidents its changes caused.
+"""`trace`: the chain of one work item, from its parent and children to the change requests its deployments
+were made under and the incidents they caused.
 
 It reads the links `derive_links` (or an import) stored: a handful of queries for one item, each over the
 ids found one hop before.
@@ -48,10 +49,18 @@ class TraceChain:
     pipeline_runs: list[TraceStep] = field(default_factory=list)
     deployments: list[TraceStep] = field(default_factory=list)
     incidents: list[TraceStep] = field(default_factory=list)
+    change_requests: list[TraceStep] = field(default_factory=list)  # covering the deployments
 
     def steps_from(self, record_id: str) -> list[TraceStep]:
-        """The steps hanging from `record_id` (its commits, runs, deployments, incidents)."""
-        every = [*self.commits, *self.changes, *self.pipeline_runs, *self.deployments, *self.incidents]
+        """The steps hanging from `record_id` (its commits, runs, deployments, change requests, incidents)."""
+        every = [
+            *self.commits,
+            *self.changes,
+            *self.pipeline_runs,
+            *self.deployments,
+            *self.change_requests,
+            *self.incidents,
+        ]
         return [s for s in every if s.via == record_id]
 
 
@@ -65,6 +74,8 @@ _LABELS = {
     "deployment": "SELECT id, service || ' to ' || environment || ' ' || result, "
     "COALESCE(finished_at, started_at) FROM deployments",
     "incident": "SELECT id, COALESCE(severity || ' ', '') || title, created_at FROM incidents",
+    "release": "SELECT id, name || COALESCE(' ' || description, '') || ' (' || status "
+    "|| COALESCE(', ' || approval, '') || ')', COALESCE(window_start, planned_at) FROM releases",
 }
 
 
@@ -187,4 +198,6 @@ def trace(store: Store, key: str) -> TraceChain:
     deployment_ids = sorted({s.node.id for s in chain.deployments})
     caused = _links(store, "caused_by", "to", deployment_ids, "incident")
     chain.incidents = _with_kind(_steps(store, "incident", caused), "caused_by")
+    covered = _links(store, "covered_by", "from", deployment_ids, "release")
+    chain.change_requests = _with_kind(_steps(store, "release", covered), "covered_by")
     return chain

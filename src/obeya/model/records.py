@@ -405,6 +405,13 @@ class Release(Record):
     planned_at: UtcDatetime | None = None
     released_at: UtcDatetime | None = None
     description: str | None = None
+    # A change request (ITSM) is a release too: the service it changes, its implementation window, its
+    # approval and the id the tool that raised it put on it tie it to the deployments it covers.
+    service: str | None = None
+    window_start: UtcDatetime | None = None
+    window_end: UtcDatetime | None = None
+    approval: str | None = None
+    correlation_id: str | None = None
 
 
 # --- traceability and provenance ------------------------------------------------------------------

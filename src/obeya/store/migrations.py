@@ -445,5 +445,18 @@ _V9 = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9)
+_V10 = Migration(
+    10,
+    "change requests as releases: the service, implementation window, approval and correlation id that "
+    "tie a change request to the deployments it covers",
+    (
+        AddColumn("releases", "service text"),
+        AddColumn("releases", "window_start timestamp"),
+        AddColumn("releases", "window_end timestamp"),
+        AddColumn("releases", "approval text"),
+        AddColumn("releases", "correlation_id text"),
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10)
 LATEST_VERSION = MIGRATIONS[-1].version

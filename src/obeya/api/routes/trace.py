@@ -30,6 +30,7 @@ class TraceOut(BaseModel):
     pipeline_runs: list[TraceStep]
     deployments: list[TraceStep]
     incidents: list[TraceStep]
+    change_requests: list[TraceStep]
 
 
 class CoverageOut(BaseModel):
@@ -56,13 +57,15 @@ _KEYS = [
     "changes_with_work_item",
     "work_items_with_change",
     "incidents_attributed",
+    "deployments_with_approved_change",
 ]
 
 
 @router.get("/trace/{key}", responses={404: {"description": "No work item has the key."}})
 def trace(key: str, store: StoreDep) -> TraceOut:
     """The chain of the work item with `key` (or id): parent, children, commits, changes, pipeline runs,
-    deployments and the incidents they caused, each link with its evidence and confidence."""
+    deployments, the change requests they were made under and the incidents they caused, each link with
+    its evidence and confidence."""
     try:
         chain = trace_chain(store, key)
     except UnknownWorkItemKey as error:

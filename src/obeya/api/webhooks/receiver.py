@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,6 +38,8 @@ from obeya.api.webhooks.signatures import (
 )
 from obeya.api.webhooks.worker import NormalizationWorker
 from obeya.config.webhooks import WebhookSettings
+from obeya.connectors.config import ConnectionConfig
+from obeya.connectors.scopes import learn_record_scopes, webhook_bindings
 from obeya.linking import LinkingRules, update_links
 from obeya.model.records import (
     Change,
@@ -121,9 +123,12 @@ class WebhookReceiver:
         rules: MappingRules | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         linking: LinkingRules | None = None,
+        connections: Sequence[ConnectionConfig] = (),
     ) -> None:
         self.store = store
         self.settings = settings or WebhookSettings()
+        self.connections = {c.name: c for c in connections}
+        self._bindings = webhook_bindings(connections)
         self.rules = rules or MappingRules()
         self.linking = linking or LinkingRules()
         self.ledger = DeliveryLedger(store)
@@ -210,12 +215,38 @@ class WebhookReceiver:
             external_id=delivery.delivery_id,
             event_type=delivery.event_type,
             delivery_id=delivery.delivery_id,
-            connection=connection,
+            connection=connection or self._connection_of(tool, delivery),
             received_at=self._clock(),
             payload_hash=payload_hash,
             payload=text,
         )
         return Checked(raw, delivery)
+
+    def _connection_of(self, tool: str, delivery: Delivery) -> str | None:
+        """The connection a delivery named none for belongs to: the receiver's own (`connection` in its
+        settings), else the connection declaring the delivery's repository, project or service."""
+        bound = self.settings.source(tool).connection
+        if bound is not None or delivery.scope is None:
+            return bound
+        for key in delivery.scope.keys:
+            name = self._bindings.get((delivery.scope.tool, key.lower()))
+            if name is not None:
+                return name
+        return None
+
+    def _learn(self, settled: Sequence[Settlement | Redelivery]) -> None:
+        """Teach each bound connection's value stream the scopes of the records its deliveries gave,
+        as a sync does (`obeya.connectors.scopes.learn_record_scopes`)."""
+        by_connection: dict[str, list[Record]] = {}
+        for item in settled:
+            name = item.delivery.connection
+            if isinstance(item, Settlement) and item.records and name in self.connections:
+                by_connection.setdefault(str(name), []).extend(item.records)
+        for name, records in by_connection.items():
+            try:
+                learn_record_scopes(self.store, self.connections[name], records)
+            except Exception:  # the records are written: the next sync or start learns them too
+                log.exception("webhooks: could not learn the scopes of connection %s", name)
 
     # --- step 3: store, then answer -----------------------------------------------------------------------
 
@@ -287,6 +318,7 @@ class WebhookReceiver:
         now = self._clock()
         try:
             self.ledger.settle(settled, now)
+            self._learn(settled)
             return
         except Exception as error:
             if len(settled) > 1:
@@ -294,6 +326,7 @@ class WebhookReceiver:
         for one in settled:
             try:
                 self.ledger.settle([one], now)
+                self._learn([one])
             except Exception as error:
                 self._note_failure(one, error, now)
 

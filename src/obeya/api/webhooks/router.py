@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from obeya.api.webhooks.deliveries import DeliveryOutcome, SourceStatus
 from obeya.api.webhooks.receiver import Checked, WebhookReceiver, WebhookRefused
 from obeya.config.webhooks import WebhookSettings
+from obeya.connectors.config import ConnectionConfig
 from obeya.linking import LinkingRules
 from obeya.normalize.rules import MappingRules
 from obeya.store.base import Store
@@ -113,8 +114,11 @@ def webhooks_router(
     settings: WebhookSettings | None = None,
     rules: MappingRules | None = None,
     linking: LinkingRules | None = None,
+    connections: Sequence[ConnectionConfig] = (),
 ) -> APIRouter:
-    """The routes under /api/v1/webhooks, receiving into the app's store (``app.state.store``)."""
+    """The routes under /api/v1/webhooks, receiving into the app's store (``app.state.store``); a
+    delivery belongs to the connection it names, else to its receiver's, else to the one of
+    `connections` that declares its repository, project or service."""
     lock = threading.Lock()
 
     def receiver_of(app: Any) -> WebhookReceiver:
@@ -126,7 +130,9 @@ def webhooks_router(
         with lock:
             found = getattr(app.state, "webhook_receiver", None)
             if found is None or found.store is not store:
-                found = app.state.webhook_receiver = WebhookReceiver(store, settings, rules, linking=linking)
+                found = app.state.webhook_receiver = WebhookReceiver(
+                    store, settings, rules, linking=linking, connections=connections
+                )
             return found
 
     @asynccontextmanager

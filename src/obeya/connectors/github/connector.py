@@ -51,6 +51,13 @@ class GitHubConnector(ToolConnector[GitHubConnectionConfig]):
             placement=by_scope,
         )
 
+    @staticmethod
+    def context_prefix(resource: str) -> str:
+        """The key prefix of the context a sync of `resource` (``owner/name/kind``) reads: its repository's
+        deployment statuses (keys ``owner/name/DEPLOYMENT/STATUS``) — a workflow job names a run of its
+        own repository, so the other repositories' statuses never decide its deployment."""
+        return resource.rsplit("/", 1)[0] + "/"
+
     def normalize_rows(
         self, rows: pa.Table, rules: MappingRules, context: Sequence[RawEvent] = ()
     ) -> Normalized:

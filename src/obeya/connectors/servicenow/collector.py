@@ -104,6 +104,7 @@ class ServiceNowCollector(ConnectionCollector[ServiceNowConnectionConfig]):
                 "base_url": c.base_url,
                 "change_requests_as_deployments": c.change_requests_as_deployments,
                 "change_environment": c.change_environment,
+                "service_names": c.service_names,
             }
             event = settings_event(SOURCE, c.name, c.not_change_caused, c.severity, self._clock(), options)
             yield Batch([event], TimeCursor(), True)

@@ -32,6 +32,7 @@ class ServiceNowConnectionConfig(BaseModel):
     change_requests: bool = True
     change_requests_as_deployments: bool = True
     change_environment: str = "production"
+    service_names: dict[str, str] = Field(default_factory=dict)
     value_stream: str | None = None
     not_change_caused: NotChangeCaused = Field(default_factory=NotChangeCaused)
     severity: dict[str, str] = Field(default_factory=dict)

@@ -4,11 +4,17 @@ Record ids, under source ``servicenow``: ``incident/SYS_ID`` (Incident), ``chang
 (Release, and Deployment), ``incident/SYS_ID/caused_by`` (TraceLink), ``user/SYS_ID`` (Person, Identity).
 
 A **change request** is the approved, scheduled scope of a production change, so it is a `Release`
-(planned → in progress → released, or canceled). Where ServiceNow is the record of what reached
-production (`change_requests_as_deployments`, the default), an implemented change request is also a
-`Deployment` of its service (business service, else configuration item) to `change_environment`, with
-the Release as its `release_id` — counted by the DORA figures. Turn it off when a pipeline tool already
-records the deployments, or they would be counted twice.
+(planned → in progress → released, or canceled) carrying its service, its implementation window
+(``work_start``..``work_end``, else ``start_date``..``end_date``, bound by bound), its ``approval`` and its
+``correlation_id``: the linker ties it to the deployments it covers (docs/traceability.md). Where
+ServiceNow is the record of what reached production (`change_requests_as_deployments`, the default), an
+implemented change request is also a `Deployment` of its service (business service, else configuration
+item) to `change_environment`, with the Release as its `release_id` — counted by the DORA figures. Turn
+it off when a pipeline tool already records the deployments, or they would be counted twice.
+
+A service is named as Obeya knows it: the connection's `service_names` maps a ServiceNow business service
+or configuration item name to the service the pipelines deploy (the name itself when it is not listed),
+for incidents, change requests and their deployments alike.
 
 An incident whose ``caused_by`` names a change request says which change caused it: a `TraceLink`
 incident → release (``caused_by_change``), ``change_caused`` True, and, with deployments on,
@@ -61,10 +67,18 @@ def _time(item: Item, *names: str) -> Any:
     return None
 
 
+def _service(item: Item, settings: IncidentSettings) -> str | None:
+    """The record's business service, else configuration item, as the connection's `service_names` map
+    it."""
+    name = display(item, "business_service") or display(item, "cmdb_ci")
+    names = settings.options.get("service_names") or {}
+    return str(names.get(name, name)) if name and isinstance(names, dict) else name
+
+
 def incident(item: Item, settings: IncidentSettings, raw_event_id: str) -> list[Record]:
     """The `Incident` of a ServiceNow incident, and its `TraceLink` to the change that caused it."""
     sys_id = str(value(item, "sys_id"))
-    service = display(item, "business_service") or display(item, "cmdb_ci")
+    service = _service(item, settings)
     priority = value(item, "priority")
     labels = [f"number:{value(item, 'number')}"]
     for name in ("priority", "impact", "urgency", "category"):
@@ -139,6 +153,7 @@ def change_request(
     else:
         status = "planned"
     finished = _time(item, "work_end", "closed_at") if state == CLOSED else _time(item, "work_end")
+    service = _service(item, settings)
     release = Release(
         source=SOURCE,
         external_id=f"change_request/{sys_id}",
@@ -148,6 +163,12 @@ def change_request(
         planned_at=_time(item, "start_date"),
         released_at=finished if status == "released" else None,
         description=display(item, "short_description"),
+        service=service,
+        # the implementation window when it was worked, else the planned one, bound by bound
+        window_start=_time(item, "work_start", "start_date"),
+        window_end=_time(item, "work_end", "end_date"),
+        approval=value(item, "approval"),
+        correlation_id=value(item, "correlation_id"),
     )
     records: list[Record] = [release]
     if not settings.options.get("change_requests_as_deployments", True):
@@ -155,7 +176,6 @@ def change_request(
     started = _time(item, "work_start")
     if state in PLANNED or (state == CANCELED and started is None):
         return records, None  # not implemented (yet): no deployment, and nothing to report
-    service = display(item, "business_service") or display(item, "cmdb_ci")
     if not service:
         return records, "change request without a business service or configuration item: no deployment"
     if state == CANCELED:
