@@ -377,18 +377,18 @@ def test_maturity_dependencies_by_hand(store: Store) -> None:
         "Empty": (None, None),
     }
     assert scored["Payments"].evidence == (
-        "4 of 10 open items depend on another value stream (on Platform 4), 2 still waiting on work not "
-        "finished there at the window's end (PAY-2, PAY-3)"
+        "4 of 10 open items (40.0 %) depend on another value stream (on Platform 4), 2 still waiting on "
+        "work not finished there at the window's end (PAY-2, PAY-3); Emerging: over 15 %"
     )
     assert scored["Mobile App"].evidence == (
-        "2 of 20 open items depend on another value stream (on Payments 2), 1 still waiting on work not "
-        "finished there at the window's end (MOB-1)"
+        "2 of 20 open items (10.0 %) depend on another value stream (on Payments 2), 1 still waiting on "
+        "work not finished there at the window's end (MOB-1); Learning: over 5 %, up to 15 %"
     )
     assert scored["Platform"].evidence == (
-        "1 of 20 open items depend on another value stream (on Payments 1), 1 still waiting on work not "
-        "finished there at the window's end (PLAT-2)"
+        "1 of 20 open items (5.0 %) depend on another value stream (on Payments 1), 1 still waiting on "
+        "work not finished there at the window's end (PLAT-2); Practicing: up to 5 %"
     )
     assert scored["Quiet"].evidence == (
-        "0 of 3 open items depend on another value stream, 0 still waiting on work not finished there at "
-        "the window's end"
+        "0 of 3 open items (0.0 %) depend on another value stream, 0 still waiting on work not finished "
+        "there at the window's end; Evolving: none"
     )

@@ -231,6 +231,14 @@ link from the dependent item to the one it depends on (docs/connectors.md)."""
 _DEPENDENCY_BOUNDS = (0.15, 0.05, 0.0)
 """Dependencies, fewer is better: Learning up to 15 %, Practicing up to 5 %, Evolving none."""
 
+_DEPENDENCY_RULES = {
+    MaturityLevel.EVOLVING: "Evolving: none",
+    MaturityLevel.PRACTICING: "Practicing: up to 5 %",
+    MaturityLevel.LEARNING: "Learning: over 5 %, up to 15 %",
+    MaturityLevel.EMERGING: "Emerging: over 15 %",
+}
+"""The bound a level was read from, said in the evidence so the level can be checked from it."""
+
 
 def _dependency_links() -> str:
     """CTE ``dependency_links(item_id, other_id)``: a work item and a work item it depends on."""
@@ -303,28 +311,27 @@ SELECT (SELECT count(*) FROM open_items),
     )[0]
     total, crossing, waiting = int(row[0]), int(row[1]), int(row[2])
     share = crossing / total if total else None
-    level = None
-    if share is not None:
-        learning, practicing, evolving = _DEPENDENCY_BOUNDS
-        level = (
-            MaturityLevel.EVOLVING
-            if share <= evolving
-            else MaturityLevel.PRACTICING
-            if share <= practicing
-            else MaturityLevel.LEARNING
-            if share <= learning
-            else MaturityLevel.EMERGING
-        )
+    level = None if share is None else _dependency_level(share)
     on = f" (on {row[3]})" if crossing else ""
     still = f" ({row[4]})" if waiting else ""
+    rule = f"; {_DEPENDENCY_RULES[level]}" if level else ""
     return DimensionScore(
         "dependencies",
         level,
         share,
         "share",
-        f"{crossing} of {total} open items depend on another value stream{on}, {waiting} still waiting "
-        f"on work not finished there at the window's end{still}",
+        f"{crossing} of {total} open items ({(share or 0) * 100:.1f} %) depend on another value stream{on}, "
+        f"{waiting} still waiting on work not finished there at the window's end{still}{rule}",
     )
+
+
+def _dependency_level(share: float) -> MaturityLevel:
+    learning, practicing, evolving = _DEPENDENCY_BOUNDS
+    if share <= evolving:
+        return MaturityLevel.EVOLVING
+    if share <= practicing:
+        return MaturityLevel.PRACTICING
+    return MaturityLevel.LEARNING if share <= learning else MaturityLevel.EMERGING
 
 
 def organizational(store: Store, window: Window, scope: Slice) -> DimensionScore:
