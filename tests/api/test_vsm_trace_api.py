@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from xml.etree import ElementTree
 
 import pytest
 from fastapi.testclient import TestClient
@@ -188,6 +189,63 @@ def test_value_stream_map_as_svg_marks_the_bottleneck(store: Store) -> None:
     assert "Bottleneck: delivery holds 56 % of the committed wait" in response.text
     unknown = TestClient(create_app(store)).get("/api/v1/vsm.svg", params={"stream": "Nope"})
     assert unknown.status_code == 404 and "'Payments'" in unknown.json()["detail"]
+
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def _figures(element: ElementTree.Element, now_class: str, previous_class: str) -> dict[str, tuple[str, ...]]:
+    """Per figure of a stage box (or of the totals): (now, arrow, arrow colour, previous), as drawn."""
+    texts = list(element.iter(f"{SVG}text"))
+    figures: dict[str, tuple[str, ...]] = {}
+    for n, text in enumerate(texts):
+        if text.get("class") == now_class:
+            moved = texts[n + 1].find(f"{SVG}tspan")
+            previous = next(t for t in texts[n:] if t.get("class") == previous_class)
+            figures[str(text.get("data-figure"))] = (
+                "".join(text.itertext()),
+                "" if moved is None else "".join(moved.itertext()),
+                "" if moved is None else str(moved.get("fill")),
+                "".join(previous.itertext()),
+            )
+    return figures
+
+
+def test_value_stream_map_as_svg_beside_the_previous_window(store: Store) -> None:
+    """[9, 17 Mar) against [1, 9 Mar), the figures of test_value_stream_map_beside_the_previous_window:
+    verification LT 4 d now, 2 d before (▲, red: worse); integration LT 2 d both (no arrow), %C&A 100 %
+    against 50 % (▲, green: better); delivery has no previous figure (–); nothing left ideation now.
+    Totals: LT 8 d against 6 d, rolled %C&A 100 % against 0 %. The previous window had no committed wait."""
+    store.upsert_records(_scenario())
+    params = {"stream": "Payments", "from": "2025-03-09", "to": "2025-03-16"}
+    drawing = TestClient(create_app(store)).get("/api/v1/vsm.svg", params=params).text
+    root = ElementTree.fromstring(drawing)
+    boxes = {
+        str(g.get("data-stage")): _figures(g, "now", "previous")
+        for g in root.iter(f"{SVG}g")
+        if g.get("class") == "stage"
+    }
+    red, green = "#c81e1e", "#1f7a4d"
+    assert boxes["verification"]["LT"] == ("4.0 d", "▲", red, "2.0 d")
+    assert boxes["verification"]["%C&A"] == ("100 %", "▲", green, "0 %")
+    assert boxes["integration"]["LT"] == ("2.0 d", "", "", "2.0 d")
+    assert boxes["integration"]["%C&A"] == ("100 %", "▲", green, "50 %")
+    assert boxes["delivery"]["LT"] == ("2.0 d", "", "", "–")
+    assert boxes["ideation"]["LT"] == ("–", "", "", "2.0 d")
+    totals = _figures(root, "total", "previous-total")
+    assert totals["total LT"] == ("8.0 d", "▲", red, "6.0 d")
+    assert totals["rolled %C&A"] == ("100 %", "▲", green, "0 %")
+    texts = {str(t.get("class")): "".join(t.itertext()) for t in root.iter(f"{SVG}text")}
+    assert "the 8 days before, 2025-03-01 to 2025-03-08" in texts["previous-window"]
+    assert texts["previous-bottleneck"] == (
+        "Previous 8 days (2025-03-01 to 2025-03-08): no bottleneck (no committed wait)"
+    )
+    waits = {
+        str(t.get("data-stage")): "".join(t.itertext())
+        for t in root.iter(f"{SVG}text")
+        if t.get("class") == "wait"
+    }
+    assert waits["delivery"].endswith("prev –")
 
 
 def _linked(store: Store) -> None:

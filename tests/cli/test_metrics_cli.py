@@ -293,6 +293,8 @@ def test_vsm_writes_an_svg_with_the_bottleneck_marked(database: str, tmp_path: P
     assert {"PT", "LT", "%C&A", "WIP"} <= labels
     assert "data-stage='verification'" in drawing
     assert "▼ bottleneck" in drawing
+    assert {"now", "prev"} <= labels  # each figure beside the previous 31 days
+    assert any(label.startswith("Previous 31 days (2025-01-29 to 2025-02-28): ") for label in labels)
 
 
 def test_unknown_stream_lists_the_known_ones(database: str) -> None:

@@ -37,6 +37,7 @@ WRITTEN_KINDS = [
     "release",
     "deployment",
     "incident",
+    "trace_link",
 ]
 
 
@@ -100,7 +101,8 @@ def test_every_kind_is_written_and_all_flow_item_types_occur(demo_store: Store) 
     for kind in WRITTEN_KINDS:
         assert demo_store.count(kind) > 0, kind
     assert demo_store.count("deployment_change") == 0
-    assert demo_store.count("trace_link") == 0
+    derived = "SELECT count(*) FROM trace_links WHERE link_kind NOT IN ('Blocks', 'Dependency')"
+    assert _scalar(demo_store, derived) == 0  # only issue links: the rest is derive_links' job
     types = {r[0] for r in demo_store.query("SELECT DISTINCT flow_item_type FROM work_items")}
     assert types == {"feature", "defect", "risk", "debt"}
     assert _scalar(demo_store, "SELECT count(*) FROM work_items WHERE tool_type = 'Epic'") > 0
@@ -210,6 +212,48 @@ def test_every_reference_resolves(demo_store: Store) -> None:
                 f'(SELECT 1 FROM "{by_kind[column.ref]}" y WHERE y.id = x."{column.name}")'
             )
             assert _scalar(demo_store, dangling) == 0, f"{spec.name}.{column.name}"
+
+
+DEPENDENCY_PAIRS = """SELECT CASE WHEN l.link_kind = 'Blocks' THEN l.to_id ELSE l.from_id END AS dependent_id,
+    CASE WHEN l.link_kind = 'Blocks' THEN l.from_id ELSE l.to_id END AS provider_id, l.link_kind
+FROM trace_links l"""
+
+
+def test_cross_stream_dependencies_are_issue_links_between_streams_in_time(demo_store: Store) -> None:
+    """Platform blocks the product streams; the product streams (and now and then Platform) depend on
+    another stream's item with a `Dependency` link; never within one project; never before it is done."""
+    pairs = demo_store.query(
+        f"""SELECT d.link_kind, dependent.project, provider.project, count(*) FROM ({DEPENDENCY_PAIRS}) d
+JOIN work_items dependent ON dependent.id = d.dependent_id
+JOIN work_items provider ON provider.id = d.provider_id
+GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"""
+    )
+    assert sum(r[3] for r in pairs) == demo_store.count("trace_link")  # both ends are work items
+    kinds = {r[:3] for r in pairs}
+    assert {("Blocks", "MOB", "PLAT"), ("Blocks", "PAY", "PLAT"), ("Dependency", "MOB", "PAY")} <= kinds
+    assert kinds <= {
+        ("Blocks", "MOB", "PLAT"),
+        ("Blocks", "PAY", "PLAT"),
+        ("Dependency", "MOB", "PAY"),
+        ("Dependency", "PLAT", "MOB"),
+        ("Dependency", "PLAT", "PAY"),
+    }
+    counts = {(r[1], r[2]): r[3] for r in pairs}
+    platform_on_others = counts.get(("PLAT", "PAY"), 0) + counts.get(("PLAT", "MOB"), 0)
+    assert counts["PAY", "PLAT"] > 5 * platform_on_others
+    # in time: a started item's dependency was done between its creation and its start; an unstarted
+    # item's is done after its creation or still open; none is canceled or an epic
+    checked = f"""SELECT count(*) FROM ({DEPENDENCY_PAIRS}) d
+JOIN work_items dependent ON dependent.id = d.dependent_id
+JOIN work_items provider ON provider.id = d.provider_id
+WHERE provider.canceled_at IS NOT NULL OR 'Epic' IN (provider.tool_type, dependent.tool_type)
+   OR (dependent.started_at IS NOT NULL AND NOT (provider.done_at > dependent.created_at
+       AND provider.done_at < dependent.started_at))
+   OR (dependent.started_at IS NULL AND provider.done_at <= dependent.created_at)"""
+    assert _scalar(demo_store, checked) == 0
+    open_providers = f"""SELECT count(*) FROM ({DEPENDENCY_PAIRS}) d
+JOIN work_items provider ON provider.id = d.provider_id WHERE provider.done_at IS NULL"""
+    assert _scalar(demo_store, open_providers) > 0  # some dependencies are still open
 
 
 def test_the_git_graph_holds_every_named_commit(demo_store: Store) -> None:

@@ -25,6 +25,8 @@ from obeya.engine.dora import dora_report
 from obeya.engine.slices import resolve_slice
 from obeya.engine.stages import value_stream_map
 from obeya.engine.window import Window
+from obeya.insights.maturity import dependencies
+from obeya.insights.model import MaturityLevel
 from obeya.linking import derive_links
 from obeya.store import Store, connect
 
@@ -45,6 +47,14 @@ DORA_2023 = {
     "Payments": ("high", "high", "medium", "high"),
     "Mobile App": ("medium", "medium", "low", "medium"),
     "Platform": ("elite", "elite", "elite", "elite"),
+}
+
+# maturity's dependencies dimension (docs/demo.md): Mobile App leans on Platform and Payments, Payments on
+# Platform, Platform rarely on either
+DEPENDENCIES = {
+    "Payments": MaturityLevel.LEARNING,
+    "Mobile App": MaturityLevel.EMERGING,
+    "Platform": MaturityLevel.PRACTICING,
 }
 
 
@@ -113,3 +123,14 @@ def test_each_stream_rates_at_its_dora_levels(demo: Demo, stream: str, days_befo
     )
     levels = tuple(next(r.level for r in f.ratings if r.year == 2023) for f in figures)
     assert levels == DORA_2023[stream]
+
+
+@pytest.mark.parametrize("days_before", [0, 1])
+@pytest.mark.parametrize("stream", list(DEPENDENCIES))
+def test_each_stream_depends_on_the_others_as_the_story_says(
+    demo: Demo, stream: str, days_before: int
+) -> None:
+    """The product streams depend on other streams' work far more than Platform does."""
+    scope = resolve_slice(demo.store, stream, None, None, None)
+    score = dependencies(demo.store, demo.window(days_before), scope)
+    assert score.level is DEPENDENCIES[stream], score.evidence

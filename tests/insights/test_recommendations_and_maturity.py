@@ -15,6 +15,15 @@ Window: March 2025. Stream pay (project PAY, repository pay/api, service pay-api
 - Insights-driven on the lower of two shares: stream pay's 2 successful production deployments both ship
   a change implementing PAY-1 (2 of 2), but only PAY-1 of its 4 done items has a change (1 of 4 = 25 %)
   → Learning.
+- Dependencies, open items at the end of March with a cross-stream dependency: Payments' 10 open items
+  PAY-1..10 — PLAT-1 (done 10 Mar) blocks PAY-1, PLAT-2 (open) blocks PAY-2, PAY-3 depends on PLAT-2,
+  PAY-4 depends on PLAT-3 (created after the window: not yet), canceled PLAT-4 blocks PAY-5, PAY-6 blocks
+  PLAT-2 (PAY-6 is the blocker), PAY-7 relates to PLAT-1 (no dependency), PAY-8 blocks PAY-9 (same
+  stream), PLAT-1 blocks the done PAY-11 (not open) → PAY-1, 2, 3, 5: 4 of 10 = 40 % → Emerging, PAY-2 and
+  PAY-3 still waiting. Mobile's 20 open items: MOB-1 depends on the open PAY-1, MOB-2's parent is the
+  Payments epic PAY-E (done 5 Mar) → 2 of 20 = 10 % → Learning, MOB-1 waiting. Platform's 20 open items
+  (PLAT-2, PLAT-5..23): PLAT-2 blocked by PAY-6 → 1 of 20 = 5 % → Practicing (the bound is inclusive).
+  Quiet's 3 open items have none → Evolving; Empty has no open item → no data.
 """
 
 from __future__ import annotations
@@ -309,4 +318,77 @@ def test_maturity_insights_driven_is_the_weaker_traceability_direction(store: St
     assert (insights.level, insights.figure) == (MaturityLevel.LEARNING, 0.25)
     assert insights.evidence == (
         "2 of 2 successful production deployments reach a work item; 1 of 4 done work items have a change"
+    )
+
+
+def test_maturity_dependencies_by_hand(store: Store) -> None:
+    records: list[Record] = []
+    for key, name, project in (
+        ("pay", "Payments", "PAY"),
+        ("mob", "Mobile App", "MOB"),
+        ("plat", "Platform", "PLAT"),
+        ("quiet", "Quiet", "QQ"),
+        ("empty", "Empty", "EE"),
+    ):
+        records += stream(key, name, [project])
+    in_progress = [(day(3, 2), "In Progress")]
+    for n in range(1, 11):
+        records += item(f"PAY-{n}", day(3, 1), in_progress)
+    records += item("PAY-11", day(3, 1), [(day(3, 2), "In Progress"), (day(3, 15), "Done")])
+    records += item("PAY-E", day(2, 1), [(day(2, 2), "In Progress"), (day(3, 5), "Done")])
+    for n in range(1, 21):
+        records += item(f"MOB-{n}", day(3, 1), in_progress, project="MOB")
+    records = [
+        r.model_copy(update={"parent_id": "test:PAY-E"}) if r.id == "test:MOB-2" else r for r in records
+    ]
+    records += item("PLAT-1", day(2, 20), [(day(3, 1), "In Progress"), (day(3, 10), "Done")], project="PLAT")
+    for n in (2, *range(5, 24)):
+        records += item(f"PLAT-{n}", day(3, 1), in_progress, project="PLAT")
+    records += item("PLAT-3", day(4, 5), [], project="PLAT")
+    records += item(
+        "PLAT-4", day(3, 1), [(day(3, 2), "In Progress"), (day(3, 20), "Canceled")], project="PLAT"
+    )
+    for n in range(1, 4):
+        records += item(f"QQ-{n}", day(3, 1), in_progress, project="QQ")
+    records += item("EE-1", day(3, 1), [(day(3, 2), "In Progress"), (day(3, 3), "Done")], project="EE")
+    for blocker, blocked in (
+        ("PLAT-1", "PAY-1"),
+        ("PLAT-2", "PAY-2"),
+        ("PLAT-4", "PAY-5"),
+        ("PAY-6", "PLAT-2"),
+        ("PAY-8", "PAY-9"),
+        ("PLAT-1", "PAY-11"),
+    ):
+        records.append(_link("Blocks", "work_item", f"test:{blocker}", "work_item", f"test:{blocked}"))
+    for dependent, dependency in (("PAY-3", "PLAT-2"), ("PAY-4", "PLAT-3"), ("MOB-1", "PAY-1")):
+        records.append(
+            _link("Dependency", "work_item", f"test:{dependent}", "work_item", f"test:{dependency}")
+        )
+    records.append(_link("Relates", "work_item", "test:PAY-7", "work_item", "test:PLAT-1"))
+    store.upsert_records(records)
+    scored = {
+        m.name: next(d for d in m.dimensions if d.dimension == "dependencies") for m in maturity(store, MARCH)
+    }
+    assert {name: (d.level, d.figure) for name, d in scored.items()} == {
+        "Payments": (MaturityLevel.EMERGING, 0.4),
+        "Mobile App": (MaturityLevel.LEARNING, 0.1),
+        "Platform": (MaturityLevel.PRACTICING, 0.05),
+        "Quiet": (MaturityLevel.EVOLVING, 0.0),
+        "Empty": (None, None),
+    }
+    assert scored["Payments"].evidence == (
+        "4 of 10 open items (40.0 %) depend on another value stream (on Platform 4), 2 still waiting on "
+        "work not finished there at the window's end (PAY-2, PAY-3); Emerging: over 15 %"
+    )
+    assert scored["Mobile App"].evidence == (
+        "2 of 20 open items (10.0 %) depend on another value stream (on Payments 2), 1 still waiting on "
+        "work not finished there at the window's end (MOB-1); Learning: over 5 %, up to 15 %"
+    )
+    assert scored["Platform"].evidence == (
+        "1 of 20 open items (5.0 %) depend on another value stream (on Payments 1), 1 still waiting on "
+        "work not finished there at the window's end (PLAT-2); Practicing: up to 5 %"
+    )
+    assert scored["Quiet"].evidence == (
+        "0 of 3 open items (0.0 %) depend on another value stream, 0 still waiting on work not finished "
+        "there at the window's end; Evolving: none"
     )

@@ -158,6 +158,9 @@ def test_incremental_derivation_equals_full_after_each_change(
     pair.delete("deployment", "e2")
     pair.derive()
 
+    # an issue link between two work items (Jira's "Blocks") changes no derived link: no full derivation
+    pair.write(user_link("work_item", rid("PAY-1"), "work_item", rid("PAY-3"), "Blocks"))
+    assert pair.derive().mode == "incremental"
     # a user's own link: a full derivation (explicit links decide which derived ones are kept)
     pair.write(user_link("work_item", rid("PAY-3"), "commit", rid("m100000"), "implemented_by"))
     assert pair.derive().mode == "full"

@@ -214,7 +214,7 @@ def vsm(
         )
     title = window_title("Value stream map", stream, period)
     if svg:
-        svg.write_text(value_stream_map_svg(compared.current, title), encoding="utf-8")
+        svg.write_text(value_stream_map_svg(compared.current, title, compared.previous), encoding="utf-8")
     if output is OutputFormat.table:
         _print_table(title, compared, Console())
     elif output is OutputFormat.json:

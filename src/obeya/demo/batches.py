@@ -147,6 +147,15 @@ FIELDS: dict[str, tuple[str, ...]] = {
         "labels",
         "url",
     ),
+    "trace_link": (
+        "from_kind",
+        "from_id",
+        "to_kind",
+        "to_id",
+        "link_kind",
+        "evidence",
+        "confidence",
+    ),
 }
 """The columns the demo fills for each kind, in the order `BatchSink.add` takes them (after the id).
 

@@ -14,7 +14,8 @@ import pyarrow as pa
 
 from obeya.demo.batches import BatchSink
 from obeya.demo.calendar import DemoCalendar
-from obeya.demo.organisation import STREAMS, build_organisation, organisation_batches
+from obeya.demo.dependencies import ItemLedger, dependency_batches
+from obeya.demo.organisation import DEPENDENCIES, STREAMS, build_organisation, organisation_batches
 from obeya.demo.simulation import StreamSimulation
 from obeya.model.schema import TABLES
 from obeya.store.base import Store
@@ -50,11 +51,14 @@ def generate(
     calendar = DemoCalendar.ending(as_of)
     organisation = build_organisation(seed, items / DEFAULT_ITEMS)
     yield from organisation_batches(organisation)
+    ledgers: dict[str, ItemLedger] = {}
     for profile, size in zip(STREAMS, stream_sizes(items), strict=True):
         sink = BatchSink(calendar.origin, chunk_rows)
         simulation = StreamSimulation(profile, organisation, calendar, size, seed, sink, first_number=1)
         yield from simulation.run()
         yield from sink.flush()
+        ledgers[profile.key] = simulation.ledger
+    yield from dependency_batches(ledgers, DEPENDENCIES, seed, BatchSink(calendar.origin, chunk_rows))
 
 
 def peak_rss_mib() -> float:

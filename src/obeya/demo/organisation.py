@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 from obeya.demo.batches import SOURCE
+from obeya.demo.dependencies import StreamDependency
 from obeya.model.records import Identity, Person, Record, Scope, Stage, Team, ValueStream
 from obeya.model.schema import TABLES
 from obeya.model.vocabulary import FlowState, StageCategory
@@ -248,6 +249,17 @@ STREAMS: tuple[StreamProfile, ...] = (
         ),
     ),
 )
+
+
+DEPENDENCIES: tuple[StreamDependency, ...] = (
+    StreamDependency("payments", "platform", 0.11),  # gateway routes, auth scopes for new APIs
+    StreamDependency("mobile", "platform", 0.14),  # login, tokens, rate limits for the app
+    StreamDependency("mobile", "payments", 0.09),  # wallet and checkout screens need Payments' APIs
+    StreamDependency("platform", "payments", 0.015),  # a migration waits for a product team's change
+    StreamDependency("platform", "mobile", 0.01),
+)
+"""Which streams' items depend on which, and how often (docs/demo.md): the product streams lean on the
+platform, the app on Payments too; the supporting stream rarely waits on a product team."""
 
 
 @dataclass(frozen=True)

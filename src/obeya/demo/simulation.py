@@ -27,6 +27,7 @@ import pyarrow as pa
 
 from obeya.demo.batches import NO_TIME, BatchSink
 from obeya.demo.calendar import DemoCalendar, calendar_days
+from obeya.demo.dependencies import ItemLedger
 from obeya.demo.git import PullRequest, Repository, spread
 from obeya.demo.organisation import WORKFLOW, Member, Organisation, StreamProfile, scaled
 
@@ -153,6 +154,7 @@ class StreamSimulation:
         self.open_releases: dict[tuple[str, str], float] = {}
         self.failure_credit = self.rng.random()
         self.store_review: dict[tuple[str, str], float] = {}
+        self.ledger = ItemLedger(profile.key, profile.project)
 
     # --- event machinery ------------------------------------------------------------------------
 
@@ -818,6 +820,7 @@ class StreamSimulation:
             item.labels,
             _PRIORITIES[min(item.priority - _P_URGENT, 3)] if item.priority >= _P_URGENT else "Highest",
             item.points,
+            item.number,
         )
 
     def _write_row(
@@ -833,8 +836,13 @@ class StreamSimulation:
         labels: str,
         priority: str,
         points: float | None,
+        number: int | None = None,
     ) -> str:
-        """A work item's row and its transitions; its dates are derived from the transitions."""
+        """A work item's row and its transitions; its dates are derived from the transitions.
+
+        With its `number` (epics have none), the item is also recorded in the stream's ledger, for the
+        cross-stream dependencies drawn after the simulation (`obeya.demo.dependencies`).
+        """
         external_id = f"work-item/{key}"
         item_id = f"demo:{external_id}"
         started = done = canceled = NO_TIME
@@ -890,6 +898,8 @@ class StreamSimulation:
             canceled,
             last_at,
         )
+        if number is not None:
+            self.ledger.add(number, transitions[0][0], started, done, status == "Canceled")
         return item_id
 
     def _sprint(self, now: float, team: int, number: int, team_id: str) -> None:

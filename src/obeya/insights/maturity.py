@@ -223,50 +223,115 @@ def insights_driven(store: Store, window: Window, scope: Slice) -> DimensionScor
     )
 
 
+DEPENDENT_END = {"blocks": "to", "dependency": "from", "depends on": "from"}
+"""Issue-link kinds (lower case) that make one work item depend on another, and which end depends:
+Jira's ``Blocks`` links go from the blocking item to the blocked one; a ``Dependency`` ("depends on")
+link from the dependent item to the one it depends on (docs/connectors.md)."""
+
+_DEPENDENCY_BOUNDS = (0.15, 0.05, 0.0)
+"""Dependencies, fewer is better: Learning up to 15 %, Practicing up to 5 %, Evolving none."""
+
+_DEPENDENCY_RULES = {
+    MaturityLevel.EVOLVING: "Evolving: none",
+    MaturityLevel.PRACTICING: "Practicing: up to 5 %",
+    MaturityLevel.LEARNING: "Learning: over 5 %, up to 15 %",
+    MaturityLevel.EMERGING: "Emerging: over 15 %",
+}
+"""The bound a level was read from, said in the evidence so the level can be checked from it."""
+
+
+def _dependency_links() -> str:
+    """CTE ``dependency_links(item_id, other_id)``: a work item and a work item it depends on."""
+    ends = [
+        f"SELECT l.{end}_id AS item_id, l.{'from' if end == 'to' else 'to'}_id AS other_id "
+        "FROM trace_links l WHERE l.from_kind = 'work_item' AND l.to_kind = 'work_item' "
+        f"AND lower(l.link_kind) IN ({', '.join(repr(k) for k, e in DEPENDENT_END.items() if e == end)})"
+        for end in ("to", "from")
+    ]
+    return "dependency_links AS (\n    " + "\n    UNION ALL\n    ".join(ends) + "\n)"
+
+
 def dependencies(store: Store, window: Window, scope: Slice) -> DimensionScore:
-    """Dependencies: share of the stream's open items (not done or canceled at the window's end) with a
-    cross-stream dependency — a parent in another stream's project, or a change or commit implementing it
-    in another stream's repository. Fewer is better.
+    """Dependencies: share of the stream's open items (not done or canceled at the window's end) that
+    depend on another value stream — through an issue link to another stream's item (``Blocks``: blocked
+    by it; ``Dependency``: depends on it; the item created before the window's end), a parent in another
+    stream's project, or a change implementing it in another stream's repository. Fewer is better.
+    The evidence names the streams depended on and how many items still wait on work not finished there
+    at the window's end (the other item not done or canceled then, by its last status before the window's
+    end; the change not merged or closed).
 
     Evolving: none; Practicing: up to 5 %; Learning: up to 15 %; Emerging: more.
     """
     t = timeline(scope, window.end)
-    own = "SELECT object_key FROM scopes WHERE value_stream_id = ? AND object_type IN ({})"
-    other = "SELECT object_key FROM scopes WHERE value_stream_id <> ? AND object_type IN ({})"
-    projects, repos = "'project', 'board'", "'repository'"
-    rows = store.query(
+    stream = scope.value_stream_id or ""
+    keys = "'project', 'board'"
+    not_own = (
+        "object_key NOT IN (SELECT object_key FROM scopes WHERE value_stream_id = ? AND object_type IN ({}))"
+    )
+    unfinished = (
+        "COALESCE((SELECT t.to_flow_state FROM status_transitions t WHERE t.work_item_id = {0}.id "
+        "AND t.at < ? ORDER BY t.at DESC LIMIT 1), {0}.flow_state) NOT IN ('done', 'canceled')"
+    )
+    row = store.query(
         f"""WITH {t.ctes},
 {ITEM_CHANGES},
-open_items AS (SELECT id, key FROM item_times WHERE state_now NOT IN ('done', 'canceled'))
-SELECT o.key,
-  EXISTS (SELECT 1 FROM work_items w JOIN work_items p ON p.id = w.parent_id WHERE w.id = o.id
-          AND p.project IN ({other.format(projects)}) AND p.project NOT IN ({own.format(projects)}))
-  OR EXISTS (SELECT 1 FROM item_changes ic JOIN changes ch ON ch.id = ic.change_id WHERE ic.item_id = o.id
-          AND ch.repo IN ({other.format(repos)}) AND ch.repo NOT IN ({own.format(repos)}))
-FROM open_items o ORDER BY o.key""",
-        [*t.params, *[scope.value_stream_id or ""] * 4],
-    )
-    crossing = [r[0] for r in rows if r[1]]
-    share = len(crossing) / len(rows) if rows else None
-    level = None
-    if share is not None:
-        level = (
-            MaturityLevel.EVOLVING
-            if share == 0
-            else MaturityLevel.PRACTICING
-            if share <= 0.05
-            else MaturityLevel.LEARNING
-            if share <= 0.15
-            else MaturityLevel.EMERGING
-        )
-    shown = f": {', '.join(crossing[:5])}" if crossing else ""
+{_dependency_links()},
+open_items AS (SELECT id, key FROM item_times WHERE state_now NOT IN ('done', 'canceled')),
+other_projects AS (SELECT object_key, value_stream_id FROM scopes WHERE value_stream_id <> ?
+    AND object_type IN ({keys}) AND {not_own.format(keys)}),
+other_repos AS (SELECT object_key, value_stream_id FROM scopes WHERE value_stream_id <> ?
+    AND object_type = 'repository' AND {not_own.format("'repository'")}),
+crossings AS (
+    SELECT o.id AS item_id, sp.value_stream_id AS stream_id, {unfinished.format("w")} AS waiting
+    FROM open_items o JOIN dependency_links d ON d.item_id = o.id
+    JOIN work_items w ON w.id = d.other_id AND w.created_at < ?
+    JOIN other_projects sp ON sp.object_key = w.project
+    UNION ALL
+    SELECT o.id, sp.value_stream_id, {unfinished.format("p")}
+    FROM open_items o JOIN work_items c ON c.id = o.id JOIN work_items p ON p.id = c.parent_id
+    JOIN other_projects sp ON sp.object_key = p.project
+    UNION ALL
+    SELECT o.id, sr.value_stream_id,
+        (ch.merged_at IS NULL OR ch.merged_at >= ?) AND (ch.closed_at IS NULL OR ch.closed_at >= ?)
+    FROM open_items o JOIN item_changes ic ON ic.item_id = o.id
+    JOIN changes ch ON ch.id = ic.change_id AND ch.created_at < ?
+    JOIN other_repos sr ON sr.object_key = ch.repo
+),
+per_stream AS (SELECT vs.name, count(DISTINCT c.item_id) AS items FROM crossings c
+    JOIN value_streams vs ON vs.id = c.stream_id GROUP BY vs.name),
+waiting_keys AS (SELECT o.key FROM open_items o
+    WHERE o.id IN (SELECT item_id FROM crossings WHERE waiting) ORDER BY o.key LIMIT 5)
+SELECT (SELECT count(*) FROM open_items),
+    (SELECT count(DISTINCT item_id) FROM crossings),
+    (SELECT count(DISTINCT item_id) FROM crossings WHERE waiting),
+    (SELECT string_agg(name || ' ' || CAST(items AS VARCHAR), ', ' ORDER BY items DESC, name)
+     FROM per_stream),
+    (SELECT string_agg(key, ', ' ORDER BY key) FROM waiting_keys)""",
+        [*t.params, *[stream] * 4, *[window.end] * 6],
+    )[0]
+    total, crossing, waiting = int(row[0]), int(row[1]), int(row[2])
+    share = crossing / total if total else None
+    level = None if share is None else _dependency_level(share)
+    on = f" (on {row[3]})" if crossing else ""
+    still = f" ({row[4]})" if waiting else ""
+    rule = f"; {_DEPENDENCY_RULES[level]}" if level else ""
     return DimensionScore(
         "dependencies",
         level,
         share,
         "share",
-        f"{len(crossing)} of {len(rows)} open items depend on another value stream{shown}",
+        f"{crossing} of {total} open items ({(share or 0) * 100:.1f} %) depend on another value stream{on}, "
+        f"{waiting} still waiting on work not finished there at the window's end{still}{rule}",
     )
+
+
+def _dependency_level(share: float) -> MaturityLevel:
+    learning, practicing, evolving = _DEPENDENCY_BOUNDS
+    if share <= evolving:
+        return MaturityLevel.EVOLVING
+    if share <= practicing:
+        return MaturityLevel.PRACTICING
+    return MaturityLevel.LEARNING if share <= learning else MaturityLevel.EMERGING
 
 
 def organizational(store: Store, window: Window, scope: Slice) -> DimensionScore:

@@ -46,7 +46,8 @@ it took part in."""
 
 EXPLICIT: tuple[str, ...] = ("trace_link", "deployment_change")
 """Kinds whose rows from a source other than Obeya (a user's import) change which derived rows are kept:
-when one of them changes, the derivation is a full one."""
+when one of them changes, the derivation is a full one (trace links: only those of a kind the rules
+write)."""
 
 
 @dataclass
@@ -111,6 +112,13 @@ def _fingerprint(kind: str, dialect: str) -> str:
 
 
 def _condition(kind: str) -> str:
+    if kind == "trace_link":
+        # only links of the kinds the rules write decide which derived ones are kept; others (a Jira
+        # issue link "Blocks" between two work items) change no derived link, so need no full derivation
+        from obeya.linking.derive import LINKS  # derive imports this module
+
+        kinds = ", ".join(sorted({f"'{link_kind}'" for _, link_kind, _ in LINKS}))
+        return f"t.source <> ? AND t.link_kind IN ({kinds})"
     return "t.source <> ?" if kind in EXPLICIT else "TRUE"
 
 

@@ -18,7 +18,7 @@ from obeya.api.routes.models import RatioOut
 from obeya.engine.results import DurationSummary
 from obeya.engine.stage_comparison import MapChange, value_stream_map_with_previous
 from obeya.engine.stage_evidence import StageVisitEvidence, UnknownStage, stage_evidence
-from obeya.engine.stages import ValueStreamMap, value_stream_map
+from obeya.engine.stages import ValueStreamMap
 from obeya.store import Store
 from obeya.web.vsm_svg import value_stream_map_svg
 
@@ -167,10 +167,14 @@ def vsm_json(store: StoreDep, filters: FiltersDep, by: NotByParam = None) -> Val
 )
 def vsm_svg(store: StoreDep, filters: FiltersDep, by: NotByParam = None) -> Response:
     """The value stream map drawn as SVG: stages with PT, LT and %C&A, waits beneath, the bottleneck
-    marked in red, the totals beside."""
+    marked in red, the totals beside; every figure beside the previous window of the same length (in
+    grey, with an arrow where it moved) and the previous window's bottleneck underneath."""
     _no_grouping(by)
-    vsm = value_stream_map(store, filters.window, filters.scope, filters.work_start, filters.dora_rules)
-    return Response(value_stream_map_svg(vsm, _title(store, filters)), media_type="image/svg+xml")
+    compared = value_stream_map_with_previous(
+        store, filters.window, filters.scope, filters.work_start, filters.dora_rules
+    )
+    drawing = value_stream_map_svg(compared.current, _title(store, filters), compared.previous)
+    return Response(drawing, media_type="image/svg+xml")
 
 
 class StageEvidenceOut(BaseModel):
