@@ -62,17 +62,22 @@ def gather(
     name: str,
     rules: DoraRules = DEFAULT_DORA_RULES,
     work_start: WorkStart = "active",
+    stream_map: ValueStreamMap | None = None,
 ) -> StreamEvidence:
-    """The evidence of one value stream, under the deployment and incident `rules` and `work_start`."""
+    """The evidence of one value stream, under the deployment and incident `rules` and `work_start`.
+
+    `stream_map` is the stream's value stream map when the caller has computed it already (for the same
+    window, slice, work start and rules): it is used as it is instead of being computed again.
+    """
     categories = {
         str(r[0]): str(r[1] or r[0])
         for r in store.query(
             "SELECT name, category FROM stages WHERE value_stream_id = ?", [scope.value_stream_id or ""]
         )
     }
-    return StreamEvidence(
-        scope, name, value_stream_map(store, window, scope, work_start, rules), categories, rules, work_start
-    )
+    if stream_map is None:
+        stream_map = value_stream_map(store, window, scope, work_start, rules)
+    return StreamEvidence(scope, name, stream_map, categories, rules, work_start)
 
 
 Rule = Callable[[Store, Window, StreamEvidence], Insight | None]
@@ -370,8 +375,10 @@ def recommendations(
     found = []
     for stream_scope, name in stream_slices(store, scope):
         evidence = gather(store, window, stream_scope, name, rules, work_start)
-        for rule in RULES:
-            insight = rule(store, window, evidence)
-            if insight is not None:
-                found.append(insight)
+        found += stream_recommendations(store, window, evidence)
     return found
+
+
+def stream_recommendations(store: Store, window: Window, evidence: StreamEvidence) -> list[Insight]:
+    """The recommendations that fire for one value stream, from its gathered evidence (`gather`)."""
+    return [insight for rule in RULES if (insight := rule(store, window, evidence)) is not None]
