@@ -64,21 +64,15 @@ def gather(
     name: str,
     rules: DoraRules = DEFAULT_DORA_RULES,
     work_start: WorkStart = "active",
-    stream_map: ValueStreamMap | None = None,
 ) -> StreamEvidence:
-    """The evidence of one value stream, under the deployment and incident `rules` and `work_start`.
-
-    `stream_map` is the stream's value stream map when the caller has computed it already (for the same
-    window, slice, work start and rules): it is used as it is instead of being computed again.
-    """
+    """The evidence of one value stream, under the deployment and incident `rules` and `work_start`."""
     categories = {
         str(r[0]): str(r[1] or r[0])
         for r in store.query(
             "SELECT name, category FROM stages WHERE value_stream_id = ?", [scope.value_stream_id or ""]
         )
     }
-    if stream_map is None:
-        stream_map = value_stream_map(store, window, scope, work_start, rules)
+    stream_map = value_stream_map(store, window, scope, work_start, rules)
     return StreamEvidence(scope, name, stream_map, categories, rules, work_start)
 
 
