@@ -75,7 +75,9 @@ def deployment_rows(
     condition, params = deployment_conditions(scope)
     in_window, window_params = "", []
     if window is not None:
-        # the rows of the window, and those of the releases and runs that have a row in it
+        # the rows of the window, and those of the releases and runs that have a row in it; one OR with
+        # an IN, which PostgreSQL hashes: split into a UNION ALL, its estimate of one row for the window
+        # made a nested loop of the outer rows and the window's (2.8 s instead of 20 ms on the demo)
         in_window = f"""AND ({FINISHED_AT} >= ? AND {FINISHED_AT} < ? OR {EVENT_GROUP} IN (
         SELECT COALESCE(w.release_id, w.pipeline_run_id) FROM deployments w WHERE w.environment_class = ?
           AND COALESCE(w.finished_at, w.started_at) >= ? AND COALESCE(w.finished_at, w.started_at) < ?))"""
@@ -190,19 +192,6 @@ SELECT e.id, e.deployment_ids, e.service, e.environment, e.result, e.finished_at
        COALESCE(e.resolved_at, s.next_success_at) AS recovered_at, e.caused_incident_ids
 FROM failed_events e JOIN sequenced s ON s.id = e.id AND s.is_success = 0"""
     return sql, params
-
-
-def production_condition(
-    window: Window, scope: Slice, rules: DoraRules = DEFAULT_DORA_RULES
-) -> tuple[str, list[Any]]:
-    """Condition and parameters for the production deployments of a slice in a window that the rules
-    count (rollbacks and excluded services or environments left out)."""
-    condition, params = deployment_conditions(scope)
-    return (
-        f"d.environment_class = 'production' AND {rules.deployments.counted()} "
-        f"AND {FINISHED_AT} >= ? AND {FINISHED_AT} < ? AND {condition}",
-        [window.start, window.end, *params],
-    )
 
 
 @dataclass(frozen=True)
