@@ -17,7 +17,8 @@ number Obeya shows must be reproducible from these definitions and the evidence 
   frequency counts (default: successful), each saying whether it is rework;
   ``change_failure_rate``: the production deployments that succeeded, failed or were rolled back, each
   saying whether it counts as failed; a deployment stored as several rows (one per repository it ships,
-  `obeya.engine.dora.EVENT_KEY`) is one row here, as it is one in the figures;
+  `obeya.engine.dora.deployment_rows`) is one row here, finished at its last row's finish, as it is one
+  in the figures;
 - dora ``lead_time_for_changes`` (and its parts ``coding_time``, ``pickup_time``, ``review_time``,
   ``deploy_time``): the changes whose first production deployment is in the window;
 - dora ``recovery``: the failed (or incident-causing) production deployments and when they recovered;
@@ -39,9 +40,9 @@ from obeya.engine.dora import (
     REWORK_JOINS,
     WORST_RESULT,
     caused_incident_ids,
+    deployment_rows,
     failed_condition,
     failed_deployment_events,
-    production_condition,
     rework_ctes,
     shipped_change_ctes,
 )
@@ -349,7 +350,7 @@ _COVERED_BY = """(SELECT string_agg(l.to_id, ',' ORDER BY l.to_id) FROM trace_li
 
 def _deployments(metric: str, window: Window, scope: Slice, rules: DoraRules) -> EvidenceQuery:
     ctes, params = rework_ctes(window, scope, rules)
-    condition, row_params = production_condition(window, scope, rules)
+    rows, row_params = deployment_rows(window, scope, rules)
     results = (
         "d.result IN ('success', 'failure', 'rolled_back')"
         if metric == "change_failure_rate"
@@ -373,7 +374,7 @@ shown AS (
         SELECT d.id, d.service, d.environment, {FINISHED_AT} AS finished_at, d.result, d.started_at,
                d.finished_at AS raw_finished_at, d.repo, d.commit_sha, {failed_condition(rules)} AS failed,
                {caused_incident_ids(rules)} AS caused, {_COVERED_BY} AS covered
-        FROM deployments d WHERE {results} AND {condition}
+        FROM {rows} d WHERE {results}
     ) deployment_rows
     GROUP BY {EVENT_COLUMNS}
 )

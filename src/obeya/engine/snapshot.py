@@ -38,7 +38,7 @@ _COLUMNS = (
     ("active_time", "double precision"),
 )
 
-_Key = tuple[int, Slice, datetime, str]
+_Key = tuple[int, int, Slice, datetime, str]
 _per_store: weakref.WeakKeyDictionary[Store, threading.local] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 
@@ -56,7 +56,8 @@ def item_times_snapshot(store: Store, scope: Slice, now: datetime, work_start: W
     """The name of a temporary table holding ``item_times`` of `scope` as of `now` at the store's current
     data version, built now unless this connection has it already."""
     tables = _snapshots(store)
-    key = (store.data_version(), scope, now, work_start)
+    # a rolled-back transaction took the temporary tables made in it along
+    key = (store.data_version(), store.rollbacks(), scope, now, work_start)
     name = tables.get(key)
     if name is not None:
         tables.move_to_end(key)

@@ -251,6 +251,14 @@ def value_stream_map(
     """The value stream map of a slice (normally one value stream, or a team, service or flow item type
     of it) over a window; see the module doc and docs/metrics.md, "The value stream map". `rules` say
     which production deployments failed, for the delivery stage's %C&A."""
+    # several statements (the visits, the items waiting now): all of them read one state of the store
+    with store.reading():
+        return _value_stream_map(store, window, scope, work_start, rules)
+
+
+def _value_stream_map(
+    store: Store, window: Window, scope: Slice, work_start: WorkStart, rules: DoraRules
+) -> ValueStreamMap:
     order = stage_order(store, scope)
     sql, params = judged_visits_sql(
         window, scope, work_start, order, delivery_stages(store, scope, order), rules

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from obeya.engine.dora_rules import DEFAULT_DORA_RULES, DoraRules
-from obeya.engine.stages import Bottleneck, value_stream_map
+from obeya.engine.stages import Bottleneck, ValueStreamMap, value_stream_map
 from obeya.engine.timeline import WorkStart
 from obeya.engine.window import Slice, Window
 from obeya.insights.model import Insight
@@ -45,7 +45,17 @@ def bottlenecks(
     """
     found = []
     for stream_scope, name in stream_slices(store, scope):
-        bottleneck = value_stream_map(store, window, stream_scope, work_start, rules).bottleneck
-        if bottleneck is not None and bottleneck.items:
-            found.append(bottleneck_insight(stream_scope.value_stream_id, name, bottleneck))
+        stream_map = value_stream_map(store, window, stream_scope, work_start, rules)
+        insight = map_bottleneck(stream_scope.value_stream_id, name, stream_map)
+        if insight is not None:
+            found.append(insight)
     return found
+
+
+def map_bottleneck(value_stream_id: str | None, name: str, stream_map: ValueStreamMap) -> Insight | None:
+    """The bottleneck insight of a value stream map already computed, or None when the map has no
+    bottleneck with items behind it."""
+    bottleneck = stream_map.bottleneck
+    if bottleneck is None or not bottleneck.items:
+        return None
+    return bottleneck_insight(value_stream_id, name, bottleneck)

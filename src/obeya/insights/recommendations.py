@@ -12,14 +12,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from obeya.engine.dora import (
+    FINISHED_AT,
     change_failure_rate,
     deployment_frequency,
+    deployment_rows,
     failed_deployment_events,
     recovery_time,
 )
 from obeya.engine.dora_rules import DEFAULT_DORA_RULES, DoraRules
 from obeya.engine.flow import flow_time
-from obeya.engine.sql import change_conditions, deployment_conditions, incident_conditions, seconds_between
+from obeya.engine.sql import change_conditions, incident_conditions, seconds_between
 from obeya.engine.stages import ValueStreamMap, value_stream_map
 from obeya.engine.timeline import WorkStart, timeline
 from obeya.engine.window import Slice, Window
@@ -70,9 +72,8 @@ def gather(
             "SELECT name, category FROM stages WHERE value_stream_id = ?", [scope.value_stream_id or ""]
         )
     }
-    return StreamEvidence(
-        scope, name, value_stream_map(store, window, scope, work_start, rules), categories, rules, work_start
-    )
+    stream_map = value_stream_map(store, window, scope, work_start, rules)
+    return StreamEvidence(scope, name, stream_map, categories, rules, work_start)
 
 
 Rule = Callable[[Store, Window, StreamEvidence], Insight | None]
@@ -256,24 +257,30 @@ def blue_green_and_canary(store: Store, window: Window, e: StreamEvidence) -> In
 def automated_checklists(store: Store, window: Window, e: StreamEvidence) -> Insight | None:
     """Automated checklists instead of CABs: the median wait between a commit's successful deployment to
     a pre-production environment and its production deployment is over a day (an approval gate).
-    Items: the production deployments that waited more than a day."""
-    condition, params = deployment_conditions(e.scope)
-    finished = "COALESCE(d.finished_at, d.started_at)"
+    Items: the production deployments that waited more than a day.
+
+    A deployment stored as several rows (one per repository it ships, `deployment_rows`) is one: it
+    waited from when the last of its commits was ready (deployed to pre-production) to its finish (its
+    last row's), and is named by its first row's id."""
+    deployments, params = deployment_rows(window, e.scope, e.dora_rules)
     rows = store.query(
-        f"""WITH gated AS (
-    SELECT d.id, {seconds_between("MIN(COALESCE(s.finished_at, s.started_at))", finished)} AS gate
-    FROM deployments d JOIN deployments s ON s.service = d.service AND s.commit_sha = d.commit_sha
+        f"""WITH ready AS (
+    SELECT d.id, d.service, d.environment, {FINISHED_AT} AS finished_at,
+           MIN(COALESCE(s.finished_at, s.started_at)) AS ready_at
+    FROM {deployments} d JOIN deployments s ON s.service = d.service AND s.commit_sha = d.commit_sha
       AND s.environment_class <> 'production' AND s.result = 'success'
-      AND COALESCE(s.finished_at, s.started_at) <= {finished}
-    WHERE d.environment_class = 'production' AND d.result = 'success'
-      AND {e.dora_rules.deployments.counted()}
-      AND {finished} >= ? AND {finished} < ? AND {condition}
-    GROUP BY d.id, d.finished_at, d.started_at
+      AND COALESCE(s.finished_at, s.started_at) <= d.row_finished_at
+    WHERE d.result = 'success'
+    GROUP BY d.id, d.service, d.environment, {FINISHED_AT}
+),
+gated AS (
+    SELECT MIN(id) AS id, {seconds_between("MAX(ready_at)", "finished_at")} AS gate
+    FROM ready GROUP BY service, environment, finished_at
 )
 SELECT g.id, g.gate, a.median
 FROM gated g CROSS JOIN (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY gate) AS median FROM gated) a
 ORDER BY g.gate DESC, g.id""",
-        [window.start, window.end, *params],
+        params,
     )
     if not rows or float(rows[0][2]) <= SLOW_APPROVAL_SECONDS:
         return None
@@ -370,8 +377,10 @@ def recommendations(
     found = []
     for stream_scope, name in stream_slices(store, scope):
         evidence = gather(store, window, stream_scope, name, rules, work_start)
-        for rule in RULES:
-            insight = rule(store, window, evidence)
-            if insight is not None:
-                found.append(insight)
+        found += stream_recommendations(store, window, evidence)
     return found
+
+
+def stream_recommendations(store: Store, window: Window, evidence: StreamEvidence) -> list[Insight]:
+    """The recommendations that fire for one value stream, from its gathered evidence (`gather`)."""
+    return [insight for rule in RULES if (insight := rule(store, window, evidence)) is not None]

@@ -7,8 +7,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from obeya.engine.dora import FINISHED_AT, deployment_rows
+from obeya.engine.dora_rules import DeploymentRules, DoraRules
+from obeya.engine.window import Slice
 from obeya.linking.errors import UnknownValueStream
 from obeya.store.base import Store
+
+_EVERY_DEPLOYMENT = DoraRules(DeploymentRules(count_rollbacks=True))
+"""Coverage counts every successful production deployment, rollbacks too (whatever obeya.yaml leaves
+out of the DORA figures): a deployment that reaches no work item is untraced delivery either way."""
 
 _LINKED_CHANGES = """
     SELECT to_id AS change_id FROM trace_links WHERE link_kind = 'implemented_by' AND to_kind = 'change'
@@ -93,7 +100,9 @@ def traceability_coverage(
 
     A work item is in a stream when its project is one of the stream's project or board scopes; a commit
     or change when its repository is a repository scope; a deployment when its repository is, or its
-    service is a service scope; an incident when its service is.
+    service is a service scope; an incident when its service is. A deployment stored as several rows (one
+    per repository it ships: `obeya.engine.dora.deployment_rows`, as the DORA figures count it) is one
+    deployment, which reaches a work item when one of its successful rows does.
     """
     if value_stream_id is not None and not store.query(
         "SELECT 1 FROM value_streams WHERE id = ?", (value_stream_id,)
@@ -112,17 +121,30 @@ def traceability_coverage(
 
     repo_where, repo_params = where([("repo", ("repository",))])
     item_where, item_params = where([("project", ("project", "board"))])
-    deploy_where, deploy_params = where([("d.repo", ("repository",)), ("d.service", ("service",))])
     incident_where, incident_params = where([("i.service", ("service",))])
 
-    deployments = _coverage(
-        store,
-        f"WITH linked AS ({_LINKED_CHANGES}) "
-        "SELECT sum(CASE WHEN EXISTS (SELECT 1 FROM deployment_changes dc "
-        "  JOIN linked l ON l.change_id = dc.change_id WHERE dc.deployment_id = d.id) "
-        "THEN 1 ELSE 0 END), count(*) "
-        f"FROM deployments d WHERE d.environment_class = ? AND d.result = 'success'{deploy_where}",
-        [production_class, *deploy_params],
+    rows, rows_params = deployment_rows(
+        None, Slice(value_stream_id=value_stream_id), _EVERY_DEPLOYMENT, production_class
+    )
+
+    def deployment_share(row_condition: str, ctes: str = "") -> Coverage:
+        # a deployment (event) counts when one of its successful rows meets the condition
+        return _coverage(
+            store,
+            f"""WITH {ctes}marked_rows AS (
+    SELECT d.service, d.environment, {FINISHED_AT} AS finished_at,
+           CASE WHEN {row_condition} THEN 1 ELSE 0 END AS marked
+    FROM {rows} d WHERE d.result = 'success'
+),
+events AS (SELECT MAX(marked) AS marked FROM marked_rows GROUP BY service, environment, finished_at)
+SELECT sum(marked), count(*) FROM events""",
+            rows_params,
+        )
+
+    deployments = deployment_share(
+        "EXISTS (SELECT 1 FROM deployment_changes dc JOIN linked l ON l.change_id = dc.change_id "
+        "WHERE dc.deployment_id = d.id)",
+        ctes=f"linked AS ({_LINKED_CHANGES}),\n",
     )
     commits = _coverage(
         store,
@@ -153,12 +175,9 @@ def traceability_coverage(
         f"FROM incidents i WHERE (i.change_caused IS NULL OR i.change_caused = TRUE){incident_where}",
         incident_params,
     )
-    approved = _coverage(
-        store,
-        "SELECT sum(CASE WHEN EXISTS (SELECT 1 FROM trace_links t JOIN releases r ON r.id = t.to_id "
-        "  WHERE t.from_id = d.id AND t.link_kind = 'covered_by' AND t.to_kind = 'release' "
-        "  AND r.approval = 'approved') THEN 1 ELSE 0 END), count(*) "
-        f"FROM deployments d WHERE d.environment_class = ? AND d.result = 'success'{deploy_where}",
-        [production_class, *deploy_params],
+    approved = deployment_share(
+        "EXISTS (SELECT 1 FROM trace_links t JOIN releases r ON r.id = t.to_id "
+        "WHERE t.from_id = d.id AND t.link_kind = 'covered_by' AND t.to_kind = 'release' "
+        "AND r.approval = 'approved')"
     )
     return TraceabilityCoverage(deployments, commits, changes, items, incidents, approved)

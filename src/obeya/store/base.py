@@ -101,12 +101,39 @@ class Store(ABC):
             if self._local.wrote:
                 self.execute("UPDATE data_versions SET version = version + 1")
         except BaseException:
+            self._local.rollbacks = self.rollbacks() + 1
             self._rollback()
             raise
         else:
             self._commit()
         finally:
             self._local.depth = 0
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """Reads that all see one state of the store: a figure computed from several statements inside
+        ``with store.reading():`` is never half before and half after another connection's write.
+
+        A transaction at snapshot isolation on this thread's connection (DuckDB's transactions are;
+        PostgreSQL's is opened ``REPEATABLE READ``); inside a transaction already, it joins it. Meant for
+        reads (temporary tables included): a write inside it is committed with it, but on PostgreSQL may
+        fail to serialize against a concurrent writer.
+        """
+        if getattr(self._local, "depth", 0):
+            with self.transaction():
+                yield
+            return
+        self._local.reading = True
+        try:
+            with self.transaction():
+                yield
+        finally:
+            self._local.reading = False
+
+    def rollbacks(self) -> int:
+        """How many transactions this thread's connection has rolled back: the temporary tables made
+        inside one of them are gone with it (`obeya.engine.snapshot` keys its tables by this)."""
+        return int(getattr(self._local, "rollbacks", 0))
 
     # --- schema -----------------------------------------------------------------------------------
 

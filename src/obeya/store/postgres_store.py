@@ -71,7 +71,10 @@ class PostgresStore(Store):
         return pa.table({name: [row[i] for row in rows] for i, name in enumerate(names)})
 
     def _begin(self) -> None:
-        self._conn().execute("BEGIN")
+        # a read (`Store.reading`) sees one snapshot for all its statements; writes keep READ COMMITTED,
+        # so concurrent writers wait for each other instead of failing to serialize
+        reading = getattr(self._local, "reading", False)
+        self._conn().execute("BEGIN ISOLATION LEVEL REPEATABLE READ" if reading else "BEGIN")
         self._local.bulk_written = set()
 
     def _commit(self) -> None:
