@@ -205,13 +205,15 @@ def shipped_change_ctes(
         Slice(team_id=scope.team_id, flow_item_type=scope.flow_item_type)
     )
     in_window = "WHERE deployed_at >= ? AND deployed_at < ?" if window else ""
+    # Without a team or type the changes need no join here (every later CTE joins `changes` anyway).
+    of_slice = ("JOIN changes ch ON ch.id = dc.change_id", f"AND {changes}") if change_params else ("", "")
     return (
         f"""first_deployed AS (
     SELECT dc.change_id, MIN({FINISHED_AT}) AS deployed_at
     FROM deployment_changes dc JOIN deployments d ON d.id = dc.deployment_id
-    JOIN changes ch ON ch.id = dc.change_id
+    {of_slice[0]}
     WHERE d.environment_class = 'production' AND d.result = 'success' AND NOT d.is_rollback
-      AND {rules.deployments.counted()} AND {condition} AND {changes}
+      AND {rules.deployments.counted()} AND {condition} {of_slice[1]}
     GROUP BY dc.change_id
 ),
 shipped AS (SELECT change_id, deployed_at FROM first_deployed {in_window}),
