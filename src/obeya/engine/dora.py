@@ -427,15 +427,15 @@ def rework_ctes(window: Window, scope: Slice, rules: DoraRules = DEFAULT_DORA_RU
     condition, params = production_condition(window, scope, rules)
     # The window's deployments first, then only their shipped changes' links: an EXISTS per deployment
     # would be decorrelated into a join of every deployment's changes and links. The first deployment
-    # after an incident is the earlier of the first finished after it — read in the order of the
-    # (service, environment_class, finished_at) index, stopping at the first one counted, instead of
-    # every later deployment of the service — and the first unfinished one started after it.
+    # after an incident is the earlier of the first finished after it — a MIN of the indexed
+    # finished_at, which PostgreSQL reads in the order of the (service, environment_class, finished_at)
+    # index and stops at the first one counted, instead of every later deployment of the service — and
+    # the first unfinished one started after it.
     counted_n = f"{rules.deployments.counted('n')} AND {rules.deployments.frequency_result('n')}"
     first_after = f"""LEAST(
-        (SELECT n.finished_at FROM deployments n
+        (SELECT MIN(n.finished_at) FROM deployments n
          WHERE n.service = i.service AND n.environment_class = 'production' AND {counted_n}
-           AND n.finished_at > i.created_at
-         ORDER BY n.finished_at LIMIT 1),
+           AND n.finished_at > i.created_at),
         (SELECT MIN(n.started_at) FROM deployments n
          WHERE n.service = i.service AND n.environment_class = 'production' AND {counted_n}
            AND n.finished_at IS NULL AND n.started_at > i.created_at))"""
