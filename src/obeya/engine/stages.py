@@ -190,23 +190,24 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _failed_downstream_sql(delivery: list[str], rules: DoraRules) -> str:
-    """A ``failed_downstream(item_id, failed_at)`` CTE: for each item, when a change that implements it
-    went to production, by the window's end, in a deployment that failed (`failed_condition`: failed,
-    rolled back, or caused a change-caused incident) — either a deployment that shipped it
-    (``deployment_changes``) or a failed attempt before it at the same service, environment and commit
-    (the retry rule of `obeya.engine.sql.deployment_conditions`). Without a `delivery` stage it is
-    empty."""
+def _last_failed_sql(delivery: list[str], rules: DoraRules) -> str:
+    """CTEs ending in ``last_failed(w, item_id, failed_at)``: for each window of ``bounds`` and item, the
+    last time before the window's end a change that implements the item went to production in a
+    deployment that failed (`failed_condition`: failed, rolled back, or caused a change-caused incident)
+    — either a deployment that shipped it (``deployment_changes``) or a failed attempt before it at the
+    same service, environment and commit (the retry rule of `obeya.engine.sql.deployment_conditions`).
+    Without a `delivery` stage it is empty."""
     if not delivery:
         return (
-            "failed_downstream AS (SELECT CAST(NULL AS VARCHAR) AS item_id, "
+            "last_failed AS (SELECT CAST(NULL AS INTEGER) AS w, CAST(NULL AS VARCHAR) AS item_id, "
             "CAST(NULL AS TIMESTAMP) AS failed_at WHERE FALSE)"
         )
     # From the failed production deployments (a few percent of them), never from every shipment of the
     # map's items: first the shipments they are (incident-causing ones) or that retried their commit
     # (only rows that shipped something: copies redeploying a commit ship nothing), then those
-    # shipments' changes and the items they implement. Items without a delivery visit in the map are
-    # never read (the visits join only their own items).
+    # shipments' last failure per window (many failed copies retried by one shipment) and the items
+    # their changes implement. Items without a delivery visit in the map are never read (the visits
+    # join only their own items).
     return f"""failed_deployments AS (
     SELECT d.id, d.service, d.environment, d.commit_sha, d.result, {FINISHED_AT} AS failed_at
     FROM deployments d
@@ -223,11 +224,21 @@ failed_shipments AS (
       AND f.failed_at < COALESCE(s.finished_at, s.started_at)
       AND s.id IN (SELECT deployment_id FROM deployment_changes)
 ),
-failed_downstream AS (
-    SELECT l.from_id AS item_id, m.failed_at
-    FROM failed_shipments m JOIN deployment_changes dc ON dc.deployment_id = m.id
-    JOIN trace_links l ON l.to_id = dc.change_id
+shipment_failures AS (
+    SELECT b.w, m.id, MAX(m.failed_at) AS failed_at
+    FROM failed_shipments m JOIN bounds b ON m.failed_at < b.window_end
+    GROUP BY b.w, m.id
+),
+change_failures AS MATERIALIZED (
+    SELECT m.w, dc.change_id, MAX(m.failed_at) AS failed_at
+    FROM shipment_failures m JOIN deployment_changes dc ON dc.deployment_id = m.id
+    GROUP BY m.w, dc.change_id
+),
+last_failed AS (
+    SELECT m.w, l.from_id AS item_id, MAX(m.failed_at) AS failed_at
+    FROM change_failures m JOIN trace_links l ON l.to_id = m.change_id
     WHERE l.link_kind = 'implemented_by' AND l.to_kind = 'change'
+    GROUP BY m.w, l.from_id
 )"""
 
 
@@ -245,18 +256,13 @@ def judged_visits_sql(
     stage) and whether it was complete and accurate: the item never came back into this stage or an
     earlier one (by that window's end) and, for a stage in `delivery`, did not fail downstream
     (``failed_downstream``: a failed production deployment of its work after the visit began and before
-    the window's end, `_failed_downstream_sql`)."""
+    the window's end, `_last_failed_sql`)."""
     sql, params = _visits_sql(windows, scope, work_start)
     delivery = delivery or []
     in_delivery = f"v.stage IN ({', '.join(_literal(name) for name in delivery)})" if delivery else "FALSE"
     sql += f""",
 {stage_positions(order)},
-{_failed_downstream_sql(delivery, rules)},
-last_failed AS (
-    SELECT b.w, fd.item_id, MAX(fd.failed_at) AS failed_at
-    FROM failed_downstream fd JOIN bounds b ON fd.failed_at < b.window_end
-    GROUP BY b.w, fd.item_id
-),
+{_last_failed_sql(delivery, rules)},
 placed AS (
     SELECT v.*, p.position, q.position AS previous_position,
            {seconds_between("v.entered_at", "v.left_at")} AS lead_time,
