@@ -33,8 +33,9 @@ typecheck: install
 pytest: install
 	$(BIN)/pytest -q
 
-## bench: run every benchmark in bench/ and print its figures (densify.py is a part of engine.py, not one)
-BENCHMARKS := $(filter-out bench/densify.py,$(wildcard bench/*.py))
+## bench: run every benchmark in bench/ and print its figures (densify.py is a part of engine.py, and
+## figures.py a before/after check of the engine, not ones)
+BENCHMARKS := $(filter-out bench/densify.py bench/figures.py,$(wildcard bench/*.py))
 bench: install
 	@for b in $(BENCHMARKS); do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 

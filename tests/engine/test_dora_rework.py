@@ -160,3 +160,28 @@ def test_a_deployment_before_the_window_answers_an_incident_of_the_window(store:
     store.upsert_records(_scenario())
     rework = rework_rate(store, Window(day(3, 1), day(3, 4)), PAY)
     assert (rework.numerator, rework.denominator) == (0, 1)
+
+
+def test_an_unfinished_deployment_started_first_answers_the_incident(store: Store) -> None:
+    """April: I6 opens 2 Apr 09:00 (unresolved). B1 (no finish known, started 2 Apr 10:00; counted at
+    its start) and B2 (finished 2 Apr 11:00) both ship C4, no fix: B1 came first → 1/2 rework. B0, failed
+    at 10:00, is not a deployment frequency counts and answers nothing."""
+    store.upsert_records(_scenario())
+    unfinished = _deployment("B1", day(4, 2, 10), ["C4"])
+    unfinished[0] = unfinished[0].model_copy(update={"finished_at": None})
+    store.upsert_records(
+        [
+            _incident("I6", day(4, 2, 9), None),
+            *_deployment("B0", day(4, 2, 10), [], "failure"),
+            *unfinished,
+            *_deployment("B2", day(4, 2, 11), ["C4"]),
+        ]
+    )
+    april = Window(day(4, 1), day(5, 1))
+    rework = rework_rate(store, april, PAY)
+    assert (rework.numerator, rework.denominator) == (1, 2)
+    rows = evidence(store, "dora", "rework_rate", april, PAY).rows
+    assert {r.id: r.rework for r in rows if isinstance(r, DeploymentEvidence)} == {
+        "test:B1": True,
+        "test:B2": False,
+    }

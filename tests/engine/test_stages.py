@@ -191,6 +191,27 @@ def test_previous_window_beside_the_current_one(store: Store) -> None:
     assert compared.change.rolled_complete_and_accurate == pytest.approx(1 - 0)
 
 
+def test_previous_window_judged_at_its_own_end(store: Store) -> None:
+    """Both maps come from one pass over the visits, yet each is judged as of its own window's end.
+
+    Previous window [1, 7 Mar): integration A 3→5, B 4→6 left it; B came back on 8 Mar, after that
+    window: 2/2 complete and accurate there (the current window [7, 13 Mar) sees it come back). With the
+    deliveries, April against the 30 days before it: D shipped C4 in D5 on 3 Apr, which caused I5 — after
+    that window, so its delivery %C&A stays 1/3 (A and B failed downstream). Each map equals the one
+    drawn alone.
+    """
+    store.upsert_records([*_scenario(), *_deliveries()])
+    compared = value_stream_map_with_previous(store, Window(day(3, 7), day(3, 13)), PAY)
+    integration = next(s for s in compared.previous.stages if s.stage == "integration")
+    assert (integration.complete_and_accurate.numerator, integration.departures) == (2, 2)
+    assert compared.previous == value_stream_map(store, Window(day(3, 1), day(3, 7)), PAY)
+    assert compared.current == value_stream_map(store, Window(day(3, 7), day(3, 13)), PAY)
+    april = value_stream_map_with_previous(store, Window(day(4, 1), day(5, 1)), PAY)
+    delivery = next(s for s in april.previous.stages if s.stage == "delivery")
+    assert (delivery.complete_and_accurate.numerator, delivery.departures) == (1, 3)
+    assert april.previous == value_stream_map(store, Window(day(4, 1), day(5, 1)).previous(), PAY)
+
+
 def test_oldest_item_still_in_the_stage(vsm) -> None:  # type: ignore[no-untyped-def]
     by = {s.stage: s for s in vsm.stages}
     assert by["integration"].oldest_in_stage == pytest.approx(12 * DAY)  # C, alone in it since 20 Mar

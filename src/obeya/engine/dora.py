@@ -265,13 +265,15 @@ def shipped_change_ctes(
         Slice(team_id=scope.team_id, flow_item_type=scope.flow_item_type)
     )
     in_window = "WHERE deployed_at >= ? AND deployed_at < ?" if window else ""
+    # Without a team or type the changes need no join here (every later CTE joins `changes` anyway).
+    of_slice = ("JOIN changes ch ON ch.id = dc.change_id", f"AND {changes}") if change_params else ("", "")
     return (
         f"""first_deployed AS (
     SELECT dc.change_id, MIN({FINISHED_AT}) AS deployed_at
     FROM deployment_changes dc JOIN deployments d ON d.id = dc.deployment_id
-    JOIN changes ch ON ch.id = dc.change_id
+    {of_slice[0]}
     WHERE d.environment_class = 'production' AND d.result = 'success' AND NOT d.is_rollback
-      AND {rules.deployments.counted()} AND {condition} AND {changes}
+      AND {rules.deployments.counted()} AND {condition} {of_slice[1]}
     GROUP BY dc.change_id
 ),
 shipped AS (SELECT change_id, deployed_at FROM first_deployed {in_window}),
@@ -487,13 +489,18 @@ def rework_ctes(window: Window, scope: Slice, rules: DoraRules = DEFAULT_DORA_RU
     rows, params = deployment_rows(window, scope, rules)
     # The window's deployments first, then only their shipped changes' links: an EXISTS per deployment
     # would be decorrelated into a join of every deployment's changes and links. The first deployment
-    # after an incident repeats its condition on finished_at alone (implied by the COALESCE), which the
-    # (service, environment_class, finished_at) index can serve.
-    first_after = f"""(SELECT MIN(COALESCE(n.finished_at, n.started_at)) FROM deployments n
-        WHERE n.service = i.service AND n.environment_class = 'production'
-          AND {rules.deployments.counted("n")} AND {rules.deployments.frequency_result("n")}
-          AND COALESCE(n.finished_at, n.started_at) > i.created_at
-          AND (n.finished_at > i.created_at OR n.finished_at IS NULL))"""
+    # after an incident is the earlier of the first finished after it — a MIN of the indexed
+    # finished_at, which PostgreSQL reads in the order of the (service, environment_class, finished_at)
+    # index and stops at the first one counted, instead of every later deployment of the service — and
+    # the first unfinished one started after it.
+    counted_n = f"{rules.deployments.counted('n')} AND {rules.deployments.frequency_result('n')}"
+    first_after = f"""LEAST(
+        (SELECT MIN(n.finished_at) FROM deployments n
+         WHERE n.service = i.service AND n.environment_class = 'production' AND {counted_n}
+           AND n.finished_at > i.created_at),
+        (SELECT MIN(n.started_at) FROM deployments n
+         WHERE n.service = i.service AND n.environment_class = 'production' AND {counted_n}
+           AND n.finished_at IS NULL AND n.started_at > i.created_at))"""
     sql = f"""counted AS (
     SELECT d.id, d.service, d.environment, {FINISHED_AT} AS finished_at, d.row_finished_at FROM {rows} d
     WHERE {rules.deployments.frequency_result()}

@@ -52,16 +52,28 @@ def _snapshots(store: Store) -> OrderedDict[_Key, str]:
     return tables
 
 
-def item_times_snapshot(store: Store, scope: Slice, now: datetime, work_start: WorkStart = "active") -> str:
-    """The name of a temporary table holding ``item_times`` of `scope` as of `now` at the store's current
-    data version, built now unless this connection has it already."""
+def existing_snapshot(
+    store: Store, scope: Slice, now: datetime, work_start: WorkStart = "active"
+) -> str | None:
+    """The name of this connection's ``item_times`` snapshot of `scope` as of `now` at the store's
+    current data version, if it has one (None: not built; nothing is built here)."""
     tables = _snapshots(store)
     # a rolled-back transaction took the temporary tables made in it along
     key = (store.data_version(), store.rollbacks(), scope, now, work_start)
     name = tables.get(key)
     if name is not None:
         tables.move_to_end(key)
+    return name
+
+
+def item_times_snapshot(store: Store, scope: Slice, now: datetime, work_start: WorkStart = "active") -> str:
+    """The name of a temporary table holding ``item_times`` of `scope` as of `now` at the store's current
+    data version, built now unless this connection has it already."""
+    name = existing_snapshot(store, scope, now, work_start)
+    if name is not None:
         return name
+    tables = _snapshots(store)
+    key = (store.data_version(), store.rollbacks(), scope, now, work_start)
     digest = hashlib.sha1(repr(key).encode(), usedforsecurity=False).hexdigest()[:16]
     name = f"obeya_item_times_{digest}"
     t = timeline(scope, now, work_start)

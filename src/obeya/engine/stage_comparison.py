@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from obeya.engine.dora_rules import DEFAULT_DORA_RULES, DoraRules
-from obeya.engine.stages import StageFigures, ValueStreamMap, value_stream_map
+from obeya.engine.stages import StageFigures, ValueStreamMap, value_stream_maps
 from obeya.engine.timeline import WorkStart
 from obeya.engine.window import Slice, Window
 from obeya.store import Store
@@ -87,7 +87,7 @@ def value_stream_map_with_previous(
     rules: DoraRules = DEFAULT_DORA_RULES,
 ) -> MapComparison:
     """The value stream map of `window` and of `window.previous()` (the same length, just before), each
-    computed as its own window by `value_stream_map`, and how every figure moved. docs/metrics.md."""
-    current = value_stream_map(store, window, scope, work_start, rules)
-    previous = value_stream_map(store, window.previous(), scope, work_start, rules)
+    each the map `value_stream_map` draws for it alone (both from one pass over the visits,
+    `value_stream_maps`), and how every figure moved. docs/metrics.md."""
+    current, previous = value_stream_maps(store, [window, window.previous()], scope, work_start, rules)
     return MapComparison(current, previous, map_change(current, previous))

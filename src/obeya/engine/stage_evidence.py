@@ -85,7 +85,7 @@ def _stage_evidence_sql(
     if stage not in order:
         raise UnknownStage(stage, order)
     sql, params = judged_visits_sql(
-        window, scope, work_start, order, delivery_stages(store, scope, order), rules
+        [window], scope, work_start, order, delivery_stages(store, scope, order), rules
     )
     sql += f""",
 rows_behind AS (

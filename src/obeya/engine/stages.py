@@ -35,7 +35,7 @@ from obeya.engine.dora import FINISHED_AT, failed_condition
 from obeya.engine.dora_rules import DEFAULT_DORA_RULES, DoraRules
 from obeya.engine.flow import duration_columns
 from obeya.engine.results import DurationSummary, Ratio
-from obeya.engine.snapshot import item_times_snapshot
+from obeya.engine.snapshot import existing_snapshot
 from obeya.engine.sql import seconds_between
 from obeya.engine.timeline import WorkStart, timeline
 from obeya.engine.window import Slice, Window
@@ -47,28 +47,64 @@ _NOT_QUEUES = {StageCategory.OBSERVATION.value}
 _NONE = (0, None, None)  # an empty duration summary row
 
 
-def _visits_sql(window: Window, scope: Slice, work_start: WorkStart) -> tuple[str, list[Any]]:
-    """CTEs ending in ``visits``: one row per item and stage visit, cut at the window's end.
+def _visits_sql(windows: list[Window], scope: Slice, work_start: WorkStart) -> tuple[str, list[Any]]:
+    """CTEs ending in ``visits``: one row per window (``w``, its index in `windows`, with the window's
+    ``window_start`` and ``window_end``), item and stage visit, cut at that window's end; ``bounds(w,
+    window_start, window_end)`` holds the windows.
 
     Visits come from the derived ``flow_visits``; a visit that had not ended by the window's end is the
     item's current visit then (its process time is only used for visits that ended). Only items with a
-    visit overlapping the window are read (with all their visits, which the per-item judgements need):
-    every figure of the map is about visits that left, entered or were open during the window.
+    visit overlapping the window are read (with all their visits before its end, which the per-item
+    judgements need): every figure of the map is about visits that left, entered or were open during the
+    window.
     """
-    t = timeline(scope, window.end, work_start)
-    sql = f"""WITH {t.ctes},
-visits AS (
-    SELECT v.item_id, v.visit, v.stage, v.entered_at,
-           CASE WHEN v.left_at IS NULL OR v.left_at >= ? THEN CAST(? AS TIMESTAMP) ELSE v.left_at END
+    latest = max(w.end for w in windows)
+    t = timeline(scope, latest, work_start)
+    # One scan of the visits serves every window (a map is shown beside the previous window's): the
+    # visits of the items touching any of them, each item's touch of each window as a flag, then each
+    # window's own rows.
+    touches = ", ".join(
+        f"bool_or(o.entered_at < ? AND (o.left_at IS NULL OR o.left_at >= ?)) AS touches_{i}"
+        for i in range(len(windows))
+    )
+    per_window = "\n    UNION ALL\n    ".join(
+        f"""SELECT {i} AS w, b.window_start, b.window_end, v.item_id, v.visit, v.stage, v.entered_at,
+           CASE WHEN v.left_at IS NULL OR v.left_at >= b.window_end THEN b.window_end ELSE v.left_at END
                AS left_at,
-           (v.left_at IS NULL OR v.left_at >= ?) AS is_current,
+           (v.left_at IS NULL OR v.left_at >= b.window_end) AS is_current,
            v.process_time, v.uncommitted_time, v.previous_stage, v.previous_left_at
-    FROM flow_visits v JOIN items i ON i.id = v.item_id
+    FROM read_visits v JOIN bounds b ON b.w = {i}
+    WHERE v.touches_{i} AND v.entered_at < b.window_end AND v.created_at < b.window_end"""
+        for i in range(len(windows))
+    )
+    rows = ", ".join("(?, CAST(? AS TIMESTAMP), CAST(? AS TIMESTAMP))" for _ in windows)
+    sql = f"""WITH {t.ctes},
+bounds(w, window_start, window_end) AS (VALUES {rows}),
+touching AS (
+    SELECT o.item_id, {touches} FROM flow_visits o
+    WHERE o.entered_at < ? AND (o.left_at IS NULL OR o.left_at >= ?)
+    GROUP BY o.item_id
+),
+read_visits AS (
+    SELECT v.item_id, v.visit, v.stage, v.entered_at, v.left_at, v.process_time, v.uncommitted_time,
+           v.previous_stage, v.previous_left_at, i.created_at,
+           {", ".join(f"o.touches_{i}" for i in range(len(windows)))}
+    FROM flow_visits v JOIN items i ON i.id = v.item_id JOIN touching o ON o.item_id = v.item_id
     WHERE v.entered_at < ?
-      AND v.item_id IN (SELECT o.item_id FROM flow_visits o
-                        WHERE o.entered_at < ? AND (o.left_at IS NULL OR o.left_at >= ?))
+),
+visits AS (
+    {per_window}
 )"""
-    return sql, [*t.params, *[window.end] * 5, window.start]
+    earliest = min(w.start for w in windows)
+    params = [
+        *t.params,
+        *[x for i, w in enumerate(windows) for x in (i, w.start, w.end)],
+        *[x for w in windows for x in (w.end, w.start)],
+        latest,
+        earliest,
+        latest,
+    ]
+    return sql, params
 
 
 @dataclass(frozen=True)
@@ -154,80 +190,91 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _failed_downstream_sql(delivery: list[str], rules: DoraRules) -> str:
-    """A ``failed_downstream(item_id, failed_at)`` CTE: for each item of the map, when a change that
-    implements it went to production, by the window's end, in a deployment that failed
-    (`failed_condition`: failed, rolled back, or caused a change-caused incident) — either a deployment
-    that shipped it (``deployment_changes``) or a failed attempt before it at the same service,
-    environment and commit (the retry rule of `obeya.engine.sql.deployment_conditions`). Without a
-    `delivery` stage it is empty."""
+def _last_failed_sql(delivery: list[str], rules: DoraRules) -> str:
+    """CTEs ending in ``last_failed(w, item_id, failed_at)``: for each window of ``bounds`` and item, the
+    last time before the window's end a change that implements the item went to production in a
+    deployment that failed (`failed_condition`: failed, rolled back, or caused a change-caused incident)
+    — either a deployment that shipped it (``deployment_changes``) or a failed attempt before it at the
+    same service, environment and commit (the retry rule of `obeya.engine.sql.deployment_conditions`).
+    Without a `delivery` stage it is empty."""
     if not delivery:
         return (
-            "failed_downstream AS (SELECT CAST(NULL AS VARCHAR) AS item_id, "
+            "last_failed AS (SELECT CAST(NULL AS INTEGER) AS w, CAST(NULL AS VARCHAR) AS item_id, "
             "CAST(NULL AS TIMESTAMP) AS failed_at WHERE FALSE)"
         )
-    # The failed production deployments first (few), then the items whose changes they, or the
-    # successful retry of their commit, shipped — only items with a visit of a delivery stage in the map
-    # (only those visits read it).
-    stages = ", ".join(_literal(name) for name in delivery)
+    # From the failed production deployments (a few percent of them), never from every shipment of the
+    # map's items: first the shipments they are (incident-causing ones) or that retried their commit
+    # (only rows that shipped something: copies redeploying a commit ship nothing), then those
+    # shipments' last failure per window (many failed copies retried by one shipment) and the items
+    # their changes implement. Items without a delivery visit in the map are never read (the visits
+    # join only their own items).
     return f"""failed_deployments AS (
     SELECT d.id, d.service, d.environment, d.commit_sha, d.result, {FINISHED_AT} AS failed_at
-    FROM deployments d CROSS JOIN bounds b
+    FROM deployments d
     WHERE d.environment_class = 'production' AND {rules.deployments.counted()}
-      AND {FINISHED_AT} < b.window_end AND {failed_condition(rules)}
+      AND {FINISHED_AT} < (SELECT MAX(window_end) FROM bounds) AND {failed_condition(rules)}
 ),
-item_shipments AS (
-    SELECT l.from_id AS item_id, s.id, s.service, s.environment, s.commit_sha,
-           COALESCE(s.finished_at, s.started_at) AS shipped_at
-    FROM trace_links l JOIN deployment_changes dc ON dc.change_id = l.to_id
-    JOIN deployments s ON s.id = dc.deployment_id
-    WHERE l.link_kind = 'implemented_by' AND l.to_kind = 'change' AND s.environment_class = 'production'
-      AND l.from_id IN (SELECT item_id FROM visits WHERE stage IN ({stages}))
-),
-failed_downstream AS (
-    SELECT m.item_id, f.failed_at FROM item_shipments m JOIN failed_deployments f ON f.id = m.id
+failed_shipments AS (
+    SELECT f.id, f.failed_at FROM failed_deployments f
     UNION ALL
-    SELECT m.item_id, f.failed_at FROM item_shipments m
-    JOIN failed_deployments f ON f.service = m.service AND f.environment = m.environment
-                             AND f.commit_sha = m.commit_sha
-    WHERE f.result IN ('failure', 'rolled_back') AND f.failed_at < m.shipped_at
+    SELECT s.id, f.failed_at FROM failed_deployments f
+    JOIN deployments s ON s.service = f.service AND s.environment = f.environment
+                      AND s.commit_sha = f.commit_sha
+    WHERE f.result IN ('failure', 'rolled_back') AND s.environment_class = 'production'
+      AND f.failed_at < COALESCE(s.finished_at, s.started_at)
+      AND s.id IN (SELECT deployment_id FROM deployment_changes)
+),
+shipment_failures AS (
+    SELECT b.w, m.id, MAX(m.failed_at) AS failed_at
+    FROM failed_shipments m JOIN bounds b ON m.failed_at < b.window_end
+    GROUP BY b.w, m.id
+),
+change_failures AS MATERIALIZED (
+    SELECT m.w, dc.change_id, MAX(m.failed_at) AS failed_at
+    FROM shipment_failures m JOIN deployment_changes dc ON dc.deployment_id = m.id
+    GROUP BY m.w, dc.change_id
+),
+last_failed AS (
+    SELECT m.w, l.from_id AS item_id, MAX(m.failed_at) AS failed_at
+    FROM change_failures m JOIN trace_links l ON l.to_id = m.change_id
+    WHERE l.link_kind = 'implemented_by' AND l.to_kind = 'change'
+    GROUP BY m.w, l.from_id
 )"""
 
 
 def judged_visits_sql(
-    window: Window,
+    windows: list[Window],
     scope: Slice,
     work_start: WorkStart,
     order: list[str],
     delivery: list[str] | None = None,
     rules: DoraRules = DEFAULT_DORA_RULES,
 ) -> tuple[str, list[Any]]:
-    """CTEs ending in ``judged``: each visit (`_visits_sql`) of a stage in `order` with its position,
-    lead time, the wait before it (from the item's previous visit, when that was an earlier stage) and
-    whether it was complete and accurate: the item never came back into this stage or an earlier one
-    and, for a stage in `delivery`, did not fail downstream (``failed_downstream``: a failed production
-    deployment of its work after the visit began, `_failed_downstream_sql`); ``bounds`` holds the
-    window."""
-    sql, params = _visits_sql(window, scope, work_start)
+    """CTEs ending in ``judged``: for each of `windows` (column ``w``, its index, with ``window_start``
+    and ``window_end``; ``bounds`` holds them), each visit (`_visits_sql`) of a stage in `order` with its
+    position, lead time, the wait before it (from the item's previous visit, when that was an earlier
+    stage) and whether it was complete and accurate: the item never came back into this stage or an
+    earlier one (by that window's end) and, for a stage in `delivery`, did not fail downstream
+    (``failed_downstream``: a failed production deployment of its work after the visit began and before
+    the window's end, `_last_failed_sql`)."""
+    sql, params = _visits_sql(windows, scope, work_start)
     delivery = delivery or []
     in_delivery = f"v.stage IN ({', '.join(_literal(name) for name in delivery)})" if delivery else "FALSE"
     sql += f""",
-bounds AS (SELECT CAST(? AS TIMESTAMP) AS window_start, CAST(? AS TIMESTAMP) AS window_end),
 {stage_positions(order)},
-{_failed_downstream_sql(delivery, rules)},
-last_failed AS (SELECT item_id, MAX(failed_at) AS failed_at FROM failed_downstream GROUP BY item_id),
+{_last_failed_sql(delivery, rules)},
 placed AS (
     SELECT v.*, p.position, q.position AS previous_position,
            {seconds_between("v.entered_at", "v.left_at")} AS lead_time,
-           -- a failure after the visit began: the item's last failure is after it began
+           -- a failure after the visit began: the item's last failure (by the window's end) is after it
            COALESCE({in_delivery} AND f.failed_at >= v.entered_at, FALSE) AS failed_downstream
     FROM visits v JOIN positions p ON p.stage = v.stage
     LEFT JOIN positions q ON q.stage = v.previous_stage
-    LEFT JOIN last_failed f ON f.item_id = v.item_id
+    LEFT JOIN last_failed f ON f.w = v.w AND f.item_id = v.item_id
 ),
 reworked AS (
     SELECT pl.*,
-           COALESCE(MIN(pl.position) OVER (PARTITION BY pl.item_id ORDER BY pl.entered_at
+           COALESCE(MIN(pl.position) OVER (PARTITION BY pl.w, pl.item_id ORDER BY pl.entered_at
                                            ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING), 999999)
                <= pl.position AS sent_back
     FROM placed pl
@@ -238,7 +285,7 @@ judged AS (
                 THEN {seconds_between("pl.previous_left_at", "pl.entered_at")} END AS wait_before
     FROM reworked pl
 )"""
-    return sql, [*params, window.start, window.end]
+    return sql, params
 
 
 def value_stream_map(
@@ -251,28 +298,40 @@ def value_stream_map(
     """The value stream map of a slice (normally one value stream, or a team, service or flow item type
     of it) over a window; see the module doc and docs/metrics.md, "The value stream map". `rules` say
     which production deployments failed, for the delivery stage's %C&A."""
-    # several statements (the visits, the items waiting now): all of them read one state of the store
+    return value_stream_maps(store, [window], scope, work_start, rules)[0]
+
+
+def value_stream_maps(
+    store: Store,
+    windows: list[Window],
+    scope: Slice = Slice(),
+    work_start: WorkStart = "active",
+    rules: DoraRules = DEFAULT_DORA_RULES,
+) -> list[ValueStreamMap]:
+    """The value stream map (`value_stream_map`) of each of `windows`, in order, from one pass over the
+    visits: each map is the one `value_stream_map` draws for its window alone. Its statements (the
+    visits, the items waiting now) all read one state of the store (`Store.reading`)."""
     with store.reading():
-        return _value_stream_map(store, window, scope, work_start, rules)
+        return _value_stream_maps(store, windows, scope, work_start, rules)
 
 
-def _value_stream_map(
-    store: Store, window: Window, scope: Slice, work_start: WorkStart, rules: DoraRules
-) -> ValueStreamMap:
+def _value_stream_maps(
+    store: Store, windows: list[Window], scope: Slice, work_start: WorkStart, rules: DoraRules
+) -> list[ValueStreamMap]:
     order = stage_order(store, scope)
     sql, params = judged_visits_sql(
-        window, scope, work_start, order, delivery_stages(store, scope, order), rules
+        windows, scope, work_start, order, delivery_stages(store, scope, order), rules
     )
-    # One pass over the visits: the departures' figures (FILTER on "left in the window") and the
-    # stage's presence over the window (WIP, arrivals, items still in it).
-    departed = "NOT j.is_current AND j.left_at >= b.window_start AND j.left_at < b.window_end"
+    # One pass over the visits: per window and stage, the departures' figures (FILTER on "left in the
+    # window") and the stage's presence over the window (WIP, arrivals, items still in it).
+    departed = "NOT j.is_current AND j.left_at >= j.window_start AND j.left_at < j.window_end"
     wait = "j.lead_time - j.process_time"
-    overlap = seconds_between("GREATEST(j.entered_at, b.window_start)", "LEAST(j.left_at, b.window_end)")
-    rows = {
-        r[0]: r
+    overlap = seconds_between("GREATEST(j.entered_at, j.window_start)", "LEAST(j.left_at, j.window_end)")
+    rows: dict[tuple[int, str], tuple[Any, ...]] = {
+        (int(r[0]), r[1]): r[1:]
         for r in store.query(
             f"""{sql}
-SELECT j.stage, count(*) FILTER (WHERE {departed}),
+SELECT j.w, j.stage, count(*) FILTER (WHERE {departed}),
        {duration_columns("j.lead_time", f"{departed} AND j.lead_time >= 0")},
        {duration_columns("j.process_time", departed)},
        {duration_columns(wait, f"{departed} AND j.lead_time >= 0")},
@@ -281,16 +340,41 @@ SELECT j.stage, count(*) FILTER (WHERE {departed}),
        SUM(GREATEST({wait} - j.uncommitted_time, 0)) FILTER (WHERE {departed}),
        avg(j.lead_time) FILTER (WHERE {departed} AND j.lead_time >= 0),
        SUM(GREATEST({overlap}, 0)),
-       count(*) FILTER (WHERE j.entered_at >= b.window_start AND j.entered_at < b.window_end),
+       count(*) FILTER (WHERE j.entered_at >= j.window_start AND j.entered_at < j.window_end),
        count(*) FILTER (WHERE j.is_current),
-       {duration_columns(seconds_between("j.entered_at", "b.window_end"), "j.is_current")},
-       MAX({seconds_between("j.entered_at", "b.window_end")}) FILTER (WHERE j.is_current)
-FROM judged j CROSS JOIN bounds b GROUP BY j.stage""",
+       {duration_columns(seconds_between("j.entered_at", "j.window_end"), "j.is_current")},
+       MAX({seconds_between("j.entered_at", "j.window_end")}) FILTER (WHERE j.is_current)
+FROM judged j GROUP BY j.w, j.stage""",
             params,
         )
     }
+    return [
+        _stage_map(
+            store,
+            window,
+            scope,
+            work_start,
+            order,
+            {stage: row for (w, stage), row in rows.items() if w == i},
+        )
+        for i, window in enumerate(windows)
+    ]
+
+
+def _stage_map(
+    store: Store,
+    window: Window,
+    scope: Slice,
+    work_start: WorkStart,
+    order: list[str],
+    rows: dict[str, tuple[Any, ...]],
+) -> ValueStreamMap:
+    """The map of one window from its rows of the stage query (stage, then its figures)."""
     presence = {stage: (stage, *row[17:]) for stage, row in rows.items()}
-    now = timeline(scope, window.end, work_start, item_times_snapshot(store, scope, window.end, work_start))
+    # The dashboard's snapshot of the items at the window's end when there is one; for a window no flow
+    # figure read (the previous window), building a snapshot of every item for one count costs more
+    # than the count.
+    now = timeline(scope, window.end, work_start, existing_snapshot(store, scope, window.end, work_start))
     waiting_now = dict(
         store.query(
             f"WITH {now.ctes} "
