@@ -320,3 +320,18 @@ def test_incremental_derivation_equals_full_on_a_demo_written_in_batches(
     assert report.mode == "incremental"
     assert report.rows_removed > 0
     assert pair.derive().mode == "unchanged"
+
+
+def test_a_new_item_key_is_looked_for_in_changes_while_no_commit_is_stored(
+    open_store: Callable[[str], Store], engine: str
+) -> None:
+    """Webhook data often brings changes before any commit: a new item's key is then searched in an
+    empty `commits` table too (PostgreSQL answered its columns untyped, and the derivation failed)."""
+    pair = _Pair(open_store, engine)
+    pair.write(change(REPO, 1, 2, title="PAY-7 refunds"))
+    assert pair.derive().mode == "full"
+    pair.write(item("PAY-7"))
+    report = pair.derive()
+    assert report.mode == "incremental"
+    found = {(from_id, to_id) for from_id, to_id, _, _ in links(pair.incremental, "implemented_by")}
+    assert found == {(rid("PAY-7"), rid(f"{REPO}#1"))}

@@ -145,7 +145,13 @@ def _scoped_texts(
             )
             for column in columns
         }
-    every = fetch(store, f"SELECT id, repo, {', '.join(columns)} FROM {table}")
+    # typed: an empty answer of PostgreSQL's comes back with untyped (null) columns
+    every = fetch(
+        store,
+        f"SELECT id, repo, {', '.join(columns)} FROM {table}",
+        (),
+        pa.schema([(name, pa.string()) for name in ("id", "repo", *columns)]),
+    )
     listed = fetch(store, f"SELECT item_id FROM {ids_table}", (), pa.schema([("item_id", pa.string())]))
     mask = pc.is_in(every.column("id"), value_set=listed["item_id"])
     for column in columns:
