@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from obeya.engine.dora import deployment_frequency
+from obeya.engine.dora import deployment_frequency, dora_report
 from obeya.engine.flow import flow_velocity, work_item_age
 from obeya.engine.stages import value_stream_map
 from obeya.engine.window import Slice, Window
@@ -172,6 +172,39 @@ def test_figures_read_during_many_writes_are_each_a_committed_state(store: Store
     assert reads[-1] == _expected(WRITES)
     # not vacuous: the reader read while the writes went on
     assert len(reads) > 2
+
+
+def test_a_dora_report_read_during_writes_is_one_state_throughout(store: Store) -> None:
+    """`dora_report` runs one statement per figure: all of them must read the same state, so the
+    deployments its frequency counts are exactly the deployments its change failure rate divides by
+    (each write adds two; a report whose figures straddled a commit would differ by two)."""
+    _loaded(store)
+    done = threading.Event()
+    pairs: list[tuple[int, float]] = []
+    errors: list[BaseException] = []
+
+    def writer() -> None:
+        try:
+            for n in range(1, WRITES + 1):
+                store.upsert_records(_write(n))
+        finally:
+            done.set()
+
+    def reader() -> None:
+        try:
+            while not done.is_set():
+                report = dora_report(store, MARCH)
+                pairs.append(
+                    (report.deployment_frequency.deployments, report.change_failure_rate.rate.denominator)
+                )
+        except BaseException as error:  # reported by the test, not lost in the thread
+            errors.append(error)
+
+    _run([threading.Thread(target=f) for f in (writer, reader)])
+    assert errors == []
+    assert len(pairs) > 2
+    assert [p for p in pairs if p[0] != p[1]] == []
+    assert {p[0] for p in pairs} <= {2 * k for k in range(WRITES + 1)}
 
 
 def _run(threads: list[threading.Thread]) -> None:

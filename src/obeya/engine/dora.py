@@ -583,13 +583,15 @@ class DoraReport:
 def dora_report(
     store: Store, window: Window, scope: Slice = Slice(), rules: DoraRules = DEFAULT_DORA_RULES
 ) -> DoraReport:
-    """All DORA figures for a slice and window, under the deployment and incident rules."""
-    return DoraReport(
-        window.start.date(),
-        window.end.date(),
-        deployment_frequency(store, window, scope, rules),
-        lead_time_for_changes(store, window, scope, rules),
-        change_failure_rate(store, window, scope, rules),
-        recovery_time(store, window, scope, rules),
-        rework_rate(store, window, scope, rules),
-    )
+    """All DORA figures for a slice and window, under the deployment and incident rules, each read from
+    the same state of the store (`Store.reading`)."""
+    with store.reading():
+        return DoraReport(
+            window.start.date(),
+            window.end.date(),
+            deployment_frequency(store, window, scope, rules),
+            lead_time_for_changes(store, window, scope, rules),
+            change_failure_rate(store, window, scope, rules),
+            recovery_time(store, window, scope, rules),
+            rework_rate(store, window, scope, rules),
+        )

@@ -107,8 +107,10 @@ def _dora_figures(
 def _with_previous(
     compute: Callable[[Store, Window, Slice], Figures], store: Store, window: Window, scope: Slice
 ) -> list[FigureRow]:
-    current = compute(store, window, scope)
-    previous = {name: value for name, value, _ in compute(store, window.previous(), scope)}
+    # many statements, both windows: all of them read one state of the store
+    with store.reading():
+        current = compute(store, window, scope)
+        previous = {name: value for name, value, _ in compute(store, window.previous(), scope)}
     return [FigureRow(name, value, unit, previous.get(name)) for name, value, unit in current]
 
 
