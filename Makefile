@@ -33,8 +33,8 @@ typecheck: install
 pytest: install
 	$(BIN)/pytest -q
 
-## bench: run every benchmark in bench/ and print its figures (densify.py is a part of engine.py, not one)
-BENCHMARKS := $(filter-out bench/densify.py,$(wildcard bench/*.py))
+## bench: run every benchmark in bench/ and print its figures (densify.py and webhook_deliveries.py are parts of engine.py and webhooks.py, not benchmarks)
+BENCHMARKS := $(filter-out bench/densify.py bench/webhook_deliveries.py,$(wildcard bench/*.py))
 bench: install
 	@for b in $(BENCHMARKS); do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
