@@ -33,8 +33,8 @@ typecheck: install
 pytest: install
 	$(BIN)/pytest -q
 
-## bench: run every benchmark in bench/ and print its figures (densify.py and webhook_deliveries.py are parts of engine.py and webhooks.py, not benchmarks)
-BENCHMARKS := $(filter-out bench/densify.py bench/webhook_deliveries.py,$(wildcard bench/*.py))
+## bench: run every benchmark in bench/ and print its figures (densify.py, replay_events.py and webhook_deliveries.py are parts of engine.py, replay.py and webhooks.py, not benchmarks)
+BENCHMARKS := $(filter-out bench/densify.py bench/replay_events.py bench/webhook_deliveries.py,$(wildcard bench/*.py))
 bench: install
 	@for b in $(BENCHMARKS); do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
