@@ -458,7 +458,7 @@ def _replay_connector(
     report: SyncReport,
 ) -> None:
     # Read once, and only if a normalizer looks at it (GitHub's deployment statuses matter only under a
-    # job name rule): reading them as `RawEvent`s was a tenth of a GitHub replay that never used them.
+    # job name rule): reading them as `RawEvent`s cost a GitHub replay that never used them a few per cent.
     context = _StoredContext(
         lambda: stored_events(store, connector.source, name, connector.context_event_types), threading.Lock()
     )
