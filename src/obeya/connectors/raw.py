@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from datetime import datetime
 from typing import Any
 
@@ -15,16 +14,6 @@ from obeya.model.records import RawEvent
 def payload_text(item: Any) -> str:
     """The item's JSON text, keys sorted, so the same answer always has the same text and hash."""
     return orjson.dumps(item, option=orjson.OPT_SORT_KEYS).decode()
-
-
-def payload_item(payload: str) -> Any:
-    """The item a raw event's payload holds, parsed with orjson (several times faster than the standard
-    parser, which replay felt); what orjson refuses (integers past 64 bits, NaN) goes to the standard
-    parser, so the result, and the error for a payload that is not JSON, are the standard parser's."""
-    try:
-        return orjson.loads(payload)
-    except orjson.JSONDecodeError:
-        return json.loads(payload)
 
 
 def raw_event(

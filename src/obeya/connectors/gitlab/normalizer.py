@@ -13,6 +13,7 @@ a merge request's commits or a webhook's push), ``PROJECT@SHA^N`` (CommitParent,
 
 from __future__ import annotations
 
+import json
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -24,7 +25,7 @@ from pydantic import ValidationError
 
 from obeya.connectors.base import Normalized
 from obeya.connectors.people import People, bot_name
-from obeya.connectors.raw import event_key, payload_item
+from obeya.connectors.raw import event_key
 from obeya.connectors.times import parse_time, required_time
 from obeya.model.ids import record_id
 from obeya.model.records import (
@@ -632,7 +633,7 @@ def _approval_notes(events: list[RawEvent]) -> dict[str, set[str]]:
     for event in events:
         if event.event_type != "merge_request_note":
             continue
-        note = payload_item(event.payload)
+        note = json.loads(event.payload)
         if note.get("system") and str(note.get("body") or "").strip() == APPROVED_NOTE:
             project, rest = _place(event)
             author = note.get("author") or {}
@@ -646,7 +647,7 @@ def _closes_recorded(events: list[RawEvent]) -> frozenset[str]:
     for event in events:
         if event.event_type != "issue_state_events":
             continue
-        state_events = payload_item(event.payload)
+        state_events = json.loads(event.payload)
         if isinstance(state_events, list) and any(
             isinstance(e, dict) and e.get("state") == "closed" for e in state_events
         ):
@@ -660,7 +661,7 @@ def _environment_tiers(events: Iterable[RawEvent]) -> dict[tuple[str, str], str]
     for event in events:
         if event.event_type != "environment":
             continue
-        environment = payload_item(event.payload)
+        environment = json.loads(event.payload)
         if isinstance(environment, dict) and environment.get("name") and environment.get("tier"):
             found[(_place(event)[0], str(environment["name"]))] = str(environment["tier"])
     return found
@@ -691,7 +692,7 @@ def normalize(
             continue
         project, rest = _place(event)
         try:
-            item = payload_item(event.payload)
+            item = json.loads(event.payload)
             ctx = _Context(event, project, rest, rules, approval_notes, closes_recorded, tiers)
             records = handler(ctx, item)
         except _Skip as skip:

@@ -16,6 +16,7 @@ Record ids, all under source ``jira``: ``KEY`` (WorkItem, e.g. ``EE-1``), ``KEY/
 
 from __future__ import annotations
 
+import json
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -27,7 +28,7 @@ from pydantic import ValidationError
 
 from obeya.connectors.base import Normalized
 from obeya.connectors.jira.collector import SOURCE, user_key
-from obeya.connectors.raw import event_key, payload_item
+from obeya.connectors.raw import event_key
 from obeya.connectors.times import required_time
 from obeya.model.ids import record_id
 from obeya.model.records import (
@@ -80,7 +81,7 @@ class Catalog:
         for event in events:
             if event.event_type not in REFERENCE_TYPES:
                 continue
-            item = payload_item(event.payload)
+            item = json.loads(event.payload)
             if event.event_type == "status":
                 category = (item.get("statusCategory") or {}).get("key")
                 if category:
@@ -468,12 +469,12 @@ def normalize(
     for event in events:
         if event.event_type == "changelog":
             issue_id = event_key(event).split("/")[0]
-            history = payload_item(event.payload)
+            history = json.loads(event.payload)
             fetched[issue_id][str(history["id"])] = history
     result = Normalized()
     for event in events:
         try:
-            item = payload_item(event.payload)
+            item = json.loads(event.payload)
             if event.event_type == "issue":
                 histories = {str(h["id"]): h for h in (item.get("changelog") or {}).get("histories") or []}
                 histories.update(fetched.get(event_key(event), {}))
