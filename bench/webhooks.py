@@ -1,29 +1,29 @@
-"""Bench of the webhook receivers: signed GitHub deliveries at a steady rate against a real server.
+"""Bench of the webhook receivers: one tool's signed deliveries at a steady rate against a real server.
 
-    .venv/bin/python bench/webhooks.py --rate 500 --seconds 20
+    .venv/bin/python bench/webhooks.py --tool github|gitlab|jira|pagerduty --rate 500 --seconds 20
 
 Starts the app with uvicorn (in a child process, so client and server do not share an interpreter) on a
 free loopback port against a fresh DuckDB under /tmp (or ``--database-url postgresql://...?schema=NAME``),
-with the bench repository declared in a scope so every delivery is normalized. An asyncio httpx client
-sends ``rate x seconds`` signed deliveries on a fixed schedule (pull requests, reviews, workflow runs;
-every 50th a redelivery of an earlier one) and waits for every answer (bounded by a deadline), then for
-the worker to settle everything (the status endpoint's ``pending`` at 0). It prints latency percentiles,
-errors, answers by status, how long after the last answer everything was normalized, and checks in the
-store that every delivery is stored exactly once.
+with the tool's bench object (repository, project, service) declared in a scope so every delivery is
+normalized. An asyncio client sends ``rate x seconds`` deliveries of the tool, signed as the tool signs
+them (`webhook_deliveries`: GitHub pull requests, reviews, workflow runs; GitLab merge requests,
+pipelines, issues; Jira issues created and moved; PagerDuty incidents triggered, acknowledged, resolved;
+every 50th a redelivery of an earlier one) on a fixed schedule and waits for every answer (bounded by a
+deadline), then for the worker to settle everything (the status endpoint's ``pending`` at 0). It prints
+latency percentiles, errors, answers by status, how long after the last answer everything was
+normalized, and checks in the store that every delivery is stored exactly once, every redelivery counted
+once, and every delivery normalized.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
-import hmac
 import os
 import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,11 +31,7 @@ from pathlib import Path
 import httpx
 import orjson
 
-SECRET = "bench-secret"
-REPO = "obeya-bench/service"
-ENV = "OBEYA_WEBHOOK_SECRET_GITHUB"
-REDELIVERY_EVERY = 50
-
+from webhook_deliveries import SECRET, TOOLS, Delivery, ToolLoad, deliveries
 
 # --- the server (child process) ---------------------------------------------------------------------
 
@@ -52,7 +48,7 @@ def serve(port: int, url: str) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
-def _prepare(url: str) -> None:
+def _prepare(url: str, load: ToolLoad) -> None:
     from obeya.model import Scope, ValueStream
     from obeya.store import connect
     from obeya.store.postgres_store import PostgresStore
@@ -69,11 +65,11 @@ def _prepare(url: str) -> None:
                 ValueStream(source="obeya", external_id="bench", name="Bench"),
                 Scope(
                     source="obeya",
-                    external_id="bench-repo",
+                    external_id=f"bench-{load.tool}",
                     value_stream_id="obeya:bench",
-                    tool="github",
-                    object_type="repository",
-                    object_key=REPO,
+                    tool=load.tool,
+                    object_type=load.scope_type,
+                    object_key=load.scope_key,
                 ),
             ]
         )
@@ -99,103 +95,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-# --- the deliveries -----------------------------------------------------------------------------------
-
-
-def _user(n: int) -> dict[str, object]:
-    return {"login": f"dev{n}", "id": 1000 + n, "type": "User"}
-
-
-def _payload(i: int) -> tuple[str, dict[str, object]]:
-    number = i // 3 + 1
-    repository = {"full_name": REPO, "id": 1}
-    created = f"2025-03-{1 + number % 28:02d}T10:00:00Z"
-    if i % 3 == 0:
-        pr = {
-            "number": number,
-            "title": f"Change {number}",
-            "state": "closed",
-            "merged": True,
-            "user": _user(number % 40),
-            "merged_by": _user(1),
-            "head": {"ref": f"feature/{number}", "sha": f"{number:040x}"},
-            "base": {"ref": "main", "sha": "0" * 40},
-            "created_at": created,
-            "closed_at": created.replace("T10", "T15"),
-            "merged_at": created.replace("T10", "T15"),
-            "merge_commit_sha": f"{number + 10**6:040x}",
-            "additions": number % 500,
-            "deletions": number % 70,
-        }
-        return "pull_request", {
-            "action": "closed",
-            "number": number,
-            "pull_request": pr,
-            "repository": repository,
-        }
-    if i % 3 == 1:
-        review = {
-            "id": 50_000 + i,
-            "user": _user(number % 17),
-            "state": "approved",
-            "submitted_at": created.replace("T10", "T12"),
-            "commit_id": f"{number:040x}",
-        }
-        return "pull_request_review", {
-            "action": "submitted",
-            "review": review,
-            "pull_request": {"number": number},
-            "repository": repository,
-        }
-    run = {
-        "id": 900_000 + i,
-        "name": "ci",
-        "head_sha": f"{number:040x}",
-        "head_branch": f"feature/{number}",
-        "event": "pull_request",
-        "status": "completed",
-        "conclusion": "success" if i % 7 else "failure",
-        "run_attempt": 1,
-        "created_at": created,
-        "run_started_at": created,
-        "updated_at": created.replace("T10", "T11"),
-        "pull_requests": [{"number": number}],
-        "actor": _user(number % 40),
-    }
-    return "workflow_run", {"action": "completed", "workflow_run": run, "repository": repository}
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """One request to send: headers with the signature, the body, and whether it is a redelivery."""
-
-    delivery_id: str
-    headers: dict[str, str]
-    body: bytes
-    redelivery: bool
-
-
-def _deliveries(total: int) -> list[Delivery]:
-    deliveries: list[Delivery] = []
-    for i in range(total):
-        if i and i % REDELIVERY_EVERY == 0:
-            earlier = deliveries[i - REDELIVERY_EVERY // 2]
-            deliveries.append(Delivery(earlier.delivery_id, earlier.headers, earlier.body, True))
-            continue
-        event, payload = _payload(i)
-        body = orjson.dumps(payload)
-        delivery_id = str(uuid.uuid4())
-        signature = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-        headers = {
-            "X-GitHub-Event": event,
-            "X-GitHub-Delivery": delivery_id,
-            "X-Hub-Signature-256": signature,
-            "Content-Type": "application/json",
-        }
-        deliveries.append(Delivery(delivery_id, headers, body, False))
-    return deliveries
 
 
 # --- the load -----------------------------------------------------------------------------------------
@@ -292,27 +191,32 @@ def _percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-def _check_store(url: str, deliveries: list[Delivery]) -> tuple[int, int, int, dict[str, int]]:
+def _check_store(url: str, load: ToolLoad, sent: list[Delivery]) -> tuple[int, int, int, dict[str, int]]:
     from obeya.store import connect
 
-    unique = {d.delivery_id for d in deliveries}
+    unique = {d.delivery_id for d in sent}
     with connect(url) as store:
         stored = store.query(
-            "SELECT external_id, count(*) FROM raw_events WHERE source = 'github' "
-            "AND external_id = delivery_id GROUP BY external_id"
+            "SELECT external_id, count(*) FROM raw_events WHERE source = ? "
+            "AND external_id = delivery_id GROUP BY external_id",
+            [load.tool],
         )
         counts = {str(k): int(n) for k, n in stored}
         missing = len(unique - set(counts))
         twice = sum(1 for n in counts.values() if n > 1)
         extra = len(set(counts) - unique)
-        records = {kind: store.count(kind) for kind in ("change", "review", "pipeline_run", "person")}
+        records = {kind: store.count(kind) for kind in load.records}
     return missing, twice, extra, records
 
 
 def main() -> None:
-    """Parse the arguments, run the bench, print the figures; exit 1 if a delivery was lost or doubled."""
+    """Parse the arguments, run the bench, print the figures; exit 1 if a delivery was lost, doubled,
+    miscounted or not normalized."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--tool", choices=sorted(TOOLS), default="github", help="whose deliveries to send (default github)"
     )
     parser.add_argument("--rate", type=float, default=500.0, help="requests per second (default 500)")
     parser.add_argument("--seconds", type=float, default=20.0, help="how long to send (default 20)")
@@ -332,10 +236,11 @@ def main() -> None:
     url = args.database_url or f"duckdb:///{database}"
     for leftover in (Path(database), Path(database + ".wal")):
         leftover.unlink(missing_ok=True)
-    _prepare(url)
-    deliveries = _deliveries(total)
+    load = TOOLS[args.tool]
+    _prepare(url, load)
+    sent = deliveries(load, total)
     port = _free_port()
-    env = {**os.environ, ENV: SECRET}
+    env = {**os.environ, load.secret_env: SECRET}
     server = subprocess.Popen([sys.executable, __file__, "--serve", str(port), url], env=env)
     try:
         base = f"http://127.0.0.1:{port}"
@@ -348,20 +253,21 @@ def main() -> None:
             time.sleep(0.05)
         else:
             raise SystemExit("the server did not start within 10 s")
-        print(f"sending {total:,} GitHub deliveries at {args.rate:g}/s for {args.seconds:g} s to {base} ...")
+        print(
+            f"sending {total:,} {load.label} deliveries at {args.rate:g}/s for {args.seconds:g} s "
+            f"to {base}{load.path} ..."
+        )
         print(f"server: {_server_stack()}")
         began = time.perf_counter()
         server_cpu = _cpu_seconds(server.pid)
         client_cpu = time.process_time()
-        results = asyncio.run(
-            _load(f"{base}/api/v1/webhooks/github", deliveries, args.rate, args.seconds + 30)
-        )
+        results = asyncio.run(_load(f"{base}{load.path}", sent, args.rate, args.seconds + 30))
         elapsed = time.perf_counter() - began
         client_cpu = time.process_time() - client_cpu
         # Normalization runs after the answers: how long after the last answer is everything settled?
         answered_at = time.perf_counter()
         while True:
-            status = httpx.get(f"{base}/api/v1/webhooks/status", timeout=10.0).json()["sources"]["github"]
+            status = httpx.get(f"{base}/api/v1/webhooks/status", timeout=10.0).json()["sources"][load.tool]
             if status["pending"] == 0 or time.perf_counter() - answered_at > 60:
                 break
             time.sleep(0.01)
@@ -392,11 +298,23 @@ def main() -> None:
     )
     print("answers: " + ", ".join(f"{k}: {v}" for k, v in sorted(answers.items())))
     print("status endpoint: " + ", ".join(f"{k} {v}" for k, v in status.items() if k != "last_received_at"))
-    missing, twice, extra, records = _check_store(url, deliveries)
-    unique = len({d.delivery_id for d in deliveries})
+    missing, twice, extra, records = _check_store(url, load, sent)
+    unique = len({d.delivery_id for d in sent})
+    redeliveries = sum(1 for d in sent if d.redelivery)
     print(
         f"store: {unique:,} distinct deliveries, missing {missing}, stored more than once {twice}, "
         f"unexpected {extra}; deliveries not taken exactly once: {wrong_dupes}"
+    )
+    # The status endpoint counts from the store: each redelivery once, each delivery normalized once.
+    counted = (
+        status["received"] == unique
+        and status["duplicates"] == redeliveries
+        and status["normalized"] == unique
+        and status["normalization_failures"] == 0
+    )
+    print(
+        f"redeliveries sent {redeliveries}, counted {status['duplicates']}; "
+        f"normalized {status['normalized']:,} of {unique:,}: " + ("yes" if counted else "NO")
     )
     print("records: " + ", ".join(f"{k} {v:,}" for k, v in records.items()))
     ok = (
@@ -404,6 +322,7 @@ def main() -> None:
         and twice == 0
         and extra == 0
         and wrong_dupes == 0
+        and counted
         and not errors
         and status["pending"] == 0
     )

@@ -469,7 +469,11 @@ def _replay_connector(
     progress: Progress | None,
     report: SyncReport,
 ) -> None:
-    context = stored_events(store, connector.source, name, connector.context_event_types)
+    # Read once, and only if a normalizer looks at it (GitHub's deployment statuses matter only under a
+    # job name rule): reading them as `RawEvent`s cost a GitHub replay that never used them a few per cent.
+    context = _StoredContext(
+        lambda: stored_events(store, connector.source, name, connector.context_event_types), threading.Lock()
+    )
     # A connector may read stored rows as columns (`normalize_rows(rows, rules, context)`), skipping a
     # `RawEvent` per row.
     normalize_rows: Callable[[pa.Table, MappingRules, Sequence[RawEvent]], Normalized] | None = getattr(

@@ -10,6 +10,16 @@ from typing import Any
 def parse_time(value: Any) -> datetime | None:
     """An ISO 8601 time (``Z``, offsets, fractions of any length) or ServiceNow's ``YYYY-MM-DD HH:MM:SS``
     (UTC), as an aware datetime; None for a missing or empty value."""
+    if type(value) is str:
+        # Python 3.11 reads most tools' own times directly (``Z``, ``+0000``, 3 or 6 digits of fraction),
+        # with the same result as below; replay parses hundreds of thousands of them, and the regular
+        # expression was most of the cost.
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     if not isinstance(value, str) or not value.strip():
         return None
     text = value.strip().replace("Z", "+00:00")
