@@ -29,6 +29,7 @@ from obeya.engine.benchmarks import Rating, rate
 from obeya.engine.dora_rules import DEFAULT_DORA_RULES, DoraRules
 from obeya.engine.flow import duration_columns
 from obeya.engine.results import DurationSummary, Ratio
+from obeya.engine.snapshot import materialized
 from obeya.engine.sql import change_conditions, deployment_conditions, incident_conditions, seconds_between
 from obeya.engine.window import Slice, Window
 from obeya.store import Store
@@ -113,6 +114,18 @@ FROM evented d WHERE {ended} AND {condition})"""
     ]
 
 
+def counted_deployment_rows(
+    store: Store, window: Window, scope: Slice, rules: DoraRules = DEFAULT_DORA_RULES
+) -> tuple[str, list[Any]]:
+    """`deployment_rows` of the window, read once into a temporary table of this connection (at the
+    store's data version) and named, with no parameters: deployment frequency, change failure rate,
+    recovery and rework rate of one report all read the same rows, which cost two window functions
+    over the window's production deployments to build (docs/performance.md)."""
+    sql, params = deployment_rows(window, scope, rules)
+    key = ("deployment_rows", window, scope, rules)
+    return materialized(store, key, f"SELECT * FROM {sql} d", params), []
+
+
 EVENT_COLUMNS = ", ".join(EVENT_KEY)
 
 WORST_RESULT = (
@@ -138,7 +151,10 @@ def caused_incident_ids(rules: DoraRules = DEFAULT_DORA_RULES) -> str:
 
 
 def failed_deployment_events(
-    window: Window, scope: Slice, rules: DoraRules = DEFAULT_DORA_RULES
+    window: Window,
+    scope: Slice,
+    rules: DoraRules = DEFAULT_DORA_RULES,
+    read: tuple[str, list[Any]] | None = None,
 ) -> tuple[str, list[Any]]:
     """A query with one row per failed production deployment event of the window (failed, rolled back
     or incident-causing; rows of one deployment, `deployment_rows`, are one event) and its parameters.
@@ -148,9 +164,10 @@ def failed_deployment_events(
     latest resolution of the incidents its rows caused, `incidents_resolved_at`, else the next successful
     deployment — a rollback too — of the same service and environment: the first row with result
     ``success`` finished after it; NULL while unrecovered) and ``caused_incident_ids``. The figure
-    (`recovery_time`), its evidence and the swarming recommendation all read this one query.
+    (`recovery_time`), its evidence and the swarming recommendation all read this one query. `read`:
+    the window's `deployment_rows` as already read (`counted_deployment_rows`), if they are.
     """
-    rows, params = deployment_rows(window, scope, rules)
+    rows, params = deployment_rows(window, scope, rules) if read is None else (read[0], list(read[1]))
     # The next success of each failed event from one ordered pass over the events and the successes of
     # their services and environments after the first of them (a correlated "first success after"
     # would be decorrelated into a join of every failed event with every later success). The event's
@@ -218,7 +235,7 @@ def deployment_frequency(
     One deployment stored as several rows (one per repository it ships, `deployment_rows`) counts once,
     on the day of its last finish, when one of its rows has such a result.
     """
-    deployment_rows_sql, params = deployment_rows(window, scope, rules)
+    deployment_rows_sql, params = counted_deployment_rows(store, window, scope, rules)
     rows = store.query(
         f"""SELECT CAST(finished_at AS DATE) AS day, count(*) FROM (
     SELECT DISTINCT d.service, d.environment, {FINISHED_AT} AS finished_at FROM {deployment_rows_sql} d
@@ -394,7 +411,7 @@ def change_failure_rate(
     `rolled_back` count the events with such a row, `caused_incident` the others made failed by an
     incident.
     """
-    rows, params = deployment_rows(window, scope, rules)
+    rows, params = counted_deployment_rows(store, window, scope, rules)
     row = store.query(
         f"""WITH events AS (
     SELECT bool_or(failed) AS failed, bool_or(result = 'failure') AS failure,
@@ -446,7 +463,9 @@ def recovery_time(
 
     docs/metrics.md, "Failed deployment recovery time" and "Time to restore service".
     """
-    events, params = failed_deployment_events(window, scope, rules)
+    events, params = failed_deployment_events(
+        window, scope, rules, counted_deployment_rows(store, window, scope, rules)
+    )
     deployment_row = store.query(
         f"""WITH failed AS (
     SELECT {seconds_between("finished_at", "recovered_at")} AS recovery FROM ({events}) failed_events
@@ -476,7 +495,12 @@ FROM restored""",
     return RecoveryTime(recovery, int(deployment_row[4]), restore, int(incident_row[4]), ratings)
 
 
-def rework_ctes(window: Window, scope: Slice, rules: DoraRules = DEFAULT_DORA_RULES) -> tuple[str, list[Any]]:
+def rework_ctes(
+    window: Window,
+    scope: Slice,
+    rules: DoraRules = DEFAULT_DORA_RULES,
+    read: tuple[str, list[Any]] | None = None,
+) -> tuple[str, list[Any]]:
     """The CTEs behind rework rate, and their parameters: ``counted`` (the production deployment rows
     deployment frequency counts, `deployment_rows`), ``events`` (one row per deployment event: service,
     environment, finished_at), ``event_changes`` (each event's shipped changes, with ``fixes_defect``:
@@ -485,8 +509,9 @@ def rework_ctes(window: Window, scope: Slice, rules: DoraRules = DEFAULT_DORA_RU
     whose row was the first counted production deployment of its service after it started, if that row
     came before it was resolved).
     `REWORK` says, for an event ``e`` joined to ``fix_only f`` and ``responses r``, whether it is rework.
+    `read`: the window's `deployment_rows` as already read (`counted_deployment_rows`), if they are.
     """
-    rows, params = deployment_rows(window, scope, rules)
+    rows, params = deployment_rows(window, scope, rules) if read is None else (read[0], list(read[1]))
     # The window's deployments first, then only their shipped changes' links: an EXISTS per deployment
     # would be decorrelated into a join of every deployment's changes and links. The first deployment
     # after an incident is the earlier of the first finished after it — a MIN of the indexed
@@ -557,7 +582,7 @@ def rework_rate(
     before it was resolved; incidents no change caused, such as a provider's outage, do not count). One
     deployment stored as several rows (`deployment_rows`) counts once.
     """
-    ctes, params = rework_ctes(window, scope, rules)
+    ctes, params = rework_ctes(window, scope, rules, counted_deployment_rows(store, window, scope, rules))
     row = store.query(
         f"""WITH {ctes}
 SELECT count(*), count(*) FILTER (WHERE {REWORK}) FROM events e

@@ -3,6 +3,7 @@ window end and work start, and each used to compute every item's timeline again.
 
 `item_times_snapshot` writes the rows of `obeya.engine.timeline` ``item_times`` once into a temporary
 table of the calling thread's connection and returns its name; `timeline(..., snapshot=name)` reads it.
+`materialized` does the same for any query a few figures share (the DORA figures' deployment rows).
 A snapshot is keyed by the store's data version, so any write makes the next request build a new one;
 the few most recent are kept per connection and older ones dropped. `forget_snapshots` drops them all
 (benchmarks measuring a full recompute call it first).
@@ -14,14 +15,17 @@ import hashlib
 import threading
 import weakref
 from collections import OrderedDict
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from obeya.engine.timeline import WorkStart, timeline
 from obeya.engine.window import Slice
 from obeya.store import Store
 
-KEPT = 6
-"""Snapshots kept per connection (a dashboard's window and its previous window, a few slices)."""
+KEPT = 12
+"""Snapshots kept per connection (a dashboard's window and its previous window, a few slices; the item
+times and the deployment rows of each)."""
 
 _COLUMNS = (
     ("id", "text"),
@@ -38,7 +42,7 @@ _COLUMNS = (
     ("active_time", "double precision"),
 )
 
-_Key = tuple[int, int, Slice, datetime, str]
+_Key = tuple[int, int, Slice | str, datetime | None, str]
 _per_store: weakref.WeakKeyDictionary[Store, threading.local] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 
@@ -87,6 +91,30 @@ def item_times_snapshot(store: Store, scope: Slice, now: datetime, work_start: W
         t.params,
     )
     tables[key] = name
+    while len(tables) > KEPT:
+        _, old = tables.popitem(last=False)
+        store.execute(f"DROP TABLE IF EXISTS {old}")
+    return name
+
+
+def materialized(store: Store, key: tuple[Any, ...], select_sql: str, params: Sequence[Any]) -> str:
+    """The name of a temporary table of this connection holding the rows of `select_sql` (with `params`)
+    at the store's current data version, built now unless this connection has it for `key` (which must
+    name everything the rows depend on: the query, its window, slice and rules)."""
+    tables = _snapshots(store)
+    # a rolled-back transaction took the temporary tables made in it along
+    full: _Key = (store.data_version(), store.rollbacks(), repr(key), None, "")
+    name = tables.get(full)
+    if name is not None:
+        tables.move_to_end(full)
+        return name
+    digest = hashlib.sha1(repr(full).encode(), usedforsecurity=False).hexdigest()[:16]
+    name = f"obeya_rows_{digest}"
+    store.execute(f"DROP TABLE IF EXISTS {name}")
+    store.execute(f"CREATE TEMPORARY TABLE {name} AS {select_sql}", params)
+    if store.dialect == "postgresql":
+        store.execute(f"ANALYZE {name}")  # its estimates, for the queries that read it
+    tables[full] = name
     while len(tables) > KEPT:
         _, old = tables.popitem(last=False)
         store.execute(f"DROP TABLE IF EXISTS {old}")
