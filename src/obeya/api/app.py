@@ -59,10 +59,12 @@ def quiet_garbage_collector() -> None:
     gc.set_threshold(50_000, 20, 20)
 
 
-def create_app(store: Store, config: ObeyaConfig | None = None) -> FastAPI:
+def create_app(store: Store, config: ObeyaConfig | None = None, stale_after: float | None = None) -> FastAPI:
     """The application, serving from `store` (opened and migrated by the caller, closed on shutdown);
     `config` gives the webhook secrets' variables, the mapping rules and the sync schedule (defaults —
-    no schedule — without it)."""
+    no schedule — without it). `stale_after`: how long a request waits for figures being recomputed
+    before it is answered with the previous ones, marked stale (`obeya.api.figure_cache`; None: always
+    waits)."""
     if config is not None:
         apply_value_streams(store, config)  # obeya.yaml's value streams and their scopes
     config = config or ObeyaConfig()
@@ -91,7 +93,7 @@ def create_app(store: Store, config: ObeyaConfig | None = None) -> FastAPI:
     app.state.store = store
     app.state.config = config
     app.state.sync_scheduler = scheduler
-    app.state.figure_cache = FigureCache(store)
+    app.state.figure_cache = FigureCache(store, stale_after=stale_after)
     app.add_middleware(FigureCacheMiddleware, cache=app.state.figure_cache)
     for router in (*ROUTERS, sync_status_router):
         app.include_router(router)

@@ -18,6 +18,14 @@ def serve(
     database: DatabaseURL = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    stale_after: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="Seconds a request waits for figures being recomputed after new data before it is "
+            "answered with the previous ones, marked X-Obeya-Stale (the new ones replace them when done).",
+        ),
+    ] = 1.0,
 ) -> None:
     """Serve the web app and the REST API (OpenAPI at /docs); the store is upgraded first.
 
@@ -26,6 +34,8 @@ def serve(
         obeya serve
 
         obeya serve --host 0.0.0.0 --port 8080 --database-url postgresql://obeya@db:5432/obeya
+
+        obeya serve --stale-after 0.2   # a busy dashboard: previous figures after 0.2 s of recomputing
     """
     import uvicorn
 
@@ -34,7 +44,7 @@ def serve(
     config = load_config()
     store = open_store(database)
     typer.echo(f"Obeya on http://{host}:{port}  (store: {store.url}; API docs at /docs)")
-    app = create_app(store, config)
+    app = create_app(store, config, stale_after=stale_after)
     quiet_garbage_collector()
     uvicorn.run(app, host=host, port=port, log_level="info")
 
