@@ -23,9 +23,10 @@ from obeya.engine.timeline import WorkStart, timeline
 from obeya.engine.window import Slice
 from obeya.store import Store
 
-KEPT = 12
-"""Snapshots kept per connection (a dashboard's window and its previous window, a few slices; the item
-times and the deployment rows of each)."""
+KEPT = 8
+"""Snapshots kept per connection: the item times and the deployment rows of a dashboard's window and
+its previous window, for two slices (each connection — each API worker thread — keeps its own, so this
+bounds memory: at 1 M items a snapshot of item times is about 100 MB on DuckDB)."""
 
 _COLUMNS = (
     ("id", "text"),
