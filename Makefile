@@ -31,7 +31,7 @@ typecheck: install
 	$(BIN)/mypy
 
 pytest: install
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=15
 
 ## bench: run every benchmark in bench/ and print its figures (densify.py, replay_events.py and
 ## webhook_deliveries.py are parts of engine.py, replay.py and webhooks.py; figures.py a before/after
