@@ -43,7 +43,7 @@ _COLUMNS = (
     ("active_time", "double precision"),
 )
 
-_Key = tuple[int, int, Slice | str, datetime | None, str]
+_Key = tuple[Any, ...]  # (data version, rollbacks, what the rows are of...)
 _per_store: weakref.WeakKeyDictionary[Store, threading.local] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 
@@ -57,30 +57,47 @@ def _snapshots(store: Store) -> OrderedDict[_Key, str]:
     return tables
 
 
+def _found(store: Store, what: tuple[Any, ...]) -> tuple[_Key, str | None]:
+    """This connection's key for the rows `what` names at the store's current data version, and the
+    name of its table if it has one."""
+    tables = _snapshots(store)
+    # a rolled-back transaction took the temporary tables made in it along
+    key = (store.data_version(), store.rollbacks(), *what)
+    name = tables.get(key)
+    if name is not None:
+        tables.move_to_end(key)
+    return key, name
+
+
+def _kept(store: Store, key: _Key, name: str) -> str:
+    """Remember table `name` for `key`, dropping the oldest beyond `KEPT`."""
+    tables = _snapshots(store)
+    tables[key] = name
+    while len(tables) > KEPT:
+        _, old = tables.popitem(last=False)
+        store.execute(f"DROP TABLE IF EXISTS {old}")
+    return name
+
+
+def _table_name(prefix: str, key: _Key) -> str:
+    return f"{prefix}_{hashlib.sha1(repr(key).encode(), usedforsecurity=False).hexdigest()[:16]}"
+
+
 def existing_snapshot(
     store: Store, scope: Slice, now: datetime, work_start: WorkStart = "active"
 ) -> str | None:
     """The name of this connection's ``item_times`` snapshot of `scope` as of `now` at the store's
     current data version, if it has one (None: not built; nothing is built here)."""
-    tables = _snapshots(store)
-    # a rolled-back transaction took the temporary tables made in it along
-    key = (store.data_version(), store.rollbacks(), scope, now, work_start)
-    name = tables.get(key)
-    if name is not None:
-        tables.move_to_end(key)
-    return name
+    return _found(store, (scope, now, work_start))[1]
 
 
 def item_times_snapshot(store: Store, scope: Slice, now: datetime, work_start: WorkStart = "active") -> str:
     """The name of a temporary table holding ``item_times`` of `scope` as of `now` at the store's current
     data version, built now unless this connection has it already."""
-    name = existing_snapshot(store, scope, now, work_start)
+    key, name = _found(store, (scope, now, work_start))
     if name is not None:
         return name
-    tables = _snapshots(store)
-    key = (store.data_version(), store.rollbacks(), scope, now, work_start)
-    digest = hashlib.sha1(repr(key).encode(), usedforsecurity=False).hexdigest()[:16]
-    name = f"obeya_item_times_{digest}"
+    name = _table_name("obeya_item_times", key)
     t = timeline(scope, now, work_start)
     columns = ", ".join(f"{column} {kind}" for column, kind in _COLUMNS)
     store.execute(f"DROP TABLE IF EXISTS {name}")
@@ -91,35 +108,22 @@ def item_times_snapshot(store: Store, scope: Slice, now: datetime, work_start: W
         else f"INSERT INTO {name} WITH {t.ctes} SELECT {', '.join(c for c, _ in _COLUMNS)} FROM item_times",
         t.params,
     )
-    tables[key] = name
-    while len(tables) > KEPT:
-        _, old = tables.popitem(last=False)
-        store.execute(f"DROP TABLE IF EXISTS {old}")
-    return name
+    return _kept(store, key, name)
 
 
 def materialized(store: Store, key: tuple[Any, ...], select_sql: str, params: Sequence[Any]) -> str:
     """The name of a temporary table of this connection holding the rows of `select_sql` (with `params`)
     at the store's current data version, built now unless this connection has it for `key` (which must
     name everything the rows depend on: the query, its window, slice and rules)."""
-    tables = _snapshots(store)
-    # a rolled-back transaction took the temporary tables made in it along
-    full: _Key = (store.data_version(), store.rollbacks(), repr(key), None, "")
-    name = tables.get(full)
+    full, name = _found(store, ("rows", repr(key)))
     if name is not None:
-        tables.move_to_end(full)
         return name
-    digest = hashlib.sha1(repr(full).encode(), usedforsecurity=False).hexdigest()[:16]
-    name = f"obeya_rows_{digest}"
+    name = _table_name("obeya_rows", full)
     store.execute(f"DROP TABLE IF EXISTS {name}")
     store.execute(f"CREATE TEMPORARY TABLE {name} AS {select_sql}", params)
     if store.dialect == "postgresql":
         store.execute(f"ANALYZE {name}")  # its estimates, for the queries that read it
-    tables[full] = name
-    while len(tables) > KEPT:
-        _, old = tables.popitem(last=False)
-        store.execute(f"DROP TABLE IF EXISTS {old}")
-    return name
+    return _kept(store, full, name)
 
 
 def forget_snapshots(store: Store) -> None:
