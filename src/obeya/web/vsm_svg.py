@@ -112,11 +112,7 @@ def _stage_box(
     first = y + 52
     if compared:
         first = y + 64
-        for head, hx in (("now", x + 104), ("prev", x + _BOX_W - 10)):
-            lines.append(
-                f"<text x='{hx}' y='{y + 47}' font-size='10' text-anchor='end' fill='{_GREY}' "
-                f"class='column' {_FONT}>{head}</text>"
-            )
+        lines += _column_heads(x + 104, x + _BOX_W - 10, y + 47)
     for i, figure in enumerate(figures):
         ty = first + i * 18
         label = escape(figure.label)
@@ -141,6 +137,15 @@ def _stage_box(
         )
     lines.append("</g>")
     return lines
+
+
+def _column_heads(now_x: float, previous_x: float, y: float) -> list[str]:
+    """The "now" and "prev" heads over a column pair of figures, right-aligned at their x."""
+    return [
+        f"<text x='{hx}' y='{y}' font-size='10' text-anchor='end' fill='{_GREY}' "
+        f"class='column' {_FONT}>{head}</text>"
+        for head, hx in (("now", now_x), ("prev", previous_x))
+    ]
 
 
 def _totals(vsm: ValueStreamMap, previous: ValueStreamMap | None, tx: int, y: int) -> list[str]:
@@ -168,11 +173,7 @@ def _totals(vsm: ValueStreamMap, previous: ValueStreamMap | None, tx: int, y: in
     ]
     out = []
     if previous is not None:
-        for head, hx in (("now", tx + 150), ("prev", tx + _PREVIOUS_TOTALS_W - 20)):
-            out.append(
-                f"<text x='{hx}' y='{y - 18}' font-size='10' text-anchor='end' fill='{_GREY}' "
-                f"class='column' {_FONT}>{head}</text>"
-            )
+        out += _column_heads(tx + 150, tx + _PREVIOUS_TOTALS_W - 20, y - 18)
     for i, figure in enumerate(rows):
         ty = y + i * 20
         label = escape(figure.label)
