@@ -26,8 +26,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from obeya.linking.derived import candidates, empty_candidates, fetch
-from obeya.linking.rules import LinkingRules
+from obeya.linking.derived import candidates, empty_candidates, fetch, rows_to_scan
+from obeya.linking.rules import CHANGE_NUMBER, LinkingRules
 from obeya.store.base import Store
 
 EXPLICIT_CONFIDENCE = 1.0
@@ -71,16 +71,6 @@ def _texts(store: Store, within: str | None) -> pa.Table:
     )
 
 
-def _rows_naming(texts: pa.ChunkedArray, pattern: str) -> list[int]:
-    """The rows that may name a change number: prefiltered by Arrow's RE2 when it reads the pattern (its
-    ASCII word boundaries find every text Python's would), else every row with a text."""
-    try:
-        mask = pc.fill_null(pc.match_substring_regex(texts, pattern), False)
-    except pa.ArrowInvalid:
-        return [i for i, valid in enumerate(pc.is_valid(texts).to_pylist()) if valid]
-    return np.flatnonzero(mask.to_numpy(zero_copy_only=False)).tolist()
-
-
 def _releases_by_name(store: Store, pattern: re.Pattern[str]) -> dict[str, list[tuple[str, str]]]:
     """(id, name) of the releases whose name is a change number, by that number."""
     rows = store.query("SELECT id, name FROM releases ORDER BY id")
@@ -106,7 +96,7 @@ def named_changes(store: Store, rules: LinkingRules, within: str | None = None) 
     to_ids: list[str] = []
     evidence: list[str] = []
     confidence: list[float] = []
-    for row in _rows_naming(texts["text"], rules.change_number_pattern):
+    for row in rows_to_scan(texts["text"], rules.change_number_pattern, (CHANGE_NUMBER,)):
         for match in pattern.finditer(values[row]):
             number = match.group(1)
             for release_id, name in by_name.get(number or "", ()):

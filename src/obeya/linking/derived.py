@@ -8,7 +8,7 @@ same pair.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +57,19 @@ def fetch(store: Store, sql: str, params: Sequence[Any] = (), schema: pa.Schema 
     if table.num_rows == 0:
         return schema.empty_table()
     return pa.table({f.name: table.column(i).cast(f.type) for i, f in enumerate(schema)}, schema=schema)
+
+
+def rows_to_scan(texts: pa.ChunkedArray, pattern: str, prefiltered: Collection[str]) -> list[int]:
+    """The rows of `texts` that may hold a match of `pattern`, each then scanned exactly in Python.
+
+    For the `prefiltered` patterns (the defaults, checked to be read alike) Arrow's RE2 prefilters the
+    column — its ASCII word boundaries find every text Python's would, and more; any other pattern (a
+    user's, which RE2 may read otherwise or not at all) leaves every row with a text.
+    """
+    if pattern not in prefiltered:
+        return [i for i, valid in enumerate(pc.is_valid(texts).to_pylist()) if valid]
+    mask = pc.fill_null(pc.match_substring_regex(texts, pattern), False)
+    return np.flatnonzero(mask.to_numpy(zero_copy_only=False)).tolist()
 
 
 def empty_candidates() -> pa.Table:

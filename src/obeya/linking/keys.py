@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from obeya.linking.derived import candidates, empty_candidates, fetch
+from obeya.linking.derived import candidates, empty_candidates, fetch, rows_to_scan
 from obeya.linking.rules import GITHUB_ISSUE, JIRA_KEY, LinkingRules
 from obeya.store.base import Store
 
@@ -28,18 +27,6 @@ def _key_candidates(captured: str, repo: str) -> list[tuple[str, str]]:
     if captured.isdigit():
         return [(f"{repo}#{captured}", f"#{captured}"), (f"#{captured}", f"#{captured}")]
     return [(captured, captured)]
-
-
-def _rows_to_scan(texts: pa.ChunkedArray, pattern: str) -> list[int]:
-    """The rows that may hold a match of `pattern`.
-
-    For the default patterns Arrow's RE2 prefilters the column (its ASCII word boundaries find every
-    text Python's would, and more); other patterns are scanned in Python on every row.
-    """
-    if pattern not in (JIRA_KEY, GITHUB_ISSUE):
-        return [i for i, valid in enumerate(pc.is_valid(texts).to_pylist()) if valid]
-    mask = pc.fill_null(pc.match_substring_regex(texts, pattern), False)
-    return np.flatnonzero(mask.to_numpy(zero_copy_only=False)).tolist()
 
 
 def item_ids_by_key(store: Store) -> dict[str, list[str]]:
@@ -64,7 +51,7 @@ def _links_from_texts(
     repos = texts["repo"].to_pylist()
     values = texts["text"].to_pylist()
     for source, pattern in zip(rules.key_patterns, rules.compiled_patterns, strict=True):
-        for row in _rows_to_scan(texts["text"], source):
+        for row in rows_to_scan(texts["text"], source, (JIRA_KEY, GITHUB_ISSUE)):
             for match in pattern.finditer(values[row]):
                 captured = match.group(1)
                 if captured is None:
